@@ -32,15 +32,27 @@ rc=${PIPESTATUS[0]}
 extra_failed=0
 extra_passed=0
 if [ $# -eq 0 ]; then
+  # A check is one case, unless it ends by printing its own count as
+  # "check-result: N passed, M failed".
   for check in tools/checks/*.sh; do
     [ -f "$check" ] || continue
     step "$check"
-    if bash "$check"; then
+    out=$(mktemp)
+    bash "$check" 2>&1 | tee "$out"
+    check_rc=${PIPESTATUS[0]}
+    counts=$(grep -E '^check-result: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    rm -f "$out"
+    if [ -n "$counts" ]; then
+      p=$(echo "$counts" | sed -E 's/^check-result: ([0-9]+) passed, ([0-9]+) failed.*/\1/')
+      f=$(echo "$counts" | sed -E 's/^check-result: ([0-9]+) passed, ([0-9]+) failed.*/\2/')
+      [ "$check_rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+      extra_passed=$((extra_passed + p)); extra_failed=$((extra_failed + f))
+    elif [ "$check_rc" -eq 0 ]; then
       extra_passed=$((extra_passed + 1))
     else
-      echo "FAILED: $check"
       extra_failed=$((extra_failed + 1))
     fi
+    [ "$check_rc" -eq 0 ] || echo "FAILED: $check (exit $check_rc)"
   done
 fi
 
