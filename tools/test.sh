@@ -1,84 +1,123 @@
 #!/usr/bin/env bash
-# The test command: sets up the machine, runs every test, and ends with one
-# line "N passed, N failed[, N skipped]" counting test cases (from the
-# GoogleTest XML Bazel keeps per test). Exit status: 0 when all passed.
+# The test command: sets up the machine, then runs
+#   1. every Bazel test (gcc, fastbuild);
+#   2. a clang build of everything (each header must compile with both);
+#   3. the suite again under AddressSanitizer and UndefinedBehaviorSanitizer,
+#      and the tests tagged "tsan" (the concurrent ones) under ThreadSanitizer;
+#   4. the checks in tools/checks/ (README commands, consumer workspace,
+#      browser tests, reproducible builds, ...);
+# and ends with one line "N passed, N failed, N skipped" counting test cases
+# (GoogleTest's XML per test, and the checks' own counts). Exit 0 only when
+# everything passed.
 #
-#   bash tools/test.sh              everything
-#   bash tools/test.sh //include/...   only these targets (a quicker loop)
+#   bash tools/test.sh                   everything
+#   FLAMEKIT_QUICK=1 bash tools/test.sh  steps 1 and 4 only
+#   bash tools/test.sh //include/...     step 1 on these targets only
 set -uo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 
 bash tools/setup.sh || exit 1
 
 # No Bazel server left behind, whatever happens (it idles for hours otherwise).
 trap 'bazel shutdown >/dev/null 2>&1 || true' EXIT
 
-targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(//...)
+ci=()
+[ "${CI:-}" = "true" ] && ci=(--config=ci)
+passed=0 failed=0 skipped=0 rc=0
+step() { echo; echo "== $*"; }
 
-config=()
-[ "${CI:-}" = "true" ] && config=(--config=ci)
+# count_cases LOG BAZEL_FLAGS...: adds the cases of every test target named in
+# LOG's summary, reading each target's test.xml under that config's testlogs.
+count_cases() {
+  local log=$1; shift
+  local testlogs target status xml t f s
+  testlogs=$(bazel info "${ci[@]}" "$@" bazel-testlogs 2>/dev/null)
+  while read -r target status; do
+    case "$status" in
+      PASSED|FAILED|FLAKY) ;;
+      *) failed=$((failed + 1)); continue ;;   # timed out, not built, ...
+    esac
+    xml="$testlogs/$(echo "${target#//}" | tr ':' '/')/test.xml"
+    if [ ! -f "$xml" ]; then failed=$((failed + 1)); continue; fi
+    read -r t f s < <(awk '
+      /<testcase / { t++; if ($0 ~ /result="skipped"/) s++ }
+      /<failure|<error/ { f++ }
+      END { print t+0, f+0, s+0 }' "$xml")
+    if [ "$status" = "FAILED" ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + t - f - s)); failed=$((failed + f)); skipped=$((skipped + s))
+  done < <(grep -E '^//[^ ]+ ' "$log" |
+           sed -nE 's/^(\/\/[^ ]+) +(\(cached\) )?(PASSED|FAILED|FLAKY|TIMEOUT|NO STATUS|INCOMPLETE|FAILED TO BUILD).*/\1 \3/p' |
+           sed 's/ NO STATUS$/ NO_STATUS/; s/ FAILED TO BUILD$/ NOT_BUILT/')
+}
 
-log=$(mktemp)
-rc=0
-step() { echo "== $*"; }
+# bazel_tests FLAGS... -- TARGETS...: one `bazel test` run, counted.
+bazel_tests() {
+  local flags=() log code
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do flags+=("$1"); shift; done
+  shift
+  log=$(mktemp)
+  bazel test "${ci[@]}" "${flags[@]}" --test_summary=short -- "$@" 2>&1 | tee "$log"
+  code=${PIPESTATUS[0]}
+  count_cases "$log" "${flags[@]}"
+  # 4: no test matched the filter, which is not a failure.
+  if [ "$code" -ne 0 ] && [ "$code" -ne 4 ]; then
+    rc=1
+    grep -qE '^//[^ ]+ .*(FAILED|TIMEOUT|NO STATUS|INCOMPLETE)' "$log" || failed=$((failed + 1))
+  fi
+  rm -f "$log"
+}
 
-step "bazel test ${targets[*]}"
-bazel test "${config[@]}" --test_summary=short "${targets[@]}" 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
+# run_check NAME COMMAND...: a non-Bazel step; one case unless it prints
+# "check-result: N passed, M failed" last.
+run_check() {
+  local name=$1; shift
+  local out code counts p f
+  out=$(mktemp)
+  "$@" 2>&1 | tee "$out"
+  code=${PIPESTATUS[0]}
+  counts=$(grep -E '^check-result: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+  rm -f "$out"
+  if [ -n "$counts" ]; then
+    p=$(echo "$counts" | sed -E 's/^check-result: ([0-9]+) passed, ([0-9]+) failed.*/\1/')
+    f=$(echo "$counts" | sed -E 's/^check-result: ([0-9]+) passed, ([0-9]+) failed.*/\2/')
+    [ "$code" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  elif [ "$code" -eq 0 ]; then
+    p=1 f=0
+  else
+    p=0 f=1
+  fi
+  passed=$((passed + p)); failed=$((failed + f))
+  if [ "$code" -ne 0 ]; then rc=1; echo "FAILED: $name (exit $code)"; fi
+}
 
-# Extra steps that are not Bazel tests run only for the full suite.
-extra_failed=0
-extra_passed=0
-if [ $# -eq 0 ]; then
-  # A check is one case, unless it ends by printing its own count as
-  # "check-result: N passed, M failed".
+started=$(date +%s)
+if [ $# -gt 0 ]; then
+  step "bazel test $*"
+  bazel_tests -- "$@"
+else
+  step "bazel test //... (gcc)"
+  bazel_tests -- //...
+
+  if [ "${FLAMEKIT_QUICK:-}" != "1" ]; then
+    step "bazel build --config=clang //... (every header and binary with clang 14)"
+    run_check "clang build" bazel build "${ci[@]}" --config=clang //...
+
+    step "bazel test --config=asan //..."
+    bazel_tests --config=asan --test_tag_filters=-no_sanitizer -- //...
+    step "bazel test --config=ubsan //..."
+    bazel_tests --config=ubsan --test_tag_filters=-no_sanitizer -- //...
+    step "bazel test --config=tsan (tests tagged tsan)"
+    bazel_tests --config=tsan --test_tag_filters=tsan -- //...
+  fi
+
   for check in tools/checks/*.sh; do
     [ -f "$check" ] || continue
     step "$check"
-    out=$(mktemp)
-    bash "$check" 2>&1 | tee "$out"
-    check_rc=${PIPESTATUS[0]}
-    counts=$(grep -E '^check-result: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-    rm -f "$out"
-    if [ -n "$counts" ]; then
-      p=$(echo "$counts" | sed -E 's/^check-result: ([0-9]+) passed, ([0-9]+) failed.*/\1/')
-      f=$(echo "$counts" | sed -E 's/^check-result: ([0-9]+) passed, ([0-9]+) failed.*/\2/')
-      [ "$check_rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
-      extra_passed=$((extra_passed + p)); extra_failed=$((extra_failed + f))
-    elif [ "$check_rc" -eq 0 ]; then
-      extra_passed=$((extra_passed + 1))
-    else
-      extra_failed=$((extra_failed + 1))
-    fi
-    [ "$check_rc" -eq 0 ] || echo "FAILED: $check (exit $check_rc)"
+    run_check "$check" bash "$check"
   done
 fi
 
-# Count test cases: for each test target in this run's summary, read its
-# test.xml (GoogleTest's own, or the one Bazel writes for other tests).
-testlogs=$(bazel info "${config[@]}" bazel-testlogs 2>/dev/null)
-passed=0 failed=0 skipped=0
-while read -r target status; do
-  xml="$testlogs/$(echo "${target#//}" | tr ':' '/')/test.xml"
-  case "$status" in
-    PASSED|FAILED|FLAKY) ;;
-    *) failed=$((failed + 1)); continue ;;   # timed out, not built, ...
-  esac
-  if [ ! -f "$xml" ]; then failed=$((failed + 1)); continue; fi
-  read -r t f s < <(awk '
-    /<testcase / { t++; if ($0 ~ /result="skipped"/) s++ }
-    /<failure|<error/ { f++ }
-    END { print t+0, f+0, s+0 }' "$xml")
-  if [ "$status" = "FAILED" ] && [ "$f" -eq 0 ]; then f=1; fi
-  passed=$((passed + t - f - s)); failed=$((failed + f)); skipped=$((skipped + s))
-done < <(grep -E '^//[^ ]+ ' "$log" | grep -E ' (PASSED|FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FLAKY)' |
-         sed -E 's/^(\/\/[^ ]+) +(\(cached\) )?([A-Z ]+) in .*/\1 \3/; s/^(\/\/[^ ]+) +(\(cached\) )?(NO STATUS|INCOMPLETE)$/\1 \3/' |
-         awk '{print $1, $2}')
-if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi   # a build error
-passed=$((passed + extra_passed)); failed=$((failed + extra_failed))
-rm -f "$log"
-[ "$extra_failed" -eq 0 ] || [ "$rc" -ne 0 ] || rc=1
+echo
+echo "test.sh took $(( $(date +%s) - started )) s"
 echo "$passed passed, $failed failed, $skipped skipped"
 exit "$rc"
