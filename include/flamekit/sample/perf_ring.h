@@ -1,0 +1,553 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: perf_ring.h
+//
+// PerfRing reads the ring buffer the kernel fills for one perf event fd
+// (mmap'd: one metadata page + 2^n data pages). Read() walks the records
+// between data_tail and data_head, copies out those that wrap around the end
+// of the buffer, decodes PERF_RECORD_SAMPLE (IP|TID|TIME|CALLCHAIN and the
+// other fixed-size fields before READ), MMAP/MMAP2, COMM, FORK/EXIT,
+// LOST/LOST_SAMPLES and THROTTLE, hands them to a PerfRecordSink, and gives
+// the space back to the kernel.
+//
+// Thread-safety: a PerfRing has one reader: Read() must not run on two
+// threads at once (the kernel is the only writer). Not async-signal-safe
+// (Map() allocates; Read() calls the sink). Records the kernel could not
+// write because the ring was full arrive as PERF_RECORD_LOST and are
+// counted, never waited for.
+//
+// Example:
+//
+//   FLAMEKIT_ASSIGN_OR_RETURN(ScopedFd fd, OpenPerfEvent(options));
+//   FLAMEKIT_ASSIGN_OR_RETURN(PerfRing ring,
+//                             PerfRing::Map(fd.get(), /*data_pages=*/16,
+//                                           options.sample_type));
+//   struct Sink : PerfRecordSink {
+//     void OnSample(const PerfSample& s) override { ... s.callchain ... }
+//   } sink;
+//   // after poll() says fd is readable:
+//   ring.Read(sink);
+//   ring.lost_records();   // PERF_RECORD_LOST totals so far
+
+#ifndef FLAMEKIT_SAMPLE_PERF_RING_H_
+#define FLAMEKIT_SAMPLE_PERF_RING_H_
+
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace flamekit {
+
+// PerfSample
+//
+// One PERF_RECORD_SAMPLE. Fields the event's sample_type lacks are zero.
+// `callchain` is the kernel's raw chain, leaf first, with PERF_CONTEXT_*
+// markers (see ForEachCallchainFrame()); valid only during the sink call.
+struct PerfSample {
+  uint64_t ip = 0;
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  uint64_t time = 0;
+  uint64_t addr = 0;
+  uint64_t id = 0;
+  uint32_t cpu = 0;
+  uint64_t period = 0;
+  absl::Span<const uint64_t> callchain;
+};
+
+// PerfMmapRecord
+//
+// PERF_RECORD_MMAP or MMAP2: an executable mapping appeared (a dlopen, an
+// exec). build-id and device fields are only in MMAP2.
+struct PerfMmapRecord {
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  uint64_t addr = 0;
+  uint64_t len = 0;
+  uint64_t pgoff = 0;
+  uint32_t prot = 0;
+  uint32_t flags = 0;
+  bool is_mmap2 = false;
+  absl::string_view filename;  // valid only during the sink call
+};
+
+// PerfCommRecord
+//
+// PERF_RECORD_COMM: a thread got a name, or the process exec'd (`exec`).
+struct PerfCommRecord {
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  bool exec = false;
+  absl::string_view comm;  // valid only during the sink call
+};
+
+// PerfTaskRecord
+//
+// PERF_RECORD_FORK (a thread or process was created) or PERF_RECORD_EXIT.
+struct PerfTaskRecord {
+  bool is_exit = false;
+  uint32_t pid = 0;
+  uint32_t ppid = 0;
+  uint32_t tid = 0;
+  uint32_t ptid = 0;
+  uint64_t time = 0;
+};
+
+// PerfRecordSink
+//
+// Receives decoded records. Override what you need; the rest are ignored.
+class PerfRecordSink {
+ public:
+  virtual ~PerfRecordSink() = default;
+  virtual void OnSample(const PerfSample& sample) { (void)sample; }
+  virtual void OnMmap(const PerfMmapRecord& mmap) { (void)mmap; }
+  virtual void OnComm(const PerfCommRecord& comm) { (void)comm; }
+  virtual void OnTask(const PerfTaskRecord& task) { (void)task; }
+  // `lost` samples the kernel dropped (ring full or, for LOST_SAMPLES, an
+  // internal drop).
+  virtual void OnLost(uint64_t lost) { (void)lost; }
+};
+
+// PerfRecordCounts
+//
+// What one Read() (or all of them, from PerfRing::totals()) decoded.
+struct PerfRecordCounts {
+  uint64_t samples = 0;
+  uint64_t mmaps = 0;
+  uint64_t comms = 0;
+  uint64_t tasks = 0;
+  uint64_t lost_records = 0;   // PERF_RECORD_LOST / LOST_SAMPLES records
+  uint64_t lost_samples = 0;   // the samples they say were lost
+  uint64_t throttles = 0;      // PERF_RECORD_THROTTLE: the kernel slowed us
+  uint64_t malformed = 0;      // records too short for their type (skipped)
+  uint64_t other = 0;          // types flamekit does not decode
+  uint64_t bytes = 0;
+
+  PerfRecordCounts& operator+=(const PerfRecordCounts& o);
+};
+
+// CheckSampleType()
+//
+// OK when DecodePerfRecord() can decode samples of this sample_type:
+// IDENTIFIER, IP, TID, TIME, ADDR, ID, STREAM_ID, CPU, PERIOD, CALLCHAIN.
+// InvalidArgument for anything after CALLCHAIN or READ.
+absl::Status CheckSampleType(uint64_t sample_type);
+
+// DecodePerfRecord()
+//
+// Decodes one complete record (header included, `record.size()` ==
+// header.size), calls the sink and adds to `counts`. Malformed records are
+// counted and skipped, never read past their end.
+void DecodePerfRecord(absl::Span<const uint8_t> record, uint64_t sample_type,
+                      PerfRecordSink& sink, PerfRecordCounts& counts);
+
+// ForEachCallchainFrame()
+//
+// Calls fn(uint64_t address, bool is_kernel) for each real frame of a raw
+// callchain, leaf first, skipping the PERF_CONTEXT_* markers.
+template <typename Fn>
+void ForEachCallchainFrame(absl::Span<const uint64_t> callchain, Fn&& fn);
+
+class PerfRing {
+ public:
+  // Map()
+  //
+  // mmaps 1 + `data_pages` pages of `fd` (data_pages a power of two; the fd
+  // stays owned by the caller and must outlive the ring). Errors:
+  // EPERM/ENOMEM from the locked-memory limit give ResourceExhausted naming
+  // perf_event_mlock_kb and `ulimit -l`.
+  static absl::StatusOr<PerfRing> Map(int fd, size_t data_pages, uint64_t sample_type);
+
+  PerfRing(PerfRing&& other) noexcept;
+  PerfRing& operator=(PerfRing&& other) noexcept;
+  PerfRing(const PerfRing&) = delete;
+  PerfRing& operator=(const PerfRing&) = delete;
+  ~PerfRing();
+
+  // Read()
+  //
+  // Decodes every record the kernel has published, calls the sink for each,
+  // frees their space, and returns what it decoded. Never blocks.
+  PerfRecordCounts Read(PerfRecordSink& sink);
+
+  // Bytes published but not yet read.
+  size_t pending_bytes() const;
+
+  int fd() const { return fd_; }
+  size_t data_size() const { return data_size_; }
+  const PerfRecordCounts& totals() const { return totals_; }
+  uint64_t lost_samples() const { return totals_.lost_samples; }
+
+ private:
+  PerfRing() = default;
+  void Unmap();
+
+  int fd_ = -1;
+  void* base_ = nullptr;      // metadata page, then the data pages
+  size_t mapped_size_ = 0;
+  size_t data_size_ = 0;      // power of two
+  uint64_t sample_type_ = 0;
+  PerfRecordCounts totals_;
+  std::vector<uint8_t> scratch_;  // a record that wraps around is copied here
+};
+
+// Implementation details follow.
+
+namespace sample_internal {
+
+// A bounds-checked little reader over one record's bytes.
+class RecordReader {
+ public:
+  explicit RecordReader(absl::Span<const uint8_t> bytes) : bytes_(bytes) {}
+  template <typename T>
+  bool Read(T* out) {
+    if (pos_ + sizeof(T) > bytes_.size()) return false;
+    memcpy(out, bytes_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return true;
+  }
+  bool Skip(size_t n) {
+    if (pos_ + n > bytes_.size()) return false;
+    pos_ += n;
+    return true;
+  }
+  // A pointer to `n` u64s in place, or nullptr; the record buffer is 8-byte
+  // aligned (the kernel aligns records to 8, and we copy into a vector).
+  const uint64_t* U64Array(size_t n) {
+    if (n > (bytes_.size() - pos_) / sizeof(uint64_t)) return nullptr;
+    const uint64_t* p = reinterpret_cast<const uint64_t*>(bytes_.data() + pos_);
+    pos_ += n * sizeof(uint64_t);
+    return p;
+  }
+  // A NUL-terminated string in the rest of the record.
+  absl::string_view CString() {
+    size_t start = pos_;
+    size_t end = start;
+    while (end < bytes_.size() && bytes_[end] != 0) ++end;
+    pos_ = end;
+    return absl::string_view(reinterpret_cast<const char*>(bytes_.data() + start), end - start);
+  }
+
+ private:
+  absl::Span<const uint8_t> bytes_;
+  size_t pos_ = 0;
+};
+
+inline constexpr uint64_t kSupportedSampleType =
+    PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
+    PERF_SAMPLE_ADDR | PERF_SAMPLE_ID | PERF_SAMPLE_STREAM_ID | PERF_SAMPLE_CPU |
+    PERF_SAMPLE_PERIOD | PERF_SAMPLE_CALLCHAIN;
+
+inline bool DecodeSample(absl::Span<const uint8_t> record, uint64_t sample_type,
+                         PerfSample* s) {
+  RecordReader r(record);
+  if (!r.Skip(sizeof(perf_event_header))) return false;
+  uint64_t u64 = 0;
+  if ((sample_type & PERF_SAMPLE_IDENTIFIER) && !r.Read(&s->id)) return false;
+  if ((sample_type & PERF_SAMPLE_IP) && !r.Read(&s->ip)) return false;
+  if (sample_type & PERF_SAMPLE_TID) {
+    if (!r.Read(&s->pid) || !r.Read(&s->tid)) return false;
+  }
+  if ((sample_type & PERF_SAMPLE_TIME) && !r.Read(&s->time)) return false;
+  if ((sample_type & PERF_SAMPLE_ADDR) && !r.Read(&s->addr)) return false;
+  if ((sample_type & PERF_SAMPLE_ID) && !r.Read(&s->id)) return false;
+  if ((sample_type & PERF_SAMPLE_STREAM_ID) && !r.Read(&u64)) return false;
+  if (sample_type & PERF_SAMPLE_CPU) {
+    uint32_t res = 0;
+    if (!r.Read(&s->cpu) || !r.Read(&res)) return false;
+  }
+  if ((sample_type & PERF_SAMPLE_PERIOD) && !r.Read(&s->period)) return false;
+  if (sample_type & PERF_SAMPLE_CALLCHAIN) {
+    uint64_t nr = 0;
+    if (!r.Read(&nr)) return false;
+    const uint64_t* ips = r.U64Array(nr);
+    if (ips == nullptr) return false;
+    s->callchain = absl::MakeConstSpan(ips, nr);
+  }
+  return true;
+}
+
+}  // namespace sample_internal
+
+inline PerfRecordCounts& PerfRecordCounts::operator+=(const PerfRecordCounts& o) {
+  samples += o.samples;
+  mmaps += o.mmaps;
+  comms += o.comms;
+  tasks += o.tasks;
+  lost_records += o.lost_records;
+  lost_samples += o.lost_samples;
+  throttles += o.throttles;
+  malformed += o.malformed;
+  other += o.other;
+  bytes += o.bytes;
+  return *this;
+}
+
+inline absl::Status CheckSampleType(uint64_t sample_type) {
+  uint64_t unsupported = sample_type & ~sample_internal::kSupportedSampleType;
+  if (unsupported != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "perf sample_type 0x", absl::Hex(sample_type), " has fields PerfRing cannot decode (0x",
+        absl::Hex(unsupported),
+        "); use IP, TID, TIME, ADDR, ID, STREAM_ID, CPU, PERIOD, CALLCHAIN, IDENTIFIER"));
+  }
+  return absl::OkStatus();
+}
+
+inline void DecodePerfRecord(absl::Span<const uint8_t> record, uint64_t sample_type,
+                             PerfRecordSink& sink, PerfRecordCounts& counts) {
+  using sample_internal::RecordReader;
+  counts.bytes += record.size();
+  perf_event_header header;
+  if (record.size() < sizeof(header)) {
+    ++counts.malformed;
+    return;
+  }
+  memcpy(&header, record.data(), sizeof(header));
+  RecordReader r(record);
+  r.Skip(sizeof(header));
+  switch (header.type) {
+    case PERF_RECORD_SAMPLE: {
+      PerfSample sample;
+      if (!sample_internal::DecodeSample(record, sample_type, &sample)) {
+        ++counts.malformed;
+        return;
+      }
+      ++counts.samples;
+      sink.OnSample(sample);
+      return;
+    }
+    case PERF_RECORD_MMAP:
+    case PERF_RECORD_MMAP2: {
+      PerfMmapRecord m;
+      m.is_mmap2 = header.type == PERF_RECORD_MMAP2;
+      bool ok = r.Read(&m.pid) && r.Read(&m.tid) && r.Read(&m.addr) && r.Read(&m.len) &&
+                r.Read(&m.pgoff);
+      if (ok && m.is_mmap2) {
+        // maj, min, ino, ino_generation (or the build-id variant: same
+        // size), then prot, flags.
+        ok = r.Skip(4 + 4 + 8 + 8) && r.Read(&m.prot) && r.Read(&m.flags);
+      }
+      if (!ok) {
+        ++counts.malformed;
+        return;
+      }
+      m.filename = r.CString();
+      ++counts.mmaps;
+      sink.OnMmap(m);
+      return;
+    }
+    case PERF_RECORD_COMM: {
+      PerfCommRecord c;
+      if (!r.Read(&c.pid) || !r.Read(&c.tid)) {
+        ++counts.malformed;
+        return;
+      }
+      c.exec = (header.misc & PERF_RECORD_MISC_COMM_EXEC) != 0;
+      c.comm = r.CString();
+      ++counts.comms;
+      sink.OnComm(c);
+      return;
+    }
+    case PERF_RECORD_FORK:
+    case PERF_RECORD_EXIT: {
+      PerfTaskRecord t;
+      t.is_exit = header.type == PERF_RECORD_EXIT;
+      if (!r.Read(&t.pid) || !r.Read(&t.ppid) || !r.Read(&t.tid) || !r.Read(&t.ptid) ||
+          !r.Read(&t.time)) {
+        ++counts.malformed;
+        return;
+      }
+      ++counts.tasks;
+      sink.OnTask(t);
+      return;
+    }
+    case PERF_RECORD_LOST: {
+      uint64_t id = 0, lost = 0;
+      if (!r.Read(&id) || !r.Read(&lost)) {
+        ++counts.malformed;
+        return;
+      }
+      ++counts.lost_records;
+      counts.lost_samples += lost;
+      sink.OnLost(lost);
+      return;
+    }
+    case PERF_RECORD_LOST_SAMPLES: {
+      uint64_t lost = 0;
+      if (!r.Read(&lost)) {
+        ++counts.malformed;
+        return;
+      }
+      ++counts.lost_records;
+      counts.lost_samples += lost;
+      sink.OnLost(lost);
+      return;
+    }
+    case PERF_RECORD_THROTTLE:
+      ++counts.throttles;
+      return;
+    default:
+      ++counts.other;
+      return;
+  }
+}
+
+template <typename Fn>
+void ForEachCallchainFrame(absl::Span<const uint64_t> callchain, Fn&& fn) {
+  bool kernel = false;
+  for (uint64_t address : callchain) {
+    if (address >= static_cast<uint64_t>(PERF_CONTEXT_MAX)) {
+      // A context marker: what follows is kernel, user, or guest code.
+      kernel = address == static_cast<uint64_t>(PERF_CONTEXT_KERNEL) ||
+               address == static_cast<uint64_t>(PERF_CONTEXT_GUEST_KERNEL) ||
+               address == static_cast<uint64_t>(PERF_CONTEXT_HV);
+      continue;
+    }
+    fn(address, kernel);
+  }
+}
+
+inline absl::StatusOr<PerfRing> PerfRing::Map(int fd, size_t data_pages, uint64_t sample_type) {
+  if (data_pages == 0 || (data_pages & (data_pages - 1)) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("perf ring of ", data_pages, " data pages: use a power of two, e.g. 16"));
+  }
+  absl::Status type_ok = CheckSampleType(sample_type);
+  if (!type_ok.ok()) return type_ok;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t size = (data_pages + 1) * page;
+  void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    int err = errno;
+    if (err == EPERM || err == ENOMEM) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "mmap of a ", size / 1024, " KiB perf ring: ", strerror(err),
+          ": the locked-memory budget for perf rings is used up; raise "
+          "/proc/sys/kernel/perf_event_mlock_kb or `ulimit -l`, profile fewer threads, "
+          "or use smaller rings"));
+    }
+    return absl::ErrnoToStatus(err, "mmap of the perf ring");
+  }
+  PerfRing ring;
+  ring.fd_ = fd;
+  ring.base_ = base;
+  ring.mapped_size_ = size;
+  ring.data_size_ = data_pages * page;
+  ring.sample_type_ = sample_type;
+  auto* meta = static_cast<perf_event_mmap_page*>(base);
+  // Kernels since 4.1 say where the data area is; older ones put it one
+  // page in.
+  if (meta->data_size != 0 && meta->data_size != ring.data_size_) {
+    ring.data_size_ = meta->data_size;
+  }
+  return ring;
+}
+
+inline PerfRing::PerfRing(PerfRing&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      base_(std::exchange(other.base_, nullptr)),
+      mapped_size_(std::exchange(other.mapped_size_, 0)),
+      data_size_(std::exchange(other.data_size_, 0)),
+      sample_type_(other.sample_type_),
+      totals_(other.totals_),
+      scratch_(std::move(other.scratch_)) {}
+
+inline PerfRing& PerfRing::operator=(PerfRing&& other) noexcept {
+  if (this != &other) {
+    Unmap();
+    fd_ = std::exchange(other.fd_, -1);
+    base_ = std::exchange(other.base_, nullptr);
+    mapped_size_ = std::exchange(other.mapped_size_, 0);
+    data_size_ = std::exchange(other.data_size_, 0);
+    sample_type_ = other.sample_type_;
+    totals_ = other.totals_;
+    scratch_ = std::move(other.scratch_);
+  }
+  return *this;
+}
+
+inline PerfRing::~PerfRing() { Unmap(); }
+
+inline void PerfRing::Unmap() {
+  if (base_ != nullptr) munmap(base_, mapped_size_);
+  base_ = nullptr;
+}
+
+inline size_t PerfRing::pending_bytes() const {
+  if (base_ == nullptr) return 0;
+  auto* meta = static_cast<perf_event_mmap_page*>(base_);
+  uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
+  uint64_t tail = meta->data_tail;  // only we write it
+  return static_cast<size_t>(head - tail);
+}
+
+inline PerfRecordCounts PerfRing::Read(PerfRecordSink& sink) {
+  PerfRecordCounts counts;
+  if (base_ == nullptr) return counts;
+  auto* meta = static_cast<perf_event_mmap_page*>(base_);
+  size_t data_offset = meta->data_offset != 0 ? static_cast<size_t>(meta->data_offset)
+                                               : static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const uint8_t* data = static_cast<const uint8_t*>(base_) + data_offset;
+  // Acquire pairs with the kernel's smp_store_release of data_head: the
+  // record bytes before head are visible once we see head.
+  const uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
+  // Only this reader writes data_tail; a relaxed read of our own store.
+  uint64_t tail = __atomic_load_n(&meta->data_tail, __ATOMIC_RELAXED);
+  const uint64_t mask = data_size_ - 1;
+  while (tail < head) {
+    const uint64_t offset = tail & mask;
+    perf_event_header header;
+    // The 8-byte header itself never wraps (records are 8-aligned), but
+    // copy it to stay within the strict-aliasing rules.
+    if (offset + sizeof(header) <= data_size_) {
+      memcpy(&header, data + offset, sizeof(header));
+    } else {
+      size_t first = data_size_ - offset;
+      memcpy(&header, data + offset, first);
+      memcpy(reinterpret_cast<uint8_t*>(&header) + first, data, sizeof(header) - first);
+    }
+    if (header.size < sizeof(header) || header.size > head - tail) {
+      // Corrupt or half-published: give up on what is left rather than
+      // loop or read garbage.
+      ++counts.malformed;
+      tail = head;
+      break;
+    }
+    // Copy every record out (8-aligned, and the kernel may overwrite the
+    // space as soon as data_tail moves past it). Records are small.
+    scratch_.resize((header.size + 7) / 8 * 8);
+    if (offset + header.size <= data_size_) {
+      memcpy(scratch_.data(), data + offset, header.size);
+    } else {
+      size_t first = data_size_ - offset;
+      memcpy(scratch_.data(), data + offset, first);
+      memcpy(scratch_.data() + first, data, header.size - first);
+    }
+    DecodePerfRecord(absl::MakeConstSpan(scratch_.data(), header.size), sample_type_, sink,
+                     counts);
+    tail += header.size;
+  }
+  // Release: our reads of the records happen before the kernel may reuse
+  // their space (pairs with the kernel's read of data_tail).
+  __atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
+  totals_ += counts;
+  return counts;
+}
+
+}  // namespace flamekit
+
+#endif  // FLAMEKIT_SAMPLE_PERF_RING_H_
