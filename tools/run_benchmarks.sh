@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds every benchmark with -c opt, runs each (Google Benchmark JSON), runs
+# the peer comparison (flamekit beside gperftools and perf on one workload),
+# and writes a markdown table of the headline figures.
+#
+#   bash tools/run_benchmarks.sh            full run (a few minutes)
+#   bash tools/run_benchmarks.sh --quick    short run: proves every benchmark
+#                                           builds and runs (CI); timings noisy
+# Output: out/bench/*.json and out/bench/RESULTS.md (printed at the end).
+# Timings never fail the run; a benchmark that does not build or crashes does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+bash tools/setup.sh >/dev/null
+
+ci=()
+[ "${CI:-}" = "true" ] && ci=(--config=ci)
+out="$root/out/bench"
+rm -rf "$out"
+mkdir -p "$out"
+
+# Benchmarks are cc_binary targets tagged "benchmark"; the peer workloads
+# are tagged "benchmark_peer".
+mapfile -t benchmarks < <(bazel query "${ci[@]}" 'attr(tags, "\bbenchmark\b", kind(cc_binary, //...))' 2>/dev/null)
+bazel build "${ci[@]}" -c opt "${benchmarks[@]}" //benchmarks/peers:all //examples/cli:flamekit 2>&1 |
+  grep -vE '^(Loading|Analyzing|INFO: (Analyzed|Found|Elapsed|[0-9]+ process))' || true
+bin=$(bazel info "${ci[@]}" -c opt bazel-bin)
+
+min_time=()
+[ "$quick" -eq 1 ] && min_time=(--benchmark_min_time=0.01)
+for target in "${benchmarks[@]}"; do
+  rel=${target#//}; rel=${rel/://}
+  name=$(echo "$rel" | tr '/' '_')
+  echo "== $target"
+  FLAMEKIT_BENCHMARK_QUICK=$quick "$bin/$rel" "${min_time[@]}" \
+    --benchmark_format=console --benchmark_out="$out/$name.json" --benchmark_out_format=json
+done
+
+echo "== peers"
+rounds=7 iterations=4000
+[ "$quick" -eq 1 ] && rounds=1 iterations=500
+python3 tools/bench/peers.py --bin "$bin" --rounds "$rounds" --iterations "$iterations" \
+  --json "$out/peers.json" > "$out/peers.md"
+cat "$out/peers.md"
+
+python3 tools/bench/report.py "$out" > "$out/RESULTS.md"
+echo
+cat "$out/RESULTS.md"
+echo "benchmark results: $out/RESULTS.md"
