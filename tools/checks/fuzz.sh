@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds every libFuzzer target (tag "fuzzer", clang, --config=fuzz) and runs
+# each for a bounded time over a copy of its seed corpus. A crash fails the
+# check and leaves the crashing input in out/fuzz/<target>/ to be added to
+# testdata/fuzz/<corpus>/ as a regression test.
+#
+#   bash tools/checks/fuzz.sh                 ~20 s per target (CI)
+#   FUZZ_SECONDS=600 bash tools/checks/fuzz.sh   a longer run
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+seconds=${FUZZ_SECONDS:-20}
+ci=()
+[ "${CI:-}" = "true" ] && ci=(--config=ci)
+
+mapfile -t targets < <(bazel query "${ci[@]}" 'attr(tags, "\bfuzzer\b", kind(cc_binary, //...))' 2>/dev/null)
+if [ ${#targets[@]} -eq 0 ]; then
+  echo "no fuzz targets"
+  echo "check-result: 0 passed, 0 failed"
+  exit 0
+fi
+bazel build "${ci[@]}" --config=fuzz "${targets[@]}" 2>&1 | tail -n 3 || true
+bin=$(bazel info "${ci[@]}" --config=fuzz bazel-bin)
+
+passed=0 failed=0
+for target in "${targets[@]}"; do
+  rel=${target#//}; rel=${rel/://}
+  name=$(basename "$rel")
+  # The corpus folder is the replay test's data: testdata/fuzz/<corpus>.
+  corpus=$(bazel query "${ci[@]}" "labels(data, ${target}_replay)" 2>/dev/null | sed -n 's|^//testdata/fuzz:||p' | head -n 1)
+  work="$root/out/fuzz/$name"
+  rm -rf "$work"; mkdir -p "$work/corpus"
+  [ -n "$corpus" ] && cp -r "testdata/fuzz/$corpus/." "$work/corpus/" 2>/dev/null
+  rm -f "$work/corpus/BUILD.bazel"
+  if [ ! -x "$bin/$rel" ]; then
+    echo "fuzz: $target did not build"; failed=$((failed + 1)); continue
+  fi
+  echo "fuzz: $target for ${seconds}s over $(ls "$work/corpus" | wc -l) seeds"
+  if "$bin/$rel" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+       -artifact_prefix="$work/" "$work/corpus" >"$work/log" 2>&1; then
+    echo "fuzz: $target ok ($(grep -oE 'Done [0-9]+ runs' "$work/log" | tail -n 1))"
+    passed=$((passed + 1))
+  else
+    echo "fuzz: $target FOUND A CRASH; input saved under $work/"
+    tail -n 30 "$work/log"
+    failed=$((failed + 1))
+  fi
+done
+echo "check-result: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
