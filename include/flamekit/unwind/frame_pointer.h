@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: frame_pointer.h
+//
+// Walks a thread's frame-pointer chain from the registers a signal handler
+// got in its ucontext. Async-signal-safe and fault-free by construction:
+// every load is from inside the thread's cached stack bounds, and the walk
+// stops at the first frame that breaks the Abseil-style checks (the frame
+// pointer must grow, be 8-byte aligned, move by less than kMaxFrameBytes,
+// and stay inside the bounds). No allocation, no system call, no lock.
+//
+// Leaf frames: gcc 12 at -O1+ gives leaf functions no frame even with
+// -fno-omit-frame-pointer, so a sample in such a leaf reads the caller's
+// frame pointer and the walk skips the leaf's caller. The walk therefore
+// starts from FramePointerStart, which a future .eh_frame (CFI) step can
+// fill with the caller's {return address, fp, sp} computed for the first
+// frame only: UnwindFramePointers() takes the first frame from `start.pc`
+// and continues the chain from `start.fp`, so a CFI unwinder of the leaf
+// just replaces `start` (not built yet: see the report of issue 5).
+//
+// Example:
+//
+//   flamekit::MachineRegisters regs;
+//   flamekit::ReadMachineRegisters(ucontext, &regs);
+//   uint64_t frames[flamekit::kMaxStackFrames];
+//   flamekit::UnwindResult r = flamekit::UnwindFramePointers(
+//       {regs.pc, regs.fp, regs.sp}, bounds, frames, flamekit::kMaxStackFrames);
+//   // frames[0..r.frame_count): leaf first; r.truncated if cut at the max.
+
+#ifndef FLAMEKIT_UNWIND_FRAME_POINTER_H_
+#define FLAMEKIT_UNWIND_FRAME_POINTER_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flamekit/unwind/stack_bounds.h"
+
+namespace flamekit {
+
+// Where a walk starts: the leaf's pc and the frame pointer/stack pointer at
+// that point.
+struct FramePointerStart {
+  uint64_t pc = 0;
+  uint64_t fp = 0;
+  uint64_t sp = 0;
+};
+
+struct UnwindResult {
+  size_t frame_count = 0;  // entries written to frames[]
+  bool truncated = false;  // stopped at max_frames with more frames left
+};
+
+// A frame larger than this ends the walk (as Abseil's kMaxFrameBytes): a
+// frame pointer that jumps further is most likely garbage.
+inline constexpr uint64_t kMaxFrameBytes = 1 << 20;
+
+// UnwindFramePointers()
+//
+// Writes the leaf pc and then one return address per frame into
+// frames[0..max_frames). The chain ends at a null frame pointer or return
+// address, or at a frame that fails the checks; reaching max_frames with a
+// valid frame still ahead sets `truncated`. With unknown `bounds` only the
+// leaf is written. Async-signal-safe; never faults (reads only inside
+// `bounds`).
+UnwindResult UnwindFramePointers(const FramePointerStart& start,
+                                 const StackBounds& bounds, uint64_t* frames,
+                                 size_t max_frames);
+
+// Implementation details follow.
+
+inline UnwindResult UnwindFramePointers(const FramePointerStart& start,
+                                        const StackBounds& bounds,
+                                        uint64_t* frames, size_t max_frames) {
+  UnwindResult result;
+  if (max_frames == 0) return result;
+  frames[0] = start.pc;
+  result.frame_count = 1;
+  if (!bounds.known()) return result;
+  // x86_64 and aarch64 frame records are {saved fp, return address} at fp.
+  uint64_t fp = start.fp;
+  uint64_t previous = start.sp > 0 ? start.sp - 1 : 0;  // fp must be >= sp
+  while (true) {
+    if (fp == 0) break;                                  // outermost frame
+    if ((fp & 7) != 0) break;                            // misaligned
+    if (fp <= previous) break;                           // must grow
+    if (fp - previous > kMaxFrameBytes && previous != 0 &&
+        result.frame_count > 1) {
+      break;                                             // implausible jump
+    }
+    if (!bounds.Contains(fp, 16)) break;                 // off the stack
+    const uint64_t* record = reinterpret_cast<const uint64_t*>(fp);
+    uint64_t return_address = record[1];
+    uint64_t next_fp = record[0];
+    if (return_address == 0) break;
+    if (result.frame_count == max_frames) {
+      result.truncated = true;
+      break;
+    }
+    frames[result.frame_count++] = return_address;
+    previous = fp;
+    fp = next_fp;
+  }
+  return result;
+}
+
+}  // namespace flamekit
+
+#endif  // FLAMEKIT_UNWIND_FRAME_POINTER_H_

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: ucontext_regs.h
+//
+// Reads the program counter, frame pointer and stack pointer of the code a
+// signal interrupted from the handler's `ucontext_t` (x86_64 and aarch64),
+// and tells whether that code was inside a system call. Every function here
+// is async-signal-safe: plain loads, no calls, no system calls.
+//
+// Example:
+//
+//   void OnSignal(int, siginfo_t*, void* ucontext) {
+//     flamekit::MachineRegisters regs;
+//     if (!flamekit::ReadMachineRegisters(ucontext, &regs)) return;
+//     // regs.pc, regs.fp, regs.sp
+//   }
+
+#ifndef FLAMEKIT_UNWIND_UCONTEXT_REGS_H_
+#define FLAMEKIT_UNWIND_UCONTEXT_REGS_H_
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/ucontext.h>
+
+namespace flamekit {
+
+struct MachineRegisters {
+  uint64_t pc = 0;  // the interrupted instruction
+  uint64_t fp = 0;  // frame pointer (rbp / x29)
+  uint64_t sp = 0;  // stack pointer (rsp / sp)
+};
+
+// Whether this build knows the register layout of the machine. On other
+// architectures ReadMachineRegisters() returns false and samples are dropped.
+#if defined(__x86_64__) || defined(__aarch64__)
+inline constexpr bool kHaveMachineRegisters = true;
+#else
+inline constexpr bool kHaveMachineRegisters = false;
+#endif
+
+// ReadMachineRegisters()
+//
+// Fills `regs` from the `ucontext` argument of an SA_SIGINFO handler.
+// Returns false on a null context or an unsupported architecture.
+// Async-signal-safe.
+bool ReadMachineRegisters(const void* ucontext, MachineRegisters* regs);
+
+// InterruptedSystemCall()
+//
+// True when the signal arrived while the thread was blocked in a system call
+// (the kernel rewound it to restart the call after the handler, or made it
+// return EINTR); *syscall_number then holds the call's number (-1 when the
+// call returned EINTR and its number is gone). A running thread gives false.
+// Reads the two (x86_64) or four (aarch64) code bytes around pc, never
+// crossing a page boundary. Async-signal-safe.
+bool InterruptedSystemCall(const void* ucontext, int32_t* syscall_number);
+
+// Implementation details follow.
+
+inline bool ReadMachineRegisters(const void* ucontext, MachineRegisters* regs) {
+  if (ucontext == nullptr) return false;
+  const ucontext_t* uc = static_cast<const ucontext_t*>(ucontext);
+#if defined(__x86_64__)
+  regs->pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  regs->fp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RBP]);
+  regs->sp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RSP]);
+  return true;
+#elif defined(__aarch64__)
+  regs->pc = static_cast<uint64_t>(uc->uc_mcontext.pc);
+  regs->fp = static_cast<uint64_t>(uc->uc_mcontext.regs[29]);
+  regs->sp = static_cast<uint64_t>(uc->uc_mcontext.sp);
+  return true;
+#else
+  (void)uc;
+  (void)regs;
+  return false;
+#endif
+}
+
+inline bool InterruptedSystemCall(const void* ucontext, int32_t* syscall_number) {
+  *syscall_number = -1;
+  if (ucontext == nullptr) return false;
+  const ucontext_t* uc = static_cast<const ucontext_t*>(ucontext);
+  constexpr uint64_t kPageMask = 4095;
+#if defined(__x86_64__)
+  // `syscall` is 0f 05. With SA_RESTART the kernel sets rip back onto it
+  // and rax to the call number (orig_rax) before building the signal frame;
+  // a call that is not restarted returns -EINTR with rip just past it.
+  const uint64_t pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  const int64_t rax = static_cast<int64_t>(uc->uc_mcontext.gregs[REG_RAX]);
+  if (pc == 0) return false;
+  if ((pc & kPageMask) <= kPageMask - 1) {
+    const volatile uint8_t* code = reinterpret_cast<const volatile uint8_t*>(pc);
+    if (code[0] == 0x0f && code[1] == 0x05 && rax >= 0 && rax < 1024) {
+      *syscall_number = static_cast<int32_t>(rax);
+      return true;
+    }
+  }
+  if ((pc & kPageMask) >= 2 && rax == -EINTR) {
+    const volatile uint8_t* code = reinterpret_cast<const volatile uint8_t*>(pc - 2);
+    if (code[0] == 0x0f && code[1] == 0x05) return true;
+  }
+  return false;
+#elif defined(__aarch64__)
+  // `svc #0` is 0xd4000001; x8 holds the call number, x0 the result.
+  const uint64_t pc = static_cast<uint64_t>(uc->uc_mcontext.pc);
+  if (pc == 0 || (pc & 3) != 0) return false;
+  const volatile uint32_t* code = reinterpret_cast<const volatile uint32_t*>(pc);
+  if ((pc & kPageMask) <= kPageMask - 3 && code[0] == 0xd4000001u) {
+    *syscall_number = static_cast<int32_t>(uc->uc_mcontext.regs[8]);
+    return true;
+  }
+  if ((pc & kPageMask) >= 4 &&
+      static_cast<int64_t>(uc->uc_mcontext.regs[0]) == -EINTR &&
+      code[-1] == 0xd4000001u) {
+    return true;
+  }
+  return false;
+#else
+  (void)uc;
+  (void)kPageMask;
+  return false;
+#endif
+}
+
+}  // namespace flamekit
+
+#endif  // FLAMEKIT_UNWIND_UCONTEXT_REGS_H_
