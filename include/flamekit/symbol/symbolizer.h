@@ -1,0 +1,591 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: symbolizer.h
+//
+// Symbolizer turns code addresses of one process (this one, or another by
+// PID) into function names for flame graphs. NOT for signal handlers: it
+// allocates, maps files and reads /proc. NOT thread-safe: use one
+// Symbolizer from one thread at a time (the profiler's collector thread);
+// wrap it in a mutex if several threads must share it. Different
+// Symbolizer objects are independent and may be used on different threads.
+//
+// How an address is named:
+// - kernel addresses (upper half) via /proc/kallsyms → FrameKind::kKernel,
+//   or "[kernel]" when kptr_restrict hides the addresses;
+// - addresses in a mapped ELF file: the function symbol of .symtab or
+//   .dynsym (or of a separate debug file found by build id or
+//   .gnu_debuglink) whose [start, start + size) contains the address,
+//   demangled → kUser for the main executable, kLibrary for shared
+//   libraries and the [vdso];
+// - addresses in such a file that no symbol contains → "basename+0xOFFSET"
+//   (OFFSET = the file offset, what `addr2line -e FILE` and `objdump` take
+//   after adding the segment's vaddr) with kUnknown; never the nearest
+//   preceding symbol, which in a stripped library is a wrong neighbour;
+// - addresses in anonymous memory named by a perf map file
+//   (/tmp/perf-PID.map, written by JIT runtimes) → kJit;
+// - anything else → "[unknown]" (or the pseudo mapping's name, such as
+//   "[heap]") with kUnknown.
+//
+// Another process's files are opened through /proc/PID/root/PATH, so a
+// process in a container (another mount namespace) resolves from the host.
+// Deleted or replaced files (maps show "PATH (deleted)") are opened through
+// /proc/PID/map_files/START-END, which still reaches the old inode (needs
+// CAP_SYS_ADMIN, i.e. root). The [vdso] image is read from /proc/PID/mem;
+// when that is not permitted, this process's own vdso is used instead: the
+// vdso belongs to the kernel, so every 64-bit process on the machine has the
+// same image (at a different address, which the file-offset arithmetic
+// absorbs).
+//
+// Each ELF file is parsed once, keyed by device and inode, and shared by all
+// its mappings; results are cached per address until Refresh().
+//
+// Example:
+//
+//   absl::StatusOr<std::unique_ptr<flamekit::Symbolizer>> symbolizer =
+//       flamekit::Symbolizer::ForProcess(pid);
+//   if (!symbolizer.ok()) return symbolizer.status();
+//   flamekit::Symbolizer::Symbol s = (*symbolizer)->Lookup(pc);
+//   profile.InternFrame(s.name, s.kind);
+//   ...
+//   (*symbolizer)->AddMapping(mapping_from_perf_mmap2_record);   // attach
+//   (*symbolizer)->Refresh();                                    // after dlopen
+
+#ifndef FLAMEKIT_SYMBOL_SYMBOLIZER_H_
+#define FLAMEKIT_SYMBOL_SYMBOLIZER_H_
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "flamekit/base/scoped_fd.h"
+#include "flamekit/base/status_macros.h"
+#include "flamekit/profile/profile.h"
+#include "flamekit/symbol/build_id.h"
+#include "flamekit/symbol/demangle.h"
+#include "flamekit/symbol/elf_reader.h"
+#include "flamekit/symbol/kallsyms.h"
+#include "flamekit/symbol/perf_map.h"
+#include "flamekit/symbol/proc_maps.h"
+
+namespace flamekit {
+
+struct SymbolizerOptions {
+  // Demangle C++ names ("foo::bar(int)" instead of "_ZN3foo3barEi").
+  bool demangle = true;
+  // Look for separate debug files for files without .symtab.
+  bool use_debug_files = true;
+  // Where to look for them (see build_id.h); for another process they are
+  // looked up on the host first, then inside its /proc/PID/root.
+  std::vector<std::string> debug_roots = {"/usr/lib/debug"};
+  // Name kernel addresses from this file ("" = never: all are "[kernel]").
+  std::string kallsyms_path = "/proc/kallsyms";
+  // Read the JIT perf map PERF_MAP_DIR/perf-PID.map for addresses in
+  // anonymous memory ("" = never).
+  std::string perf_map_dir = "/tmp";
+  // On a lookup that falls in no known mapping, re-read /proc/PID/maps
+  // (at most every `refresh_interval`): code loaded by dlopen since the
+  // last Refresh() then resolves without the caller doing anything.
+  bool refresh_on_miss = true;
+  absl::Duration refresh_interval = absl::Milliseconds(100);
+  // Bound on the per-address cache; it is cleared when full.
+  size_t max_cached_addresses = size_t{1} << 20;
+};
+
+class Symbolizer {
+ public:
+  struct Symbol {
+    std::string name;
+    FrameKind kind = FrameKind::kUnknown;
+  };
+
+  // ForSelf()
+  //
+  // A symbolizer for this process (reads /proc/self/maps).
+  static absl::StatusOr<std::unique_ptr<Symbolizer>> ForSelf(
+      const SymbolizerOptions& options = SymbolizerOptions());
+
+  // ForProcess()
+  //
+  // A symbolizer for process `pid`, read through /proc/PID. NotFound when
+  // there is no such process, PermissionDenied when its maps are hidden
+  // from us (another user's process: run as that user or as root).
+  static absl::StatusOr<std::unique_ptr<Symbolizer>> ForProcess(
+      pid_t pid, const SymbolizerOptions& options = SymbolizerOptions());
+
+  // Refresh()
+  //
+  // Re-reads /proc/PID/maps (after dlopen, or when perf reported new
+  // mappings) and forgets the per-address cache; parsed files are kept.
+  // Mappings added with AddMapping() that are no longer in maps are
+  // dropped. Returns the error of reading maps (NotFound once the process
+  // has exited); the old mappings stay in use then.
+  absl::Status Refresh();
+
+  // AddMapping()
+  //
+  // Adds a mapping reported by a perf PERF_RECORD_MMAP2 record (attach).
+  // It replaces whatever overlapped its range, as mmap(2) does.
+  void AddMapping(const Mapping& mapping);
+
+  // Lookup()
+  //
+  // The name and kind of the code at `address`; see the file comment for
+  // the rules. Never fails: what cannot be named is "file+0xOFFSET",
+  // "[kernel]" or "[unknown]". Cached.
+  Symbol Lookup(uint64_t address);
+
+  // The process (getpid() for ForSelf).
+  pid_t pid() const { return pid_; }
+  // The current mappings, sorted by start address.
+  const std::vector<Mapping>& mappings() const { return mappings_; }
+  // Problems met so far, one line each ("/usr/lib/libfoo.so: permission
+  // denied ..."), for a diagnostics summary. Lookups in such files still
+  // return "file+0xOFFSET".
+  std::vector<std::string> Warnings() const;
+
+  // Counters for tests and benchmarks.
+  size_t files_parsed() const { return files_parsed_; }
+  size_t cached_addresses() const { return address_cache_.size(); }
+
+  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer& operator=(const Symbolizer&) = delete;
+
+ private:
+  struct LoadedFile {
+    std::unique_ptr<ElfFile> elf;    // segments (and symbols)
+    std::unique_ptr<ElfFile> debug;  // separate debug file, if found
+    SymbolTable table;
+    absl::Status status;             // why elf is missing
+  };
+
+  Symbolizer(pid_t pid, bool self, const SymbolizerOptions& options)
+      : pid_(pid), self_(self), options_(options) {}
+  absl::Status Init();
+  std::string ProcPath(absl::string_view rest) const;
+  LoadedFile* GetFile(const Mapping& m);
+  std::unique_ptr<LoadedFile> LoadFile(const Mapping& m);
+  absl::StatusOr<std::unique_ptr<ElfFile>> OpenMappedFile(const Mapping& m);
+  absl::StatusOr<std::unique_ptr<ElfFile>> ReadVdso(const Mapping& m);
+  const Mapping* FindMapping(uint64_t address) const;
+  bool IsMainExecutable(const Mapping& m) const;
+  Symbol LookupUncached(uint64_t address);
+  Symbol LookupKernel(uint64_t address);
+  const std::string& DemangledName(absl::string_view name);
+  void MaybeLoadPerfMap();
+
+  pid_t pid_;
+  bool self_;
+  SymbolizerOptions options_;
+  std::vector<Mapping> mappings_;
+  // The main executable, identified by inode (and path as a fallback).
+  uint64_t exe_inode_ = 0;
+  dev_t exe_dev_ = 0;
+  std::string exe_path_;
+  absl::flat_hash_map<std::string, std::unique_ptr<LoadedFile>> files_;
+  absl::flat_hash_map<uint64_t, Symbol> address_cache_;
+  absl::flat_hash_map<std::string, std::string> demangled_;
+  bool kallsyms_loaded_ = false;
+  std::unique_ptr<Kallsyms> kallsyms_;
+  std::string kallsyms_warning_;
+  bool perf_map_loaded_ = false;
+  std::unique_ptr<PerfMap> perf_map_;
+  std::string perf_map_warning_;
+  absl::Time last_refresh_ = absl::InfinitePast();
+  size_t files_parsed_ = 0;
+};
+
+// Implementation details follow.
+
+namespace symbol_internal {
+
+inline absl::string_view Basename(absl::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == absl::string_view::npos ? path : path.substr(slash + 1);
+}
+
+// The innermost pid of `pid` in its own pid namespace (NSpid's last field
+// of /proc/PID/status), which a containerised JIT uses to name its perf
+// map; `pid` itself when unknown.
+inline pid_t NamespacePid(pid_t pid) {
+  absl::StatusOr<std::string> status = ReadSmallFile(absl::StrCat("/proc/", pid, "/status"), 1 << 16);
+  if (!status.ok()) return pid;
+  size_t pos = status->find("\nNSpid:");
+  if (pos == std::string::npos) return pid;
+  absl::string_view rest = absl::string_view(*status).substr(pos + 7);
+  rest = rest.substr(0, rest.find('\n'));
+  pid_t last = pid;
+  for (;;) {
+    absl::string_view f = NextField(&rest);
+    if (f.empty()) break;
+    int v = 0;
+    if (absl::SimpleAtoi(f, &v)) last = v;
+  }
+  return last;
+}
+
+}  // namespace symbol_internal
+
+inline absl::StatusOr<std::unique_ptr<Symbolizer>> Symbolizer::ForSelf(
+    const SymbolizerOptions& options) {
+  std::unique_ptr<Symbolizer> s(new Symbolizer(::getpid(), /*self=*/true, options));
+  FLAMEKIT_RETURN_IF_ERROR(s->Init());
+  return s;
+}
+
+inline absl::StatusOr<std::unique_ptr<Symbolizer>> Symbolizer::ForProcess(
+    pid_t pid, const SymbolizerOptions& options) {
+  if (pid <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid pid ", pid, "; pass the positive id of a running process"));
+  }
+  std::unique_ptr<Symbolizer> s(new Symbolizer(pid, /*self=*/pid == ::getpid(), options));
+  FLAMEKIT_RETURN_IF_ERROR(s->Init());
+  return s;
+}
+
+inline std::string Symbolizer::ProcPath(absl::string_view rest) const {
+  if (self_) return absl::StrCat("/proc/self/", rest);
+  return absl::StrCat("/proc/", pid_, "/", rest);
+}
+
+inline absl::Status Symbolizer::Init() {
+  struct stat st;
+  std::string exe = ProcPath("exe");
+  if (::stat(exe.c_str(), &st) == 0) {
+    exe_inode_ = st.st_ino;
+    exe_dev_ = st.st_dev;
+  } else if (errno == ENOENT && !self_) {
+    struct stat dir;
+    if (::stat(ProcPath("").c_str(), &dir) != 0) {
+      return absl::NotFoundError(absl::StrCat("no process ", pid_, "; check the pid (ps -e)"));
+    }
+  }
+  char buf[4096];
+  ssize_t n = ::readlink(exe.c_str(), buf, sizeof(buf) - 1);
+  if (n > 0) {
+    exe_path_.assign(buf, static_cast<size_t>(n));
+    constexpr absl::string_view kDeleted = " (deleted)";
+    if (absl::EndsWith(exe_path_, kDeleted)) exe_path_.resize(exe_path_.size() - kDeleted.size());
+  }
+  return Refresh();
+}
+
+inline absl::Status Symbolizer::Refresh() {
+  last_refresh_ = absl::Now();
+  absl::StatusOr<std::vector<Mapping>> maps = ReadProcMaps(self_ ? 0 : pid_);
+  if (!maps.ok()) return maps.status();
+  // Keep the build ids perf told us about for mappings that are still there.
+  std::vector<Mapping> fresh = *std::move(maps);
+  for (Mapping& m : fresh) {
+    if (!m.build_id.empty()) continue;
+    for (const Mapping& old : mappings_) {
+      if (old.start == m.start && old.end == m.end && old.inode == m.inode && !old.build_id.empty()) {
+        m.build_id = old.build_id;
+      }
+    }
+  }
+  std::sort(fresh.begin(), fresh.end(),
+            [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
+  mappings_ = std::move(fresh);
+  address_cache_.clear();
+  // A JIT appends to its perf map as it compiles: read it again on demand.
+  perf_map_loaded_ = false;
+  perf_map_.reset();
+  return absl::OkStatus();
+}
+
+inline void Symbolizer::AddMapping(const Mapping& mapping) {
+  if (mapping.end <= mapping.start) return;
+  std::vector<Mapping> out;
+  out.reserve(mappings_.size() + 2);
+  for (const Mapping& m : mappings_) {
+    if (m.end <= mapping.start || m.start >= mapping.end) {
+      out.push_back(m);
+      continue;
+    }
+    if (m.start < mapping.start) {  // the part below the new range survives
+      Mapping low = m;
+      low.end = mapping.start;
+      out.push_back(low);
+    }
+    if (m.end > mapping.end) {  // the part above it too, at a later offset
+      Mapping high = m;
+      high.start = mapping.end;
+      high.file_offset = m.file_offset + (mapping.end - m.start);
+      out.push_back(high);
+    }
+  }
+  out.push_back(mapping);
+  std::sort(out.begin(), out.end(),
+            [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
+  mappings_ = std::move(out);
+  // Only addresses in the new range can change their answer.
+  for (auto it = address_cache_.begin(); it != address_cache_.end();) {
+    auto cur = it++;
+    if (mapping.Contains(cur->first)) address_cache_.erase(cur);
+  }
+}
+
+inline std::vector<std::string> Symbolizer::Warnings() const {
+  std::vector<std::string> out;
+  for (const auto& [key, file] : files_) {
+    if (!file->status.ok()) out.push_back(std::string(file->status.message()));
+  }
+  std::sort(out.begin(), out.end());
+  if (!kallsyms_warning_.empty()) out.push_back(kallsyms_warning_);
+  if (!perf_map_warning_.empty()) out.push_back(perf_map_warning_);
+  return out;
+}
+
+inline const Mapping* Symbolizer::FindMapping(uint64_t address) const {
+  auto it = std::upper_bound(mappings_.begin(), mappings_.end(), address,
+                             [](uint64_t a, const Mapping& m) { return a < m.start; });
+  if (it == mappings_.begin()) return nullptr;
+  --it;
+  return it->Contains(address) ? &*it : nullptr;
+}
+
+inline bool Symbolizer::IsMainExecutable(const Mapping& m) const {
+  if (exe_inode_ != 0 && m.inode != 0) {
+    return m.inode == exe_inode_ && m.dev_major == major(exe_dev_) &&
+           m.dev_minor == minor(exe_dev_);
+  }
+  return !exe_path_.empty() && m.path == exe_path_;
+}
+
+inline absl::StatusOr<std::unique_ptr<ElfFile>> Symbolizer::ReadVdso(const Mapping& m) {
+  // The target's own image first, then ours (the same kernel's image).
+  auto read_range = [](const std::string& mem_path, uint64_t start,
+                       uint64_t size) -> absl::StatusOr<std::string> {
+    if (size == 0 || size > (uint64_t{64} << 20)) {
+      return absl::InvalidArgumentError("implausible [vdso] size");
+    }
+    ScopedFd fd(::open(mem_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return symbol_internal::FileErrorStatus(errno, "cannot open", mem_path);
+    std::string bytes(size, '\0');
+    size_t done = 0;
+    while (done < size) {
+      ssize_t n = ::pread(fd.get(), &bytes[done], size - done, static_cast<off_t>(start + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return symbol_internal::FileErrorStatus(n < 0 ? errno : EIO, "cannot read", mem_path);
+      done += static_cast<size_t>(n);
+    }
+    return bytes;
+  };
+  absl::StatusOr<std::string> bytes = read_range(ProcPath("mem"), m.start, m.size());
+  if (!bytes.ok() && !self_) {
+    absl::StatusOr<std::vector<Mapping>> own = ReadProcMaps(0);
+    if (own.ok()) {
+      for (const Mapping& o : *own) {
+        if (o.IsVdso()) bytes = read_range("/proc/self/mem", o.start, o.size());
+      }
+    }
+  }
+  if (!bytes.ok()) return bytes.status();
+  return ElfFile::FromBytes(*std::move(bytes), "[vdso]");
+}
+
+inline absl::StatusOr<std::unique_ptr<ElfFile>> Symbolizer::OpenMappedFile(const Mapping& m) {
+  if (m.IsVdso()) return ReadVdso(m);
+  std::string map_files = ProcPath(absl::StrCat("map_files/", m.MapFilesName()));
+  if (m.deleted) {
+    // The path now names nothing or another file; map_files reaches the
+    // inode that is mapped.
+    absl::StatusOr<std::unique_ptr<ElfFile>> elf = ElfFile::Open(map_files);
+    if (elf.ok()) return elf;
+    if (IsMainExecutable(m)) {
+      // /proc/PID/exe also reaches a deleted executable, with only ptrace
+      // access (map_files needs CAP_SYS_ADMIN in the initial namespace).
+      absl::StatusOr<std::unique_ptr<ElfFile>> exe = ElfFile::Open(ProcPath("exe"));
+      if (exe.ok()) return exe;
+    }
+    if (!absl::IsPermissionDenied(elf.status())) return elf;
+    return absl::PermissionDeniedError(absl::StrCat(
+        m.path, " was deleted after it was mapped, and reading it through ", map_files,
+        " needs CAP_SYS_ADMIN: run as root (outside a user namespace) to name its functions"));
+  }
+  std::string path = self_ ? m.path : ProcPath(absl::StrCat("root", m.path));
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    int err = errno;
+    // The process may be gone (a short-lived one, or its mount namespace
+    // torn down): try what map_files still offers, then report.
+    absl::StatusOr<std::unique_ptr<ElfFile>> elf = ElfFile::Open(map_files);
+    if (elf.ok()) return elf;
+    return symbol_internal::FileErrorStatus(err, "cannot open mapped file", path);
+  }
+  struct stat st;
+  if (m.inode != 0 && ::fstat(fd.get(), &st) == 0 && st.st_ino != m.inode) {
+    // Replaced in place since it was mapped (or an overlay file system that
+    // reports other inode numbers): prefer the mapped inode when reachable.
+    absl::StatusOr<std::unique_ptr<ElfFile>> elf = ElfFile::Open(map_files);
+    if (elf.ok()) return elf;
+  }
+  return ElfFile::OpenFd(fd.get(), m.path);
+}
+
+inline std::unique_ptr<Symbolizer::LoadedFile> Symbolizer::LoadFile(const Mapping& m) {
+  auto file = std::make_unique<LoadedFile>();
+  ++files_parsed_;
+  absl::StatusOr<std::unique_ptr<ElfFile>> elf = OpenMappedFile(m);
+  if (!elf.ok()) {
+    file->status = elf.status();
+    return file;
+  }
+  file->elf = *std::move(elf);
+  if (!m.build_id.empty() && !file->elf->build_id().empty() &&
+      m.build_id != file->elf->build_id()) {
+    file->status = absl::FailedPreconditionError(absl::StrCat(
+        m.path, ": build id ", file->elf->build_id(), " on disk differs from ", m.build_id,
+        " that was mapped; the file was replaced: names would be wrong, so none are shown"));
+    file->elf.reset();
+    return file;
+  }
+  std::vector<ElfSymbol> symbols = file->elf->FunctionSymbols();
+  if (options_.use_debug_files && !file->elf->has_symtab() && !m.IsVdso()) {
+    DebugFileOptions debug_options;
+    debug_options.roots = options_.debug_roots;
+    absl::StatusOr<std::string> debug_path = FindDebugFile(*file->elf, m.path, debug_options);
+    if (!debug_path.ok() && !self_) {
+      debug_options.sysroot = ProcPath("root");
+      debug_path = FindDebugFile(*file->elf, m.path, debug_options);
+    }
+    if (debug_path.ok()) {
+      absl::StatusOr<std::unique_ptr<ElfFile>> debug = ElfFile::Open(*debug_path);
+      if (debug.ok()) {
+        file->debug = *std::move(debug);
+        std::vector<ElfSymbol> more = file->debug->FunctionSymbols();
+        symbols.insert(symbols.end(), more.begin(), more.end());
+      }
+    }
+  }
+  file->table = SymbolTable(std::move(symbols));
+  return file;
+}
+
+inline Symbolizer::LoadedFile* Symbolizer::GetFile(const Mapping& m) {
+  std::string key = m.IsVdso() ? std::string("[vdso]")
+                               : absl::StrCat(m.dev_major, ":", m.dev_minor, ":", m.inode, ":",
+                                              m.inode == 0 ? m.build_id : std::string(), ":",
+                                              m.path, m.deleted ? " (deleted)" : "");
+  auto it = files_.find(key);
+  if (it != files_.end()) return it->second.get();
+  std::unique_ptr<LoadedFile> file = LoadFile(m);
+  LoadedFile* raw = file.get();
+  files_.emplace(std::move(key), std::move(file));
+  return raw;
+}
+
+inline const std::string& Symbolizer::DemangledName(absl::string_view name) {
+  auto it = demangled_.find(name);
+  if (it != demangled_.end()) return it->second;
+  std::string out = options_.demangle ? Demangle(name) : std::string(name);
+  return demangled_.emplace(std::string(name), std::move(out)).first->second;
+}
+
+inline Symbolizer::Symbol Symbolizer::LookupKernel(uint64_t address) {
+  if (!kallsyms_loaded_) {
+    kallsyms_loaded_ = true;
+    if (!options_.kallsyms_path.empty()) {
+      absl::StatusOr<Kallsyms> k = Kallsyms::Load(options_.kallsyms_path);
+      if (k.ok()) {
+        kallsyms_ = std::make_unique<Kallsyms>(*std::move(k));
+        if (kallsyms_->restricted()) {
+          kallsyms_warning_ = absl::StrCat(
+              options_.kallsyms_path,
+              ": kernel addresses are hidden; kernel frames show as [kernel]: to name them, "
+              "set /proc/sys/kernel/kptr_restrict to 0 and either run with CAP_SYSLOG or set "
+              "/proc/sys/kernel/perf_event_paranoid to 1 or lower");
+        }
+      } else {
+        kallsyms_warning_ = std::string(k.status().message());
+      }
+    }
+  }
+  if (kallsyms_ != nullptr) {
+    if (const ElfSymbol* s = kallsyms_->Find(address)) {
+      return Symbol{std::string(s->name), FrameKind::kKernel};
+    }
+  }
+  return Symbol{"[kernel]", FrameKind::kKernel};
+}
+
+inline void Symbolizer::MaybeLoadPerfMap() {
+  if (perf_map_loaded_) return;
+  perf_map_loaded_ = true;
+  if (options_.perf_map_dir.empty()) return;
+  absl::StatusOr<PerfMap> map = PerfMap::Load(absl::StrCat(options_.perf_map_dir, "/perf-", pid_, ".map"));
+  if (!map.ok() && absl::IsNotFound(map.status()) && !self_) {
+    // A containerised runtime writes it in its own /tmp under its own pid.
+    pid_t ns_pid = symbol_internal::NamespacePid(pid_);
+    map = PerfMap::Load(ProcPath(absl::StrCat("root", options_.perf_map_dir, "/perf-", ns_pid, ".map")));
+  }
+  if (map.ok()) {
+    perf_map_ = std::make_unique<PerfMap>(*std::move(map));
+    perf_map_warning_.clear();
+  } else if (!absl::IsNotFound(map.status())) {
+    perf_map_warning_ = std::string(map.status().message());
+  }
+}
+
+inline Symbolizer::Symbol Symbolizer::LookupUncached(uint64_t address) {
+  if (IsKernelAddress(address)) return LookupKernel(address);
+  const Mapping* m = FindMapping(address);
+  if (m == nullptr && options_.refresh_on_miss &&
+      absl::Now() - last_refresh_ >= options_.refresh_interval) {
+    if (Refresh().ok()) m = FindMapping(address);
+  }
+  if (m != nullptr && (m->IsFile() || m->IsVdso())) {
+    LoadedFile* file = GetFile(*m);
+    uint64_t file_offset = address - m->start + m->file_offset;
+    if (file->elf != nullptr) {
+      std::optional<uint64_t> vaddr = file->elf->FileOffsetToVaddr(file_offset);
+      if (vaddr) {
+        if (const ElfSymbol* s = file->table.Find(*vaddr)) {
+          FrameKind kind = IsMainExecutable(*m) ? FrameKind::kUser : FrameKind::kLibrary;
+          return Symbol{DemangledName(s->name), kind};
+        }
+      }
+    }
+    absl::string_view base = m->IsVdso() ? absl::string_view("[vdso]") : symbol_internal::Basename(m->path);
+    return Symbol{absl::StrCat(base, "+0x", absl::Hex(file_offset)), FrameKind::kUnknown};
+  }
+  // Anonymous memory or no mapping at all: maybe JIT code.
+  MaybeLoadPerfMap();
+  if (perf_map_ != nullptr) {
+    if (const ElfSymbol* s = perf_map_->Find(address)) {
+      return Symbol{DemangledName(s->name), FrameKind::kJit};
+    }
+  }
+  if (m != nullptr && m->IsPseudo()) return Symbol{m->path, FrameKind::kUnknown};
+  return Symbol{"[unknown]", FrameKind::kUnknown};
+}
+
+inline Symbolizer::Symbol Symbolizer::Lookup(uint64_t address) {
+  auto it = address_cache_.find(address);
+  if (it != address_cache_.end()) return it->second;
+  Symbol s = LookupUncached(address);
+  if (address_cache_.size() >= options_.max_cached_addresses) address_cache_.clear();
+  address_cache_.emplace(address, s);
+  return s;
+}
+
+}  // namespace flamekit
+
+#endif  // FLAMEKIT_SYMBOL_SYMBOLIZER_H_
