@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "flamekit/attach/attach.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "flamekit/attach/test_util.h"
+#include "flamekit/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace flamekit {
+namespace {
+
+using ::flamekit::attach_testing::Runfile;
+using ::flamekit::attach_testing::SpawnedProcess;
+using ::flamekit::testing::IsOk;
+using ::flamekit::testing::StatusIs;
+
+std::string Workload() { return Runfile("testdata/attach/attach_workload"); }
+
+// Nanoseconds the process has run on a CPU (all threads), from schedstat.
+int64_t ProcessCpuNanos(pid_t pid) {
+  int64_t total = 0;
+  for (pid_t tid : attach_internal::ListThreads(pid)) {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/task/", tid, "/schedstat"));
+    int64_t ns = 0;
+    if (in >> ns) total += ns;
+  }
+  return total;
+}
+
+class AttachSessionTest : public ::testing::Test {
+ protected:
+  // Creates a session or skips the test when this machine forbids perf.
+  std::unique_ptr<AttachSession> CreateOrSkip(const AttachOptions& options) {
+    absl::StatusOr<std::unique_ptr<AttachSession>> s = AttachSession::Create(options, nullptr);
+    if (!s.ok() && (s.status().code() == absl::StatusCode::kPermissionDenied ||
+                    s.status().code() == absl::StatusCode::kFailedPrecondition)) {
+      skip_ = s.status().ToString();
+      return nullptr;
+    }
+    EXPECT_THAT(s, IsOk());
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  std::string skip_;
+};
+
+TEST_F(AttachSessionTest, SampleCountMatchesTargetCpuTime) {
+  SpawnedProcess target = SpawnedProcess::Start({Workload(), "split", "20"});
+  ASSERT_TRUE(target.ok()) << target.error();
+  AttachOptions options;
+  options.pid = target.pid();
+  options.period = PerfPeriod::Interval(absl::Milliseconds(1));
+  options.duration = absl::Milliseconds(1500);
+  std::unique_ptr<AttachSession> session = CreateOrSkip(options);
+  if (session == nullptr) GTEST_SKIP() << skip_;
+  int64_t cpu0 = ProcessCpuNanos(target.pid());
+  ASSERT_THAT(session->Run(), IsOk());
+  int64_t cpu_ms = (ProcessCpuNanos(target.pid()) - cpu0) / 1000000;
+  EXPECT_EQ(session->stats().stop_reason, AttachStopReason::kDuration);
+  Profile profile = session->TakeProfile();
+  uint64_t samples = profile.total_samples();
+  EXPECT_EQ(samples, session->stats().samples);
+  ASSERT_GT(cpu_ms, 200) << "target got too little CPU to judge";
+  EXPECT_GE(samples, static_cast<uint64_t>(cpu_ms * 0.85)) << "cpu_ms=" << cpu_ms;
+  EXPECT_LE(samples, static_cast<uint64_t>(cpu_ms * 1.10 + 10)) << "cpu_ms=" << cpu_ms;
+  EXPECT_EQ(session->stats().lost_samples, 0u);
+  EXPECT_EQ(profile.metadata().pid, target.pid());
+  EXPECT_THAT(profile.metadata().command, ::testing::HasSubstr("attach_workload split"));
+  EXPECT_EQ(profile.metadata().interval, absl::Milliseconds(1));
+  EXPECT_EQ(profile.metadata().threads, 1u);
+  // Without symbols, frames are addresses; every stack has several (main,
+  // RunSplit, HotA/HotB at least: the workload keeps frame pointers).
+  profile.ForEachStack([&](absl::Span<const FrameId> frames, uint64_t) {
+    EXPECT_GE(frames.size(), 3u);
+  });
+}
+
+TEST_F(AttachSessionTest, FollowsThreadsCreatedDuringCapture) {
+  // Main thread alone for 600 ms, then 3 workers.
+  SpawnedProcess target = SpawnedProcess::Start({Workload(), "threads", "20", "600", "3"});
+  ASSERT_TRUE(target.ok()) << target.error();
+  AttachOptions options;
+  options.pid = target.pid();
+  options.period = PerfPeriod::Interval(absl::Milliseconds(1));
+  options.duration = absl::Milliseconds(2000);
+  options.split_threads = true;
+  std::unique_ptr<AttachSession> session = CreateOrSkip(options);
+  if (session == nullptr) GTEST_SKIP() << skip_;
+  EXPECT_EQ(session->stats().threads_followed, 1u);
+  ASSERT_THAT(session->Run(), IsOk());
+  EXPECT_GE(session->stats().threads_followed, 4u);
+  Profile profile = session->TakeProfile();
+  EXPECT_GE(profile.metadata().threads, 4u);
+  // Each thread's root frame ("[name tid=N]") carries samples; the three
+  // workers ran ~1.4 s on 2 cores between them: each has plenty.
+  absl::flat_hash_map<FrameId, uint64_t> per_thread;
+  profile.ForEachStack([&](absl::Span<const FrameId> frames, uint64_t count) {
+    ASSERT_EQ(profile.frame(frames[0]).kind, FrameKind::kThread);
+    per_thread[frames[0]] += count;
+  });
+  EXPECT_GE(per_thread.size(), 4u);
+  int busy_workers = 0;
+  for (const auto& [frame, count] : per_thread) {
+    EXPECT_THAT(profile.frame(frame).name, ::testing::MatchesRegex(R"(\[.* tid=[0-9]+\])"));
+    if (count > 100) ++busy_workers;
+  }
+  EXPECT_GE(busy_workers, 3);
+}
+
+TEST_F(AttachSessionTest, StopsWhenTargetExitsAndKeepsSamples) {
+  SpawnedProcess target = SpawnedProcess::Start({Workload(), "split", "0.8"});
+  ASSERT_TRUE(target.ok()) << target.error();
+  AttachOptions options;
+  options.pid = target.pid();
+  options.period = PerfPeriod::Interval(absl::Milliseconds(1));
+  options.duration = absl::Seconds(20);
+  std::unique_ptr<AttachSession> session = CreateOrSkip(options);
+  if (session == nullptr) GTEST_SKIP() << skip_;
+  // Our child: it stays a zombie until reaped, which pidfd reports as exit.
+  ASSERT_THAT(session->Run(), IsOk());
+  EXPECT_EQ(session->stats().stop_reason, AttachStopReason::kTargetExited);
+  EXPECT_LT(session->stats().elapsed, absl::Seconds(5));
+  EXPECT_GT(session->stats().samples, 200u);
+  EXPECT_EQ(session->stats().threads_now, 0u);
+  target.Wait();
+}
+
+TEST_F(AttachSessionTest, StopFlagStopsSoon) {
+  SpawnedProcess target = SpawnedProcess::Start({Workload(), "split", "20"});
+  ASSERT_TRUE(target.ok()) << target.error();
+  std::atomic<bool> stop{false};
+  AttachOptions options;
+  options.pid = target.pid();
+  options.stop = &stop;
+  std::vector<AttachProgress> progress;
+  options.on_progress = [&](const AttachProgress& p) { progress.push_back(p); };
+  options.progress_interval = absl::Milliseconds(50);
+  std::unique_ptr<AttachSession> session = CreateOrSkip(options);
+  if (session == nullptr) GTEST_SKIP() << skip_;
+  std::thread stopper([&] {
+    absl::SleepFor(absl::Milliseconds(400));
+    stop = true;
+  });
+  absl::Time t0 = absl::Now();
+  ASSERT_THAT(session->Run(), IsOk());
+  stopper.join();
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(2));
+  EXPECT_EQ(session->stats().stop_reason, AttachStopReason::kStopRequested);
+  ASSERT_GE(progress.size(), 3u);
+  EXPECT_EQ(progress.back().stop_reason, AttachStopReason::kStopRequested);
+  for (size_t i = 1; i < progress.size(); ++i) {
+    EXPECT_GE(progress[i].samples, progress[i - 1].samples);
+  }
+}
+
+TEST_F(AttachSessionTest, NoSuchProcessIsNotFound) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  AttachOptions options;
+  options.pid = child;
+  EXPECT_THAT(AttachSession::Create(options, nullptr),
+              StatusIs(absl::StatusCode::kNotFound,
+                       ::testing::HasSubstr(absl::StrCat("no process ", child))));
+  options.pid = -3;
+  EXPECT_THAT(AttachSession::Create(options, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(AttachSessionTest, CountEventWithDurationIntervalIsRejected) {
+  SpawnedProcess target = SpawnedProcess::Start({Workload(), "split", "20"});
+  ASSERT_TRUE(target.ok()) << target.error();
+  AttachOptions options;
+  options.pid = target.pid();
+  options.event = *ParsePerfEvent("page-faults");
+  options.period = PerfPeriod::Interval(absl::Milliseconds(1));
+  EXPECT_THAT(AttachSession::Create(options, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("count")));
+}
+
+}  // namespace
+}  // namespace flamekit
