@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: http_fetch.h
+//
+// FetchUrl(): one HTTP GET of a metrics page (`http://127.0.0.1:9090/metrics`)
+// for the Prometheus metric source, through cpp-httplib.
+//
+// Why a separate target: Debian ships cpp-httplib only as a shared library
+// (libcpp-httplib.so, no .a), so the fully static CLI
+// (`--config=static`, copied into containers) cannot link it. The Bazel
+// target `//include/flamekit/trigger:http_fetch` selects on that config:
+// the dynamic build defines FLAMEKIT_HAVE_HTTP_FETCH=1 and links httplib;
+// the static build compiles the same API to an UnimplementedError that says
+// to run `flamekit watch --metric` from the dynamic build on the host, or to
+// use --cpu-above/--rss-above inside the container. Nothing else in the
+// watch pipeline depends on httplib.
+//
+// Thread-safety: FetchUrl() is thread-safe (no shared state); it blocks for
+// at most the timeout. Not async-signal-safe.
+//
+// Example:
+//
+//   FLAMEKIT_ASSIGN_OR_RETURN(std::string body,
+//                             FetchUrl("http://127.0.0.1:8080/metrics", absl::Seconds(2)));
+
+#ifndef FLAMEKIT_TRIGGER_HTTP_FETCH_H_
+#define FLAMEKIT_TRIGGER_HTTP_FETCH_H_
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+#if defined(FLAMEKIT_HAVE_HTTP_FETCH) && FLAMEKIT_HAVE_HTTP_FETCH
+// Debian's split cpp-httplib: declarations here, code in libcpp-httplib.so
+// (built with the OPENSSL/ZLIB/BROTLI macros the Bazel target defines).
+#include <httplib.h>
+#endif
+
+namespace flamekit {
+
+// ParsedUrl
+//
+// The parts of an http:// URL FetchUrl() needs.
+struct ParsedUrl {
+  std::string scheme;  // "http" or "https"
+  std::string host;    // "127.0.0.1", "localhost", "[::1]" without brackets
+  int port = 0;        // 80/443 when the URL has none
+  std::string path;    // "/metrics"; "/" when empty; includes ?query
+};
+
+// ParseHttpUrl()
+//
+// Splits `http://host[:port][/path]` (or https://). InvalidArgument with an
+// example for anything else (no scheme, empty host, bad port).
+absl::StatusOr<ParsedUrl> ParseHttpUrl(absl::string_view url);
+
+// HttpFetchAvailable()
+//
+// False in the static build, where FetchUrl() always fails.
+bool HttpFetchAvailable();
+
+// FetchUrl()
+//
+// GETs `url` and returns the body of a 200 response. Errors: InvalidArgument
+// for a malformed URL; Unavailable when nothing listens, the connection
+// times out after `timeout`, or the server answers non-200 (the status code
+// is in the message); Unimplemented in the static build.
+absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duration timeout);
+
+// Implementation details follow.
+
+inline absl::StatusOr<ParsedUrl> ParseHttpUrl(absl::string_view url) {
+  auto bad = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad metrics URL '", url, "': ", what, " (expected e.g. http://127.0.0.1:9090/metrics)"));
+  };
+  ParsedUrl out;
+  absl::string_view rest = url;
+  if (absl::ConsumePrefix(&rest, "http://")) {
+    out.scheme = "http";
+    out.port = 80;
+  } else if (absl::ConsumePrefix(&rest, "https://")) {
+    out.scheme = "https";
+    out.port = 443;
+  } else {
+    return bad("it must start with http:// or https://");
+  }
+  size_t slash = rest.find('/');
+  absl::string_view authority = rest.substr(0, slash);
+  out.path = slash == absl::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (absl::StrContains(authority, '@')) return bad("user:password@ is not supported");
+  absl::string_view host = authority;
+  absl::string_view port;
+  if (absl::ConsumePrefix(&host, "[")) {  // [::1]:9090
+    size_t close = host.find(']');
+    if (close == absl::string_view::npos) return bad("missing ']' after an IPv6 address");
+    absl::string_view after = host.substr(close + 1);
+    host = host.substr(0, close);
+    if (!after.empty()) {
+      if (after[0] != ':') return bad("expected ':' after ']'");
+      port = after.substr(1);
+      if (port.empty()) return bad("empty port");
+    }
+  } else {
+    size_t colon = host.rfind(':');
+    if (colon != absl::string_view::npos) {
+      port = host.substr(colon + 1);
+      host = host.substr(0, colon);
+      if (port.empty()) return bad("empty port");
+    }
+  }
+  if (host.empty()) return bad("no host");
+  if (!port.empty()) {
+    int p = 0;
+    if (!absl::SimpleAtoi(port, &p) || p <= 0 || p > 65535) {
+      return bad(absl::StrCat("port '", port, "' is not a number in 1-65535"));
+    }
+    out.port = p;
+  }
+  out.host = std::string(host);
+  return out;
+}
+
+#if defined(FLAMEKIT_HAVE_HTTP_FETCH) && FLAMEKIT_HAVE_HTTP_FETCH
+
+inline bool HttpFetchAvailable() { return true; }
+
+inline absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duration timeout) {
+  absl::StatusOr<ParsedUrl> parsed = ParseHttpUrl(url);
+  if (!parsed.ok()) return parsed.status();
+  std::string base = absl::StrCat(parsed->scheme, "://",
+                                  absl::StrContains(parsed->host, ':')
+                                      ? absl::StrCat("[", parsed->host, "]")
+                                      : parsed->host,
+                                  ":", parsed->port);
+  httplib::Client client(base);
+  auto usec = std::chrono::microseconds(absl::ToInt64Microseconds(timeout));
+  client.set_connection_timeout(usec);
+  client.set_read_timeout(usec);
+  client.set_write_timeout(usec);
+  httplib::Result result = client.Get(parsed->path.c_str());
+  if (!result) {
+    return absl::UnavailableError(absl::StrCat(
+        "GET ", url, " failed: ", httplib::to_string(result.error()),
+        "; is the service running and listening there?"));
+  }
+  if (result->status != 200) {
+    return absl::UnavailableError(absl::StrCat("GET ", url, " answered HTTP ", result->status,
+                                               "; check the URL path (e.g. /metrics)"));
+  }
+  return std::move(result->body);
+}
+
+#else  // !FLAMEKIT_HAVE_HTTP_FETCH
+
+inline bool HttpFetchAvailable() { return false; }
+
+inline absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duration timeout) {
+  (void)timeout;
+  absl::StatusOr<ParsedUrl> parsed = ParseHttpUrl(url);
+  if (!parsed.ok()) return parsed.status();
+  return absl::UnimplementedError(absl::StrCat(
+      "cannot fetch ", url,
+      ": this flamekit is the static build, which has no HTTP client (Debian ships "
+      "cpp-httplib only as a shared library); run `flamekit watch --metric` from the "
+      "regular build on the host, or watch --cpu-above/--rss-above here"));
+}
+
+#endif  // FLAMEKIT_HAVE_HTTP_FETCH
+
+}  // namespace flamekit
+
+#endif  // FLAMEKIT_TRIGGER_HTTP_FETCH_H_
