@@ -259,9 +259,8 @@ inline absl::StatusOr<std::unique_ptr<ElfFile>> ElfFile::OpenFd(int fd,
     return absl::InvalidArgumentError(
         absl::StrCat(display_name, ": not an ELF file (not a regular file)"));
   }
-  if (static_cast<uint64_t>(st.st_size) < sizeof(Elf64_Ehdr)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        display_name, ": not an ELF file (", st.st_size, " bytes, shorter than an ELF header)"));
+  if (st.st_size == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(display_name, ": not an ELF file (empty)"));
   }
   std::unique_ptr<ElfFile> elf(new ElfFile());
   elf->display_name_ = std::string(display_name);
