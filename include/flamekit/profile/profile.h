@@ -8,6 +8,10 @@
 // methods may be called from many threads at once. Never used from a signal
 // handler (it allocates).
 //
+// Storage: every distinct stack is stored once, in one flat arena of frame
+// ids, and found again through an open-addressing table of stack indices, so
+// folding a sample costs one hash of its frames and one comparison.
+//
 // Example:
 //
 //   flamekit::Profile profile;
@@ -19,21 +23,31 @@
 //   profile.ForEachStack([&](absl::Span<const FrameId> frames, uint64_t count) {
 //     ...  // frames[0] is the root ("main"), frames.back() the leaf
 //   });
+//
+//   // Per-thread split: the thread is a synthetic root frame (kThread).
+//   profile.AddThreadStack(ThreadFrameName("worker", 1234), stack, 1);
+//   Profile merged = MergeThreads(profile);  // the same without thread roots
+//   profile.Merge(other_profile);            // adds another capture's stacks
 
 #ifndef FLAMEKIT_PROFILE_PROFILE_H_
 #define FLAMEKIT_PROFILE_PROFILE_H_
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -117,6 +131,12 @@ class Profile {
   // The same name with another kind is another frame.
   FrameId InternFrame(absl::string_view name, FrameKind kind = FrameKind::kUser);
 
+  // FindFrame()
+  //
+  // The id of the frame with this name and kind, or std::nullopt.
+  std::optional<FrameId> FindFrame(absl::string_view name,
+                                   FrameKind kind = FrameKind::kUser) const;
+
   // frame()
   //
   // The frame with id `id`, which must come from this profile.
@@ -128,6 +148,23 @@ class Profile {
   // Adds `count` samples of the stack `root_to_leaf` (frame ids of this
   // profile, root first). An empty stack or a zero count adds nothing.
   void AddStack(absl::Span<const FrameId> root_to_leaf, uint64_t count);
+
+  // AddThreadStack()
+  //
+  // The per-thread split: adds `count` samples of `root_to_leaf` under a
+  // synthetic root frame of kind kThread named `thread_name` (use
+  // ThreadFrameName() for the usual "name tid=123" form). Collectors call it
+  // instead of AddStack() when the user asked for threads.
+  void AddThreadStack(absl::string_view thread_name,
+                      absl::Span<const FrameId> root_to_leaf, uint64_t count);
+
+  // Merge()
+  //
+  // Adds every stack of `other` (its frames are interned here) and sums the
+  // loss counters; the start time becomes the earlier one, the end time the
+  // later one, threads the larger count. Other metadata stays this
+  // profile's. MergeProfiles() below also checks the events match.
+  void Merge(const Profile& other);
 
   // ForEachStack()
   //
@@ -141,11 +178,29 @@ class Profile {
   size_t stack_count() const { return stacks_.size(); }
   uint64_t total_samples() const { return total_samples_; }
 
-  // Stack i (0 <= i < stack_count()), in insertion order.
+  // Stack i (0 <= i < stack_count()), in insertion order. The span stays
+  // valid until the next AddStack()/AddThreadStack()/Merge().
   absl::Span<const FrameId> stack(size_t i) const {
-    return absl::MakeConstSpan(stacks_[i].first);
+    return absl::MakeConstSpan(arena_.data() + stacks_[i].offset,
+                               stacks_[i].size);
   }
-  uint64_t stack_count_at(size_t i) const { return stacks_[i].second; }
+  uint64_t stack_count_at(size_t i) const { return stacks_[i].count; }
+
+  // FindStack()
+  //
+  // The index of the stack with exactly these frames, or std::nullopt.
+  std::optional<size_t> FindStack(absl::Span<const FrameId> root_to_leaf) const;
+
+  // HasThreadFrames()
+  //
+  // Whether any stack starts with a kThread frame (a per-thread profile).
+  bool HasThreadFrames() const;
+
+  // Reserve()
+  //
+  // Optional capacity hint: `stacks` distinct stacks holding `frame_ids`
+  // frame ids in all. Saves rehashing when a caller knows the size.
+  void Reserve(size_t stacks, size_t frame_ids);
 
   // SortedStackIndices()
   //
@@ -153,41 +208,61 @@ class Profile {
   // FlameGraph's collapsed files are: the order deterministic outputs use.
   std::vector<size_t> SortedStackIndices() const;
 
+  // SortedFrameRanks()
+  //
+  // rank[id] for every frame: its position when all frames are ordered by
+  // (name, kind). Comparing ranks orders frames as SortedStackIndices() does.
+  std::vector<uint32_t> SortedFrameRanks() const;
+
   ProfileMetadata& metadata() { return metadata_; }
   const ProfileMetadata& metadata() const { return metadata_; }
 
  private:
-  struct SpanHash {
-    using is_transparent = void;
-    size_t operator()(absl::Span<const FrameId> s) const {
-      return absl::Hash<absl::Span<const FrameId>>()(s);
-    }
-    size_t operator()(const std::vector<FrameId>& v) const {
-      return (*this)(absl::MakeConstSpan(v));
-    }
+  struct StackEntry {
+    size_t offset;   // first frame id in arena_
+    uint32_t size;   // number of frames
+    uint32_t hash;   // low bits of the stack's hash, to skip most compares
+    uint64_t count;  // samples
   };
-  struct SpanEq {
-    using is_transparent = void;
-    static absl::Span<const FrameId> AsSpan(absl::Span<const FrameId> s) { return s; }
-    static absl::Span<const FrameId> AsSpan(const std::vector<FrameId>& v) {
-      return absl::MakeConstSpan(v);
-    }
-    template <typename A, typename B>
-    bool operator()(const A& a, const B& b) const {
-      return AsSpan(a) == AsSpan(b);
-    }
-  };
+
+  static uint64_t HashFrames(absl::Span<const FrameId> frames);
+  void Rehash(size_t slot_count);
 
   std::vector<Frame> frames_;
   // One name index per kind: lookups by string_view with no allocation.
   std::array<absl::flat_hash_map<std::string, FrameId>, kFrameKindCount> frame_index_;
-  // Distinct stacks with their counts, in insertion order, and an index
-  // from a stack's frames to its position.
-  std::vector<std::pair<std::vector<FrameId>, uint64_t>> stacks_;
-  absl::flat_hash_map<std::vector<FrameId>, size_t, SpanHash, SpanEq> stack_index_;
+  // Distinct stacks, in insertion order; their frames live in arena_.
+  std::vector<FrameId> arena_;
+  std::vector<StackEntry> stacks_;
+  // Open addressing with linear probing: 0 is empty, else stack index + 1.
+  // The size is a power of two and at least twice the stack count.
+  std::vector<uint32_t> slots_;
   uint64_t total_samples_ = 0;
   ProfileMetadata metadata_;
+  // Scratch for AddThreadStack (no allocation per call once grown).
+  std::vector<FrameId> scratch_;
 };
+
+// ThreadFrameName()
+//
+// The name of a per-thread root frame: "worker-3 tid=1234", or "tid=1234"
+// when the thread has no name. The collapsed writer prints kThread frames
+// in brackets ("[worker-3 tid=1234]", as async-profiler does), and the
+// reader turns such a root frame back into a kThread frame.
+std::string ThreadFrameName(absl::string_view thread_name, int64_t tid);
+
+// MergeThreads()
+//
+// `profile` without its thread roots: leading kThread frames are dropped and
+// the stacks of all threads fold together. Metadata is kept.
+Profile MergeThreads(const Profile& profile);
+
+// MergeProfiles()
+//
+// A new profile with the stacks of both (see Profile::Merge()). Fails with
+// InvalidArgument when they sampled different events, which cannot be
+// added together.
+absl::StatusOr<Profile> MergeProfiles(const Profile& a, const Profile& b);
 
 // Implementation details follow.
 
@@ -215,31 +290,171 @@ inline FrameId Profile::InternFrame(absl::string_view name, FrameKind kind) {
   return id;
 }
 
+inline std::optional<FrameId> Profile::FindFrame(absl::string_view name,
+                                                 FrameKind kind) const {
+  const auto& index = frame_index_[static_cast<size_t>(kind)];
+  auto it = index.find(name);
+  if (it == index.end()) return std::nullopt;
+  return it->second;
+}
+
+inline uint64_t Profile::HashFrames(absl::Span<const FrameId> frames) {
+  // A multiply-xorshift per id and murmur3's finaliser: cheaper than
+  // absl::Hash over a span and good enough for a power-of-two table.
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ frames.size();
+  for (FrameId id : frames) {
+    h = (h ^ id) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+  }
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDull;
+  h ^= h >> 33;
+  return h;
+}
+
+inline void Profile::Rehash(size_t slot_count) {
+  slots_.assign(slot_count, 0);
+  const size_t mask = slot_count - 1;
+  for (size_t i = 0; i < stacks_.size(); ++i) {
+    size_t pos = stacks_[i].hash & mask;
+    // The table stores only 32 hash bits; for tables larger than 2^32 slots
+    // the upper bits are simply unused.
+    while (slots_[pos] != 0) pos = (pos + 1) & mask;
+    slots_[pos] = static_cast<uint32_t>(i + 1);
+  }
+}
+
+inline void Profile::Reserve(size_t stacks, size_t frame_ids) {
+  stacks_.reserve(stacks);
+  arena_.reserve(frame_ids);
+  size_t want = 16;
+  while (want < stacks * 2) want *= 2;
+  if (want > slots_.size()) Rehash(want);
+}
+
 inline void Profile::AddStack(absl::Span<const FrameId> root_to_leaf, uint64_t count) {
   if (root_to_leaf.empty() || count == 0) return;
   total_samples_ += count;
-  auto it = stack_index_.find(root_to_leaf);
-  if (it != stack_index_.end()) {
-    stacks_[it->second].second += count;
+  if (slots_.empty()) Rehash(16);
+  const uint32_t hash = static_cast<uint32_t>(HashFrames(root_to_leaf));
+  const size_t mask = slots_.size() - 1;
+  const size_t n = root_to_leaf.size();
+  size_t pos = hash & mask;
+  while (uint32_t slot = slots_[pos]) {
+    StackEntry& entry = stacks_[slot - 1];
+    if (entry.hash == hash && entry.size == n &&
+        memcmp(arena_.data() + entry.offset, root_to_leaf.data(),
+               n * sizeof(FrameId)) == 0) {
+      entry.count += count;
+      return;
+    }
+    pos = (pos + 1) & mask;
+  }
+  // New stack. root_to_leaf may point into arena_ (e.g. Merge() of a
+  // profile with itself), so copy it before the arena can reallocate.
+  const size_t offset = arena_.size();
+  if (root_to_leaf.data() >= arena_.data() &&
+      root_to_leaf.data() < arena_.data() + arena_.size()) {
+    std::vector<FrameId> copy(root_to_leaf.begin(), root_to_leaf.end());
+    arena_.insert(arena_.end(), copy.begin(), copy.end());
+  } else {
+    arena_.insert(arena_.end(), root_to_leaf.begin(), root_to_leaf.end());
+  }
+  stacks_.push_back(StackEntry{offset, static_cast<uint32_t>(n), hash, count});
+  slots_[pos] = static_cast<uint32_t>(stacks_.size());
+  if (stacks_.size() * 2 > slots_.size()) Rehash(slots_.size() * 2);
+}
+
+inline std::optional<size_t> Profile::FindStack(
+    absl::Span<const FrameId> root_to_leaf) const {
+  if (slots_.empty() || root_to_leaf.empty()) return std::nullopt;
+  const uint32_t hash = static_cast<uint32_t>(HashFrames(root_to_leaf));
+  const size_t mask = slots_.size() - 1;
+  const size_t n = root_to_leaf.size();
+  for (size_t pos = hash & mask; slots_[pos] != 0; pos = (pos + 1) & mask) {
+    const StackEntry& entry = stacks_[slots_[pos] - 1];
+    if (entry.hash == hash && entry.size == n &&
+        memcmp(arena_.data() + entry.offset, root_to_leaf.data(),
+               n * sizeof(FrameId)) == 0) {
+      return slots_[pos] - 1;
+    }
+  }
+  return std::nullopt;
+}
+
+inline void Profile::AddThreadStack(absl::string_view thread_name,
+                                    absl::Span<const FrameId> root_to_leaf,
+                                    uint64_t count) {
+  if (root_to_leaf.empty() || count == 0) return;
+  FrameId thread = InternFrame(thread_name, FrameKind::kThread);
+  scratch_.clear();
+  scratch_.push_back(thread);
+  scratch_.insert(scratch_.end(), root_to_leaf.begin(), root_to_leaf.end());
+  AddStack(scratch_, count);
+}
+
+inline void Profile::Merge(const Profile& other) {
+  if (&other == this) {
+    Profile copy = other;
+    Merge(copy);
     return;
   }
-  std::vector<FrameId> key(root_to_leaf.begin(), root_to_leaf.end());
-  stack_index_.emplace(key, stacks_.size());
-  stacks_.emplace_back(std::move(key), count);
+  std::vector<FrameId> map(other.frames_.size());
+  for (size_t i = 0; i < other.frames_.size(); ++i) {
+    map[i] = InternFrame(other.frames_[i].name, other.frames_[i].kind);
+  }
+  std::vector<FrameId> translated;
+  for (size_t i = 0; i < other.stack_count(); ++i) {
+    absl::Span<const FrameId> s = other.stack(i);
+    translated.resize(s.size());
+    for (size_t j = 0; j < s.size(); ++j) translated[j] = map[s[j]];
+    AddStack(translated, other.stack_count_at(i));
+  }
+  const ProfileMetadata& o = other.metadata_;
+  metadata_.dropped_samples += o.dropped_samples;
+  metadata_.lost_samples += o.lost_samples;
+  if (o.start_time != absl::InfinitePast() &&
+      (metadata_.start_time == absl::InfinitePast() ||
+       o.start_time < metadata_.start_time)) {
+    metadata_.start_time = o.start_time;
+  }
+  if (o.end_time > metadata_.end_time) metadata_.end_time = o.end_time;
+  metadata_.threads = std::max(metadata_.threads, o.threads);
+}
+
+inline bool Profile::HasThreadFrames() const {
+  for (const StackEntry& entry : stacks_) {
+    if (frames_[arena_[entry.offset]].kind == FrameKind::kThread) return true;
+  }
+  return false;
+}
+
+inline std::vector<uint32_t> Profile::SortedFrameRanks() const {
+  std::vector<FrameId> order(frames_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<FrameId>(i);
+  std::sort(order.begin(), order.end(), [this](FrameId a, FrameId b) {
+    int c = frames_[a].name.compare(frames_[b].name);
+    if (c != 0) return c < 0;
+    return frames_[a].kind < frames_[b].kind;
+  });
+  std::vector<uint32_t> rank(frames_.size());
+  for (size_t i = 0; i < order.size(); ++i) rank[order[i]] = static_cast<uint32_t>(i);
+  return rank;
 }
 
 inline std::vector<size_t> Profile::SortedStackIndices() const {
+  // Frames are ranked once by (name, kind); stacks then compare as rank
+  // sequences, with no string comparison per stack pair.
+  const std::vector<uint32_t> rank = SortedFrameRanks();
   std::vector<size_t> order(stacks_.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [this](size_t a, size_t b) {
-    const std::vector<FrameId>& x = stacks_[a].first;
-    const std::vector<FrameId>& y = stacks_[b].first;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    absl::Span<const FrameId> x = stack(a);
+    absl::Span<const FrameId> y = stack(b);
     size_t n = std::min(x.size(), y.size());
     for (size_t i = 0; i < n; ++i) {
       if (x[i] == y[i]) continue;
-      int c = frames_[x[i]].name.compare(frames_[y[i]].name);
-      if (c != 0) return c < 0;
-      return frames_[x[i]].kind < frames_[y[i]].kind;
+      return rank[x[i]] < rank[y[i]];
     }
     return x.size() < y.size();
   });
@@ -248,9 +463,53 @@ inline std::vector<size_t> Profile::SortedStackIndices() const {
 
 template <typename Fn>
 void Profile::ForEachStack(Fn&& fn) const {
-  for (const auto& entry : stacks_) {
-    fn(absl::MakeConstSpan(entry.first), entry.second);
+  for (size_t i = 0; i < stacks_.size(); ++i) {
+    fn(stack(i), stacks_[i].count);
   }
+}
+
+inline std::string ThreadFrameName(absl::string_view thread_name, int64_t tid) {
+  if (thread_name.empty()) return absl::StrCat("tid=", tid);
+  return absl::StrCat(thread_name, " tid=", tid);
+}
+
+inline Profile MergeThreads(const Profile& profile) {
+  Profile result;
+  result.metadata() = profile.metadata();
+  constexpr FrameId kUnmapped = ~FrameId{0};
+  std::vector<FrameId> map(profile.frame_count(), kUnmapped);
+  std::vector<FrameId> translated;
+  for (size_t i = 0; i < profile.stack_count(); ++i) {
+    absl::Span<const FrameId> s = profile.stack(i);
+    size_t skip = 0;
+    while (skip < s.size() &&
+           profile.frame(s[skip]).kind == FrameKind::kThread) {
+      ++skip;
+    }
+    translated.clear();
+    for (size_t j = skip; j < s.size(); ++j) {
+      FrameId& mapped = map[s[j]];
+      if (mapped == kUnmapped) {
+        const Frame& f = profile.frame(s[j]);
+        mapped = result.InternFrame(f.name, f.kind);
+      }
+      translated.push_back(mapped);
+    }
+    result.AddStack(translated, profile.stack_count_at(i));
+  }
+  return result;
+}
+
+inline absl::StatusOr<Profile> MergeProfiles(const Profile& a, const Profile& b) {
+  if (a.metadata().event != b.metadata().event) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot merge a '", a.metadata().event, "' profile with a '",
+        b.metadata().event, "' profile: their samples count different "
+        "things; merge profiles of the same event"));
+  }
+  Profile merged = a;
+  merged.Merge(b);
+  return merged;
 }
 
 }  // namespace flamekit
