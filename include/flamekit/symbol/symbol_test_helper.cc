@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// Test helper run as a separate process by the symbol tests: prints
-// "FkHelperSpin 0xADDR\nFkHelperStatic 0xADDR\nready\n" and spins in
+// Test helper run as a separate process by the symbol tests. It prints
+// "NAME 0xADDR" lines for its functions, then "ready", and blocks in
 // FkHelperSpin until its stdin reaches EOF (the test closes the pipe or
-// kills it).
+// kills it). With an argument, it first dlopens that shared library and
+// also prints the address of the library's FkDsoTarget.
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -21,9 +23,17 @@ static __attribute__((noinline)) int FkHelperStatic(int x) {
   return x * 3 + 1;
 }
 
-int main() {
+int main(int argc, char** argv) {
   printf("FkHelperSpin %p\n", reinterpret_cast<void*>(&FkHelperSpin));
   printf("FkHelperStatic %p\n", reinterpret_cast<void*>(&FkHelperStatic));
+  if (argc > 1) {
+    void* handle = dlopen(argv[1], RTLD_NOW);
+    if (handle == nullptr) {
+      printf("dlopen failed: %s\n", dlerror());
+      return 1;
+    }
+    printf("FkDsoTarget %p\n", dlsym(handle, "FkDsoTarget"));
+  }
   printf("ready\n");
   fflush(stdout);
   FkHelperStatic(1);
