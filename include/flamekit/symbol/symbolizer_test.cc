@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -315,6 +316,118 @@ TEST(SymbolizerTest, NamesVdsoFunctions) {
   Symbolizer::Symbol sym = s->Lookup(m->start + target + 1);
   EXPECT_THAT(sym.name, HasSubstr("clock_gettime"));
   EXPECT_EQ(sym.kind, FrameKind::kLibrary);
+}
+
+TEST(SymbolizerTest, NamesLibcInternalFunctionFromInstalledDebugFile) {
+  // Debian's libc keeps only .dynsym; libc6-dbg installs its .symtab under
+  // /usr/lib/debug/.build-id/. A local (static) libc function can only be
+  // named through that file.
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s, Symbolizer::ForSelf());
+  const Mapping* libc = nullptr;
+  for (const Mapping& m : s->mappings()) {
+    if (m.executable && absl::EndsWith(m.path, "/libc.so.6")) libc = &m;
+  }
+  ASSERT_NE(libc, nullptr);
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> elf, ElfFile::Open(libc->path));
+  absl::StatusOr<std::string> debug_path = FindDebugFile(*elf, libc->path);
+  if (!debug_path.ok()) GTEST_SKIP() << "no libc debug file: " << debug_path.status();
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> debug, ElfFile::Open(*debug_path));
+  SymbolTable dynsym(elf->FunctionSymbols());
+  // A local function of decent size, inside this executable mapping, that
+  // .dynsym does not cover.
+  const ElfSymbol* pick = nullptr;
+  uint64_t runtime = 0;
+  std::vector<ElfSymbol> debug_symbols = debug->FunctionSymbols();
+  SymbolTable all(debug_symbols);
+  for (const ElfSymbol& sym : debug_symbols) {
+    if (sym.global || sym.size < 64 || dynsym.Find(sym.address + 8) != nullptr) continue;
+    const ElfSymbol* innermost = all.Find(sym.address + 8);
+    if (innermost == nullptr || innermost->name != sym.name) continue;  // nested or aliased
+    for (const ElfLoadSegment& seg : elf->load_segments()) {
+      if (sym.address < seg.vaddr || sym.address >= seg.vaddr + seg.filesz) continue;
+      uint64_t off = sym.address - seg.vaddr + seg.file_offset;
+      if (off >= libc->file_offset && off - libc->file_offset < libc->size()) {
+        runtime = libc->start + (off - libc->file_offset) + 8;
+        pick = &sym;
+      }
+    }
+    if (pick != nullptr) break;
+  }
+  ASSERT_NE(pick, nullptr);
+  Symbolizer::Symbol sym = s->Lookup(runtime);
+  EXPECT_EQ(sym.name, Demangle(pick->name));
+  EXPECT_EQ(sym.kind, FrameKind::kLibrary);
+  // Without debug files the same address is libc.so.6+0xOFFSET.
+  SymbolizerOptions options;
+  options.use_debug_files = false;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> plain, Symbolizer::ForSelf(options));
+  EXPECT_EQ(plain->Lookup(runtime).name,
+            absl::StrCat("libc.so.6+0x", absl::Hex(runtime - libc->start + libc->file_offset)));
+}
+
+TEST(SymbolizerTest, AddMappingMakesNewCodeKnownWithoutRefresh) {
+  SymbolizerOptions options;
+  options.refresh_on_miss = false;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s, Symbolizer::ForSelf(options));
+  std::string path = Runfile("include/flamekit/symbol/libfk_symbol_test_dso.so");
+  void* handle = dlopen(path.c_str(), RTLD_NOW);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  uint64_t fn = Addr(dlsym(handle, "FkDsoTarget"));
+  EXPECT_EQ(s->Lookup(fn).name, "[unknown]");
+  // What a PERF_RECORD_MMAP2 record would report for the library's code.
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::vector<Mapping> maps, ReadProcMaps(0));
+  const Mapping* code = nullptr;
+  for (const Mapping& m : maps) {
+    if (m.Contains(fn)) code = &m;
+  }
+  ASSERT_NE(code, nullptr);
+  s->AddMapping(*code);
+  Symbolizer::Symbol sym = s->Lookup(fn);
+  EXPECT_EQ(sym.name, "FkDsoTarget");
+  EXPECT_EQ(sym.kind, FrameKind::kLibrary);
+  dlclose(handle);
+}
+
+TEST(SymbolizerTest, AddMappingReplacesOverlappedRanges) {
+  SymbolizerOptions options;
+  options.refresh_on_miss = false;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s, Symbolizer::ForSelf(options));
+  Mapping big;
+  big.start = 0x100000;
+  big.end = 0x200000;
+  big.file_offset = 0x1000;
+  big.path = "/nonexistent/big.so";
+  big.executable = true;
+  s->AddMapping(big);
+  Mapping mid = big;
+  mid.start = 0x140000;
+  mid.end = 0x150000;
+  mid.file_offset = 0;
+  mid.path = "/nonexistent/mid.so";
+  s->AddMapping(mid);
+  std::vector<Mapping> in_range;
+  for (const Mapping& m : s->mappings()) {
+    if (m.start >= 0x100000 && m.end <= 0x200000) in_range.push_back(m);
+  }
+  ASSERT_EQ(in_range.size(), 3u);
+  EXPECT_EQ(in_range[0].end, 0x140000u);
+  EXPECT_EQ(in_range[1].path, "/nonexistent/mid.so");
+  EXPECT_EQ(in_range[2].start, 0x150000u);
+  EXPECT_EQ(in_range[2].file_offset, 0x1000u + 0x50000u);
+  // Unreadable files still give a file+offset name and a warning.
+  EXPECT_EQ(s->Lookup(0x150010).name, "big.so+0x51010");
+  EXPECT_EQ(s->Lookup(0x140010).name, "mid.so+0x10");
+  EXPECT_THAT(absl::StrJoin(s->Warnings(), "\n"), HasSubstr("/nonexistent/big.so"));
+}
+
+TEST(SymbolizerTest, UnmappedAndPseudoAddresses) {
+  SymbolizerOptions options;
+  options.refresh_on_miss = false;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s, Symbolizer::ForSelf(options));
+  EXPECT_EQ(s->Lookup(0).name, "[unknown]");
+  EXPECT_EQ(s->Lookup(0x10).kind, FrameKind::kUnknown);
+  int on_stack = 0;
+  EXPECT_EQ(s->Lookup(Addr(&on_stack)).name, "[stack]");
 }
 
 }  // namespace

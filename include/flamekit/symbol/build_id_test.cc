@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "flamekit/symbol/build_id.h"
+
+#include <stdlib.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "flamekit/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace flamekit {
+namespace {
+
+using ::flamekit::testing::StatusIs;
+using ::testing::HasSubstr;
+
+std::string Runfile(absl::string_view rel) {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  if (srcdir != nullptr) return absl::StrCat(srcdir, "/flamekit/", rel);
+  return std::string(rel);
+}
+
+TEST(BuildIdTest, DebugPathSplitsFirstByte) {
+  EXPECT_EQ(BuildIdDebugPath("/usr/lib/debug", "93ac61ec5a8eb1396f9fbd350e3169a558528a40"),
+            "/usr/lib/debug/.build-id/93/ac61ec5a8eb1396f9fbd350e3169a558528a40.debug");
+  EXPECT_EQ(BuildIdDebugPath("/r", "ab"), "");
+}
+
+TEST(BuildIdTest, FindsInstalledLibcDebugFile) {
+  const char* libc = "/lib/x86_64-linux-gnu/libc.so.6";
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> elf, ElfFile::Open(libc));
+  std::string expected = BuildIdDebugPath("/usr/lib/debug", elf->build_id());
+  if (access(expected.c_str(), R_OK) != 0) GTEST_SKIP() << "libc6-dbg is not installed";
+  EXPECT_THAT(FindDebugFile(*elf, libc), ::flamekit::testing::IsOkAndHolds(expected));
+}
+
+TEST(BuildIdTest, FindsDebugFileByDebuglinkNextToFile) {
+  std::string dir = Runfile("include/flamekit/symbol");
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> elf,
+                                ElfFile::Open(dir + "/symbol_test_helper_stripped"));
+  DebugFileOptions options;
+  options.roots = {};
+  EXPECT_THAT(FindDebugFile(*elf, dir + "/symbol_test_helper_stripped", options),
+              ::flamekit::testing::IsOkAndHolds(dir + "/symbol_test_helper.debug"));
+}
+
+TEST(BuildIdTest, NotFoundSaysWhatToInstall) {
+  std::string dir = Runfile("include/flamekit/symbol");
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> elf,
+                                ElfFile::Open(dir + "/symbol_test_helper_stripped"));
+  DebugFileOptions options;
+  options.roots = {"/nonexistent/debug"};
+  // Looked up as if it lived elsewhere, so the debuglink search misses too.
+  EXPECT_THAT(FindDebugFile(*elf, "/nonexistent/bin/helper", options),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("-dbgsym")));
+}
+
+}  // namespace
+}  // namespace flamekit
