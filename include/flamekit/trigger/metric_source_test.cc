@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "flamekit/testing/status_matchers.h"
 #include "flamekit/trigger/http_fetch.h"
+#include "flamekit/trigger/test_metrics_server.h"
 #include "flamekit/trigger/test_process.h"
 
 namespace flamekit {
@@ -125,38 +126,7 @@ TEST(ProcessRssSourceTest, SeesAnAllocationOfTheTarget) {
       << "RSS before " << *before << " after " << after;
 }
 
-// A /metrics endpoint served by cpp-httplib on 127.0.0.1, whose page the
-// test changes between polls.
-class MetricsServer {
- public:
-  MetricsServer() {
-    server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      std::lock_guard<std::mutex> lock(mu_);
-      res.set_content(page_, "text/plain; version=0.0.4");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~MetricsServer() {
-    server_.stop();
-    thread_.join();
-  }
-  void SetPage(std::string page) {
-    std::lock_guard<std::mutex> lock(mu_);
-    page_ = std::move(page);
-  }
-  std::string Url(absl::string_view path = "/metrics") const {
-    return absl::StrCat("http://127.0.0.1:", port_, path);
-  }
-  int port() const { return port_; }
-
- private:
-  httplib::Server server_;
-  std::mutex mu_;
-  std::string page_;
-  int port_ = 0;
-  std::thread thread_;
-};
+using MetricsServer = TestMetricsServer;
 
 std::unique_ptr<PrometheusSource> MakeSource(const std::string& url, absl::string_view selector) {
   absl::StatusOr<MetricSelector> sel = MetricSelector::Parse(selector);
