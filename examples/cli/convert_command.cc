@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// flamekit convert INPUT -f OUTPUT: read a profile, transform it, write it
+// in the format the output's extension names.
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "examples/cli/command.h"
+#include "examples/cli/flags.h"
+#include "examples/cli/input.h"
+#include "examples/cli/output.h"
+#include "flamekit/profile/hot_functions.h"
+
+namespace flamekit {
+namespace cli {
+namespace {
+
+constexpr FlagSpec kTopFlag = {"--top", "", true};
+
+constexpr char kDetails[] =
+    "Reads INPUT (collapsed stacks, 'frame;frame;frame COUNT' a line, as\n"
+    "FlameGraph, perf + stackcollapse, async-profiler and flamekit write them;\n"
+    "'-' reads standard input) and writes OUTPUT in the format its extension\n"
+    "names: .txt, .collapsed or .folded for collapsed text ('-' for standard\n"
+    "output).\n\n"
+    "Flags:\n"
+    "  -f, --output OUTPUT   where to write (required)\n"
+    "  --top N               also print the N hottest functions (self and total)\n";
+
+int Run(absl::Span<const std::string> argv, CommandIo& io);
+
+const Command& Self() {
+  static const std::string* const details =
+      new std::string(absl::StrCat(kDetails, kInputFlagsHelp));
+  static const Command command = {
+      "convert",
+      "Convert a profile to another format, filtering and transforming stacks",
+      "flamekit convert INPUT -f OUTPUT [--include RE] [--exclude RE] "
+      "[--transforms FILE.json] [--threads] [--lenient] [--top N]",
+      details->c_str(), &Run};
+  return command;
+}
+
+int Run(absl::Span<const std::string> argv, CommandIo& io) {
+  const Command& command = Self();
+  const FlagSpec flags[] = {kOutputFlag,  kIncludeFlag, kExcludeFlag, kTransformsFlag,
+                            kThreadsFlag, kLenientFlag, kTopFlag};
+  absl::StatusOr<ParsedArgs> args = ParseArgs(argv, flags);
+  if (!args.ok()) return UsageError(command, args.status().message(), io);
+  if (args->help) {
+    PrintHelp(command, io.out);
+    return kExitOk;
+  }
+  if (args->positional.size() != 1) {
+    return UsageError(command,
+                      args->positional.empty()
+                          ? "missing INPUT"
+                          : absl::StrCat("expected one INPUT, got ",
+                                         args->positional.size(), " arguments"),
+                      io);
+  }
+  if (!args->Has(kOutputFlag.name) || args->Value(kOutputFlag.name).empty()) {
+    return UsageError(command, "missing -f OUTPUT", io);
+  }
+  int64_t top = 0;
+  if (args->Has(kTopFlag.name)) {
+    absl::StatusOr<int64_t> n = ParsePositiveInt("--top", args->Value(kTopFlag.name), 100000);
+    if (!n.ok()) return UsageError(command, n.status().message(), io);
+    top = *n;
+  }
+  const std::string input = args->positional[0];
+  const std::string output = args->Value(kOutputFlag.name);
+
+  // Transforms first: a bad regex should not wait for a large input.
+  absl::Status format = CheckOutputFormat(output, /*diff=*/false);
+  if (!format.ok()) return ExitCode(command, format, io);
+  absl::StatusOr<TransformList> transforms = BuildTransforms(*args);
+  if (!transforms.ok()) return ExitCode(command, transforms.status(), io);
+  absl::StatusOr<Profile> loaded = LoadProfile(input, args->Has(kLenientFlag.name), io);
+  if (!loaded.ok()) return ExitCode(command, loaded.status(), io);
+  Profile profile =
+      PrepareProfile(*loaded, *transforms, args->Has(kThreadsFlag.name), input, io);
+  if (profile.total_samples() == 0) {
+    return ExitCode(command,
+                    absl::FailedPreconditionError(absl::StrCat(
+                        "no samples left after the filters and transforms (",
+                        loaded->total_samples(), " before); loosen --include, "
+                        "--exclude or the transform list")),
+                    io);
+  }
+  OutputOptions options;
+  options.stdout_stream = &io.out;
+  absl::Status written = WriteOutput(profile, output, options);
+  if (!written.ok()) return ExitCode(command, written, io);
+  if (output != "-") {
+    io.err << "wrote " << output << ": " << profile.stack_count() << " stacks, "
+           << profile.total_samples() << " samples\n";
+  }
+  if (top > 0) {
+    io.out << FormatHotFunctions(profile,
+                                 ComputeHotFunctions(profile, static_cast<size_t>(top)));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command ConvertCommand() { return Self(); }
+
+}  // namespace cli
+}  // namespace flamekit

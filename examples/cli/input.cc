@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "examples/cli/input.h"
+
+#include "absl/strings/str_cat.h"
+#include "flamekit/profile/collapsed_io.h"
+
+namespace flamekit {
+namespace cli {
+
+absl::StatusOr<Profile> LoadProfile(absl::string_view path, bool lenient,
+                                    CommandIo& io) {
+  CollapsedReadOptions options;
+  options.lenient = lenient;
+  CollapsedReadStats stats;
+  absl::StatusOr<Profile> profile = ReadCollapsedFile(path, options, &stats);
+  if (profile.ok() && stats.skipped_lines > 0) {
+    io.err << "warning: skipped " << stats.skipped_lines << " bad line"
+           << (stats.skipped_lines == 1 ? "" : "s") << " of " << stats.lines
+           << "; the first: " << stats.first_error << "\n";
+  }
+  return profile;
+}
+
+absl::StatusOr<TransformList> BuildTransforms(const ParsedArgs& args) {
+  TransformList list;
+  if (args.Has(kTransformsFlag.name)) {
+    absl::StatusOr<TransformList> from_file =
+        TransformList::ReadFile(args.Value(kTransformsFlag.name));
+    if (!from_file.ok()) return from_file.status();
+    list = *std::move(from_file);
+  }
+  if (args.Has(kIncludeFlag.name)) {
+    absl::StatusOr<Transform> t = Transform::Filter(args.Value(kIncludeFlag.name));
+    if (!t.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--include: ", t.status().message()));
+    }
+    list.Add(*std::move(t));
+  }
+  if (args.Has(kExcludeFlag.name)) {
+    absl::StatusOr<Transform> t = Transform::Remove(args.Value(kExcludeFlag.name));
+    if (!t.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--exclude: ", t.status().message()));
+    }
+    list.Add(*std::move(t));
+  }
+  return list;
+}
+
+Profile PrepareProfile(const Profile& profile, const TransformList& transforms,
+                       bool threads, absl::string_view input_name, CommandIo& io) {
+  const bool has_threads = profile.HasThreadFrames();
+  if (threads && !has_threads) {
+    io.err << "note: " << input_name
+           << " has no per-thread stacks; --threads changes nothing\n";
+  }
+  if (!threads && has_threads) {
+    return ApplyTransforms(MergeThreads(profile), transforms);
+  }
+  return ApplyTransforms(profile, transforms);
+}
+
+}  // namespace cli
+}  // namespace flamekit
