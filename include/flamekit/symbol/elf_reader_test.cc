@@ -150,6 +150,36 @@ TEST(ElfFileTest, SplitDebugFilesFromGenrule) {
   EXPECT_EQ(in_debug->size, in_full->size);
 }
 
+TEST(ElfFileTest, ReadsTinyStaticExecutableExactly) {
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> elf,
+                                ElfFile::Open(Runfile("testdata/elf/tiny_static.elf")));
+  EXPECT_EQ(elf->elf_type(), ET_EXEC);
+  EXPECT_TRUE(elf->has_symtab());
+  EXPECT_FALSE(elf->has_dynsym());
+  EXPECT_EQ(elf->build_id().size(), 40u);
+  std::vector<ElfSymbol> syms = elf->FunctionSymbols();
+  ASSERT_EQ(syms.size(), 3u);
+  const ElfSymbol* helper = FindByName(syms, "helper");
+  const ElfSymbol* global = FindByName(syms, "tiny_global");
+  const ElfSymbol* start = FindByName(syms, "_start");
+  ASSERT_TRUE(helper && global && start);
+  EXPECT_EQ(helper->address, 0x40010cu);
+  EXPECT_EQ(helper->size, 4u);
+  EXPECT_FALSE(helper->global);
+  EXPECT_EQ(global->address, 0x400110u);
+  EXPECT_EQ(global->size, 9u);
+  EXPECT_TRUE(global->global);
+  EXPECT_EQ(start->address, 0x400119u);
+  EXPECT_EQ(start->size, 10u);
+  // One RX segment at 0x400000 from offset 0: offset 0x110 is tiny_global.
+  SymbolTable table(syms);
+  std::optional<uint64_t> vaddr = elf->FileOffsetToVaddr(0x112);
+  ASSERT_TRUE(vaddr.has_value());
+  EXPECT_EQ(*vaddr, 0x400112u);
+  EXPECT_EQ(table.Find(*vaddr)->name, "tiny_global");
+  EXPECT_EQ(table.Find(0x400123), nullptr);  // past _start's 10 bytes
+}
+
 TEST(ElfFileTest, RejectsHandMadeBadFiles) {
   struct Case {
     const char* file;
