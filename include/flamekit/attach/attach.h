@@ -130,7 +130,8 @@ struct AttachOptions {
   // Stop after this long; InfiniteDuration() = until stopped or the target
   // exits.
   absl::Duration duration = absl::InfiniteDuration();
-  // Add a synthetic root frame per thread ("[name tid=N]").
+  // Add a synthetic root frame per thread, FrameKind::kThread named
+  // "name tid=N" (the collapsed writer shows it as "[name tid=N]").
   bool split_threads = false;
   // Data pages per thread ring (a power of two). Halved, down to 1, when
   // the locked-memory budget refuses a ring.
@@ -522,8 +523,8 @@ inline FrameId AttachSession::ThreadFrame(uint32_t tid) {
   if (it != thread_frames_.end()) return it->second;
   auto name_it = thread_names_.find(tid);
   std::string name = name_it != thread_names_.end() && !name_it->second.empty()
-                         ? absl::StrCat("[", name_it->second, " tid=", tid, "]")
-                         : absl::StrCat("[tid=", tid, "]");
+                         ? absl::StrCat(name_it->second, " tid=", tid)
+                         : absl::StrCat("tid=", tid);
   FrameId id = profile_.InternFrame(name, FrameKind::kThread);
   thread_frames_[tid] = id;
   return id;

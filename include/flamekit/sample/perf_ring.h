@@ -80,6 +80,10 @@ struct PerfMmapRecord {
   uint64_t pgoff = 0;
   uint32_t prot = 0;
   uint32_t flags = 0;
+  // The file's device and inode (MMAP2 without a build id only).
+  uint32_t maj = 0;
+  uint32_t min = 0;
+  uint64_t ino = 0;
   bool is_mmap2 = false;
   absl::string_view filename;  // valid only during the sink call
 };
@@ -337,9 +341,16 @@ inline void DecodePerfRecord(absl::Span<const uint8_t> record, uint64_t sample_t
       bool ok = r.Read(&m.pid) && r.Read(&m.tid) && r.Read(&m.addr) && r.Read(&m.len) &&
                 r.Read(&m.pgoff);
       if (ok && m.is_mmap2) {
-        // maj, min, ino, ino_generation (or the build-id variant: same
-        // size), then prot, flags.
-        ok = r.Skip(4 + 4 + 8 + 8) && r.Read(&m.prot) && r.Read(&m.flags);
+        // maj, min, ino, ino_generation (or, with
+        // PERF_RECORD_MISC_MMAP_BUILD_ID, a build id of the same size),
+        // then prot, flags.
+        if (header.misc & PERF_RECORD_MISC_MMAP_BUILD_ID) {
+          ok = r.Skip(4 + 4 + 8 + 8);
+        } else {
+          uint64_t ino_generation = 0;
+          ok = r.Read(&m.maj) && r.Read(&m.min) && r.Read(&m.ino) && r.Read(&ino_generation);
+        }
+        ok = ok && r.Read(&m.prot) && r.Read(&m.flags);
       }
       if (!ok) {
         ++counts.malformed;

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: target_symbols.h
+//
+// SymbolizerAttachSymbols adapts flamekit::Symbolizer (symbol/symbolizer.h)
+// to the AttachSymbols interface of attach.h: addresses of another process
+// named from /proc/PID/maps and its ELF files (through /proc/PID/root, so
+// containers resolve), mappings reported by PERF_RECORD_MMAP2 added as they
+// arrive, and the maps re-read after the target execs (launch mode).
+//
+// Thread-safety: like Symbolizer, one thread at a time (the AttachSession's).
+// Not for signal handlers.
+//
+// Example:
+//
+//   FLAMEKIT_ASSIGN_OR_RETURN(std::unique_ptr<AttachSymbols> symbols,
+//                             SymbolizerAttachSymbols::ForProcess(pid));
+//   AttachSession::Create(options, std::move(symbols));
+
+#ifndef FLAMEKIT_ATTACH_TARGET_SYMBOLS_H_
+#define FLAMEKIT_ATTACH_TARGET_SYMBOLS_H_
+
+#include <sys/mman.h>
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+#include "flamekit/attach/attach.h"
+#include "flamekit/sample/perf_ring.h"
+#include "flamekit/symbol/proc_maps.h"
+#include "flamekit/symbol/symbolizer.h"
+
+namespace flamekit {
+
+class SymbolizerAttachSymbols : public AttachSymbols {
+ public:
+  // ForProcess()
+  //
+  // Reads /proc/PID/maps now. NotFound when there is no such process;
+  // PermissionDenied when its maps are hidden from us.
+  static absl::StatusOr<std::unique_ptr<SymbolizerAttachSymbols>> ForProcess(
+      pid_t pid, const SymbolizerOptions& options = SymbolizerOptions());
+
+  Name Lookup(uint64_t address, bool kernel) override;
+  void OnMmap(const PerfMmapRecord& record) override;
+  void OnExec() override;
+
+  // MappingFromPerf()
+  //
+  // The Mapping a PERF_RECORD_MMAP/MMAP2 record describes.
+  static Mapping MappingFromPerf(const PerfMmapRecord& record);
+
+  Symbolizer& symbolizer() { return *symbolizer_; }
+  std::vector<std::string> Warnings() const { return symbolizer_->Warnings(); }
+
+ private:
+  SymbolizerAttachSymbols(pid_t pid, const SymbolizerOptions& options,
+                          std::unique_ptr<Symbolizer> s)
+      : pid_(pid), options_(options), symbolizer_(std::move(s)) {}
+  pid_t pid_;
+  SymbolizerOptions options_;
+  std::unique_ptr<Symbolizer> symbolizer_;
+};
+
+// Implementation details follow.
+
+inline absl::StatusOr<std::unique_ptr<SymbolizerAttachSymbols>>
+SymbolizerAttachSymbols::ForProcess(pid_t pid, const SymbolizerOptions& options) {
+  absl::StatusOr<std::unique_ptr<Symbolizer>> s = Symbolizer::ForProcess(pid, options);
+  if (!s.ok()) return s.status();
+  return std::unique_ptr<SymbolizerAttachSymbols>(
+      new SymbolizerAttachSymbols(pid, options, std::move(*s)));
+}
+
+inline AttachSymbols::Name SymbolizerAttachSymbols::Lookup(uint64_t address, bool kernel) {
+  (void)kernel;  // the symbolizer tells kernel addresses by their range
+  Symbolizer::Symbol s = symbolizer_->Lookup(address);
+  return Name{std::move(s.name), s.kind};
+}
+
+inline Mapping SymbolizerAttachSymbols::MappingFromPerf(const PerfMmapRecord& record) {
+  Mapping m;
+  m.start = record.addr;
+  m.end = record.addr + record.len;
+  m.file_offset = record.pgoff;
+  // PERF_RECORD_MMAP (no prot) is only sent for executable mappings.
+  m.executable = !record.is_mmap2 || (record.prot & PROT_EXEC) != 0;
+  m.readable = !record.is_mmap2 || (record.prot & PROT_READ) != 0;
+  m.writable = (record.prot & PROT_WRITE) != 0;
+  m.is_private = (record.flags & MAP_PRIVATE) != 0;
+  m.dev_major = record.maj;
+  m.dev_minor = record.min;
+  m.inode = record.ino;
+  m.path = std::string(record.filename);
+  constexpr absl::string_view kDeleted = " (deleted)";
+  if (absl::EndsWith(m.path, kDeleted)) {
+    m.path.resize(m.path.size() - kDeleted.size());
+    m.deleted = true;
+  }
+  return m;
+}
+
+inline void SymbolizerAttachSymbols::OnMmap(const PerfMmapRecord& record) {
+  symbolizer_->AddMapping(MappingFromPerf(record));
+}
+
+inline void SymbolizerAttachSymbols::OnExec() {
+  // A new image: start over, so the main executable is the new one.
+  absl::StatusOr<std::unique_ptr<Symbolizer>> fresh = Symbolizer::ForProcess(pid_, options_);
+  if (fresh.ok()) {
+    symbolizer_ = std::move(*fresh);
+  } else {
+    (void)symbolizer_->Refresh();
+  }
+}
+
+}  // namespace flamekit
+
+#endif  // FLAMEKIT_ATTACH_TARGET_SYMBOLS_H_
