@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// In-process tests of the flamekit commands: the same RunCli() main() calls,
+// with string streams for output and real files in testdata/ and TEST_TMPDIR.
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "examples/cli/command.h"
+#include "examples/cli/flags.h"
+#include "examples/cli/output.h"
+#include "flamekit/profile/collapsed_io.h"
+
+namespace flamekit {
+namespace cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+const std::string kCollapsed = "testdata/collapsed/";
+const std::string kTransforms = "testdata/transforms/";
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Result RunFlamekit(std::vector<std::string> args) {
+  std::ostringstream out, err;
+  CommandIo io{out, err};
+  int code = RunCli(args, io);
+  return Result{code, out.str(), err.str()};
+}
+
+std::string Tmp(const std::string& name) {
+  const char* d = getenv("TEST_TMPDIR");
+  return std::string(d ? d : "/tmp") + "/" + name;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+TEST(CliTest, HelpListsEveryCommandFromTheTable) {
+  Result r = RunFlamekit({"help"});
+  EXPECT_EQ(r.code, kExitOk);
+  for (const Command& c : Commands()) {
+    EXPECT_THAT(r.out, HasSubstr(c.name));
+    EXPECT_THAT(r.out, HasSubstr(c.summary));
+  }
+  EXPECT_EQ(RunFlamekit({"--help"}).code, kExitOk);
+  Result none = RunFlamekit({});
+  EXPECT_EQ(none.code, kExitUsage);
+  EXPECT_THAT(none.err, HasSubstr("no command given"));
+  Result unknown = RunFlamekit({"frobnicate"});
+  EXPECT_EQ(unknown.code, kExitUsage);
+  EXPECT_THAT(unknown.err, HasSubstr("unknown command 'frobnicate'"));
+  EXPECT_EQ(RunFlamekit({"help", "frobnicate"}).code, kExitUsage);
+}
+
+TEST(CliTest, EveryCommandHasHelp) {
+  for (const Command& c : Commands()) {
+    SCOPED_TRACE(c.name);
+    Result a = RunFlamekit({"help", c.name});
+    Result b = RunFlamekit({c.name, "--help"});
+    EXPECT_EQ(a.code, kExitOk);
+    EXPECT_EQ(b.code, kExitOk);
+    EXPECT_EQ(a.out, b.out);
+    EXPECT_THAT(a.out, HasSubstr(std::string("usage: ") + c.usage));
+    EXPECT_EQ(FindCommand(c.name), &c);
+  }
+}
+
+TEST(CliTest, ConvertWritesCollapsedOutput) {
+  const std::string out = Tmp("convert_out.txt");
+  Result r = RunFlamekit({"convert", kCollapsed + "server.txt", "-f", out});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("wrote " + out + ": 8 stacks, 195 samples"));
+  absl::StatusOr<Profile> in = ReadCollapsedFile(kCollapsed + "server.txt");
+  ASSERT_TRUE(in.ok());
+  EXPECT_EQ(ReadAll(out), ToCollapsedString(*in));
+}
+
+TEST(CliTest, ConvertAppliesTransformsIncludeAndExcludeInOrder) {
+  Result r = RunFlamekit({"convert", kCollapsed + "server.txt", "-f", "-", "--transforms",
+                  kTransforms + "cleanup.json", "--include=Handle", "--exclude",
+                  "memcpy|malloc"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "main;(anonymous namespace)::RunServer(int, char**);Server::Run();"
+            "Server::Handle(Request const&);Parser::Parse(std::basic_string_view<char, "
+            "std::char_traits<char> >);Parser::ParseValue();Lexer::Next()_[i] 87\n"
+            "main;(anonymous namespace)::RunServer(int, char**);Server::Run();"
+            "Server::Handle(Request const&);Server::Handle(Request const&)::{lambda}::"
+            "operator()() const;compress;libz.so.1+0x3a1f 9\n"
+            "main;(anonymous namespace)::RunServer(int, char**);Server::Run();"
+            "Server::Handle(Request const&);std::unordered_map<std::string, int>::"
+            "find(std::string const&) 15\n");
+}
+
+TEST(CliTest, ConvertMergesThreadsUnlessAsked) {
+  Result merged = RunFlamekit({"convert", kCollapsed + "threads.txt", "-f", "-"});
+  ASSERT_EQ(merged.code, kExitOk) << merged.err;
+  EXPECT_THAT(merged.out, Not(HasSubstr("tid=")));
+  EXPECT_THAT(merged.out,
+              HasSubstr("start_thread;Worker::Loop();Server::Handle(Request const&);memcpy 50\n"));
+  Result split = RunFlamekit({"convert", kCollapsed + "threads.txt", "-f", "-", "--threads"});
+  ASSERT_EQ(split.code, kExitOk) << split.err;
+  EXPECT_EQ(split.out, ToCollapsedString(*ReadCollapsedFile(kCollapsed + "threads.txt")));
+  Result note = RunFlamekit({"convert", kCollapsed + "before.txt", "-f", "-", "--threads"});
+  EXPECT_EQ(note.code, kExitOk);
+  EXPECT_THAT(note.err, HasSubstr("has no per-thread stacks"));
+}
+
+TEST(CliTest, ConvertTopPrintsHotFunctions) {
+  Result r = RunFlamekit({"convert", kCollapsed + "after.txt", "-f", Tmp("top.txt"), "--top", "2"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Samples: 200"));
+  EXPECT_THAT(r.out, HasSubstr("60.00%          120   60.00%          120  memcpy"));
+  EXPECT_EQ(RunFlamekit({"convert", kCollapsed + "after.txt", "-f", "-", "--top", "0"}).code,
+            kExitUsage);
+}
+
+TEST(CliTest, UsageErrorsExitTwoWithTheUsageLine) {
+  struct Case {
+    std::vector<std::string> args;
+    const char* message;
+  };
+  const std::string in = kCollapsed + "server.txt";
+  const Case cases[] = {
+      {{"convert"}, "missing INPUT"},
+      {{"convert", in}, "missing -f OUTPUT"},
+      {{"convert", in, "a", "-f", "x.txt"}, "expected one INPUT, got 2"},
+      {{"convert", in, "-f"}, "--output needs a value"},
+      {{"convert", in, "-f", "a.txt", "-f", "b.txt"}, "--output given more than once"},
+      {{"convert", in, "-f", "a.txt", "--bogus"}, "unknown flag --bogus"},
+      {{"convert", in, "-f", "a.txt", "--threads=yes"}, "--threads takes no value"},
+      {{"convert", in, "-f", "a.txt", "--top", "x"}, "--top needs a whole number"},
+      {{"diff", in, "-f", "a.txt"}, "expected two profiles"},
+      {{"diff", "-", "-", "-f", "a.txt"}, "only one of BASE and NEW"},
+      {{"diff", in, in}, "missing -f OUTPUT"},
+  };
+  for (const Case& c : cases) {
+    Result r = RunFlamekit(c.args);
+    EXPECT_EQ(r.code, kExitUsage) << c.message;
+    EXPECT_THAT(r.err, HasSubstr(c.message));
+    EXPECT_THAT(r.err, HasSubstr("usage: flamekit " + c.args[0]));
+    EXPECT_EQ(r.out, "");
+  }
+}
+
+TEST(CliTest, BadInputExitsOneWithOneMessage) {
+  struct Case {
+    std::vector<std::string> args;
+    const char* message;
+  };
+  const std::string in = kCollapsed + "server.txt";
+  const Case cases[] = {
+      {{"convert", "/nonexistent.txt", "-f", Tmp("x.txt")}, "no such file; check the path"},
+      {{"convert", kCollapsed + "bad_line.txt", "-f", Tmp("x.txt")},
+       "bad_line.txt:3: expected 'frames count'"},
+      {{"convert", kCollapsed + "empty.txt", "-f", Tmp("x.txt")}, "empty file"},
+      {{"convert", in, "-f", Tmp("x.html")}, "format .html not built yet"},
+      {{"convert", in, "-f", Tmp("noext")}, "give the file an extension"},
+      {{"convert", in, "-f", "/nonexistent/dir/x.txt"}, "directory does not exist"},
+      {{"convert", in, "-f", Tmp("x.txt"), "--include", "("}, "--include: invalid regex \"(\""},
+      {{"convert", in, "-f", Tmp("x.txt"), "--exclude", "[z-a]"}, "--exclude: invalid regex"},
+      {{"convert", in, "-f", Tmp("x.txt"), "--include", "NoSuchFunction"},
+       "no samples left after the filters"},
+      {{"convert", in, "-f", Tmp("x.txt"), "--transforms", kTransforms + "bad_regex.json"},
+       "bad_regex.json: entry 2: invalid regex \"(\""},
+      {{"convert", in, "-f", Tmp("x.txt"), "--transforms", kTransforms + "unknown_key.json"},
+       "entry 3: unknown key \"drop\""},
+      {{"diff", in, "/nonexistent.txt", "-f", Tmp("d.txt")}, "no such file"},
+      {{"diff", in, in, "-f", Tmp("d.svg")}, "format .svg not built yet"},
+  };
+  for (const Case& c : cases) {
+    Result r = RunFlamekit(c.args);
+    EXPECT_EQ(r.code, kExitError) << c.message << "\n" << r.err;
+    EXPECT_THAT(r.err, StartsWith("flamekit " + c.args[0] + ": "));
+    EXPECT_THAT(r.err, HasSubstr(c.message));
+    // One message: one line.
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  EXPECT_FALSE(Exists(Tmp("x.html")));
+  EXPECT_FALSE(Exists(Tmp("x.txt")));
+}
+
+TEST(CliTest, LenientConvertWarnsAndContinues) {
+  Result r = RunFlamekit({"convert", kCollapsed + "bad_line.txt", "-f", "-", "--lenient"});
+  ASSERT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, "main;bar 2\nmain;foo 1\nmain;qux 4\n");
+  EXPECT_THAT(r.err, HasSubstr("warning: skipped 1 bad line of 4"));
+}
+
+TEST(CliTest, DiffWritesDiffFoldedRawAndNormalized) {
+  const std::string base = kCollapsed + "before.txt";
+  const std::string next = kCollapsed + "after.txt";
+  const std::string h = "main;Server::Run();Server::Handle(Request const&);";
+  Result raw = RunFlamekit({"diff", base, next, "-f", "-"});
+  ASSERT_EQ(raw.code, kExitOk) << raw.err;
+  EXPECT_EQ(raw.out, h + "Cache::Lookup(Key const&) 0 40\n" + h + "Parser::Parse() 60 30\n" +
+                         h + "memcpy 30 120\n" + "main;Server::Run();epoll_wait 10 10\n");
+  const std::string out = Tmp("diff.folded");
+  Result norm = RunFlamekit({"diff", base, next, "-f", out, "--normalize"});
+  ASSERT_EQ(norm.code, kExitOk) << norm.err;
+  EXPECT_THAT(norm.err, HasSubstr("100 samples before, 200 after (before normalized)"));
+  EXPECT_EQ(ReadAll(out), h + "Cache::Lookup(Key const&) 0 40\n" + h +
+                              "Parser::Parse() 120 30\n" + h + "memcpy 60 120\n" +
+                              "main;Server::Run();epoll_wait 20 10\n");
+  // Transforms apply to both sides.
+  Result filtered = RunFlamekit({"diff", base, next, "-f", "-", "--exclude", "^epoll_wait$",
+                         "--include", "Parse"});
+  ASSERT_EQ(filtered.code, kExitOk) << filtered.err;
+  EXPECT_EQ(filtered.out, h + "Parser::Parse() 60 30\n");
+}
+
+TEST(FlagsTest, ParsesLongShortInlineAndPositional) {
+  const FlagSpec specs[] = {{"--output", "-f", true}, {"--threads", "", false}};
+  std::vector<std::string> args = {"in.txt", "-f", "o.txt", "--threads", "--", "--x", "-"};
+  absl::StatusOr<ParsedArgs> p = ParseArgs(args, specs);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->positional, (std::vector<std::string>{"in.txt", "--x", "-"}));
+  EXPECT_EQ(p->Value("--output"), "o.txt");
+  EXPECT_TRUE(p->Has("--threads"));
+  EXPECT_FALSE(p->help);
+  std::vector<std::string> inline_args = {"--output=a=b.txt", "-h"};
+  p = ParseArgs(inline_args, specs);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->Value("--output"), "a=b.txt");
+  EXPECT_TRUE(p->help);
+  EXPECT_EQ(p->Value("--nothing", "fallback"), "fallback");
+}
+
+TEST(OutputTest, ExtensionsChooseTheFormat) {
+  EXPECT_EQ(OutputExtension("dir.d/Profile.TXT"), ".txt");
+  EXPECT_EQ(OutputExtension("dir.d/profile"), "");
+  EXPECT_EQ(OutputExtension(".hidden"), "");
+  EXPECT_TRUE(CheckOutputFormat("a.folded", false).ok());
+  EXPECT_TRUE(CheckOutputFormat("-", true).ok());
+  EXPECT_EQ(CheckOutputFormat("a.pb.gz", false).code(), absl::StatusCode::kUnimplemented);
+  Profile p;
+  p.AddStack({p.InternFrame("main")}, 1);
+  EXPECT_EQ(WriteOutput(p, Tmp("o.html"), {}).code(), absl::StatusCode::kUnimplemented);
+  EXPECT_FALSE(Exists(Tmp("o.html")));
+  EXPECT_TRUE(WriteOutput(p, Tmp("o.collapsed"), {}).ok());
+  EXPECT_EQ(ReadAll(Tmp("o.collapsed")), "main 1\n");
+}
+
+}  // namespace
+}  // namespace cli
+}  // namespace flamekit
