@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+// Writes the pages tools/checks/browser_render.sh opens in a real browser:
+//   browser_fixtures OUTPUT_DIR
+// small.html, hostile.html, small.svg, diff.html, and big.html (1,000,000
+// samples over 50,000 stacks: the render benchmark's input).
+
+#include <stdio.h>
+
+#include <string>
+
+#include "flamekit/render/render_test_util.h"
+#include "flamekit/render/write_profile.h"
+
+namespace {
+
+bool Write(const flamekit::Profile& profile, const std::string& path,
+           const flamekit::RenderOptions& options = {}) {
+  absl::Status status = flamekit::WriteProfile(profile, path, options);
+  if (!status.ok()) {
+    fprintf(stderr, "%s: %s\n", path.c_str(), status.ToString().c_str());
+    return false;
+  }
+  printf("wrote %s\n", path.c_str());
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: browser_fixtures OUTPUT_DIR\n");
+    return 2;
+  }
+  namespace rt = flamekit::render_testing;
+  const std::string dir = argv[1];
+  bool ok = Write(rt::SmallProfile(), dir + "/small.html") &&
+            Write(rt::HostileProfile(), dir + "/hostile.html") &&
+            Write(rt::SmallProfile(), dir + "/small.svg") &&
+            Write(rt::LargeProfile(1000000, 50000), dir + "/big.html");
+  return ok ? 0 : 1;
+}

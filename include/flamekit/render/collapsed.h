@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: collapsed.h
+//
+// Collapsed stacks, FlameGraph's folded text ("main;Work;leaf 42" a line,
+// root first, kind suffixes _[k] _[j] _[i]), as written for .txt and
+// .collapsed outputs, and FlameGraph's "difffolded" form ("stack before
+// after") for diffs. Pure functions of const inputs: safe from many threads;
+// never from a signal handler (they allocate).
+//
+// Example:
+//
+//   std::string text = flamekit::RenderCollapsed(profile);
+
+#ifndef FLAMEKIT_RENDER_COLLAPSED_H_
+#define FLAMEKIT_RENDER_COLLAPSED_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "flamekit/profile/profile.h"
+#include "flamekit/render/flame_tree.h"
+
+namespace flamekit {
+
+// RenderCollapsed()
+//
+// One line per distinct stack, sorted by frame names (deterministic).
+// Newlines inside names become spaces (the format has no escapes).
+std::string RenderCollapsed(const Profile& profile);
+
+namespace render_internal {
+
+// The suffix the collapsed format marks `kind` with ("_[k]" for kernel, ...).
+absl::string_view CollapsedSuffix(FrameKind kind);
+
+// Appends "a;b;c" for `frames` of `profile`.
+void AppendCollapsedStack(const Profile& profile, absl::Span<const FrameId> frames,
+                          std::string* out);
+
+}  // namespace render_internal
+
+// Implementation details follow.
+
+namespace render_internal {
+
+inline absl::string_view CollapsedSuffix(FrameKind kind) {
+  switch (kind) {
+    case FrameKind::kKernel: return "_[k]";
+    case FrameKind::kJit: return "_[j]";
+    case FrameKind::kInlined: return "_[i]";
+    default: return "";
+  }
+}
+
+inline void AppendCollapsedStack(const Profile& profile,
+                                 absl::Span<const FrameId> frames, std::string* out) {
+  for (size_t i = 0; i < frames.size(); ++i) {
+    if (i != 0) out->push_back(';');
+    const Frame& frame = profile.frame(frames[i]);
+    for (char c : frame.name) out->push_back(c == '\n' || c == '\r' ? ' ' : c);
+    out->append(CollapsedSuffix(frame.kind).data(), CollapsedSuffix(frame.kind).size());
+  }
+}
+
+}  // namespace render_internal
+
+inline std::string RenderCollapsed(const Profile& profile) {
+  std::string out;
+  for (size_t index : profile.SortedStackIndices()) {
+    render_internal::AppendCollapsedStack(profile, profile.stack(index), &out);
+    out.push_back(' ');
+    render_internal::AppendUint(&out, profile.stack_count_at(index));
+    out.push_back('\n');
+  }
+  return out;
+}
+
+}  // namespace flamekit
+
+#endif  // FLAMEKIT_RENDER_COLLAPSED_H_
