@@ -1,0 +1,945 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: profiler.h
+//
+// The embedded profiler: a service includes this header, calls Start(), and
+// gets a Profile of itself from Stop() (or a snapshot from Dump()) at an
+// overhead nobody notices. Samples come from signals delivered to the
+// service's own threads (engines: perf `cpu` and counters, `ctimer`,
+// `itimer`, `wall`; see sample/), are unwound by frame pointers in the
+// handler and pushed to a lock-free StackRing; a collector thread drains the
+// ring, folds stacks by address, arms threads created after Start() and
+// symbolizes each unique address once.
+//
+// Thread and signal safety: every Profiler method may be called from any
+// ordinary thread (they serialize on an internal mutex); none may be called
+// from a signal handler. Only one Profiler may sample at a time in a
+// process (the signal handler is process-wide); Profiler::Global() is the
+// one to use. fork() while profiling leaves the child healthy and not
+// profiling (its IsRunning() is false, Start() works there).
+//
+// The returned profile is untransformed: transforms (RE2) are applied by the
+// caller (profile/transform.h, the UI), which keeps RE2, mustache, httplib
+// and JSON out of this header. options.transforms_json is only recorded in
+// the profile's metadata for the caller to apply.
+//
+// Example:
+//
+//   #include "flamekit/profiler.h"
+//   flamekit::ProfilerOptions options;          // event "cpu", interval 10ms
+//   options.interval = absl::Milliseconds(1);
+//   absl::Status started = flamekit::Profiler::Global().Start(options);
+//   ...
+//   absl::StatusOr<flamekit::Profile> profile = flamekit::Profiler::Global().Stop();
+
+#ifndef FLAMEKIT_PROFILER_H_
+#define FLAMEKIT_PROFILER_H_
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "flamekit/buffer/stack_record.h"
+#include "flamekit/buffer/stack_ring.h"
+#include "flamekit/profile/profile.h"
+#include "flamekit/sample/ctimer_sampler.h"
+#include "flamekit/sample/itimer_sampler.h"
+#include "flamekit/sample/perf_event.h"
+#include "flamekit/sample/perf_sampler.h"
+#include "flamekit/sample/sampler.h"
+#include "flamekit/sample/signal_handler.h"
+#include "flamekit/sample/thread_list.h"
+#include "flamekit/sample/wall_clock_sampler.h"
+#include "flamekit/symbol/symbolizer.h"
+#include "flamekit/unwind/stack_bounds.h"
+
+namespace flamekit {
+
+// ProfilerOptions
+//
+// What to sample and how. The defaults are a 10 ms `cpu` profile of every
+// thread, with fallback to the timer engines when perf events are refused.
+struct ProfilerOptions {
+  // cpu | ctimer | itimer | wall | page-faults | context-switches | cycles |
+  // instructions | cache-misses | branch-misses (and the other names of
+  // ParsePerfEvent()).
+  std::string event = "cpu";
+  // Sampling interval of the time-based engines (cpu, ctimer, itimer: CPU
+  // time; wall: wall time).
+  absl::Duration interval = absl::Milliseconds(10);
+  // Sampling period of count-based events (page-faults, cycles, ...): one
+  // sample every `interval_events` events; 0 = the event's default.
+  uint64_t interval_events = 0;
+  // Deepest stack recorded (frames nearest the leaf are kept; deeper stacks
+  // are cut and get a "[truncated]" root frame). 1..FLAMEKIT_MAX_FRAMES.
+  uint32_t max_depth = kMaxStackFrames;
+  // Split the profile by thread: each stack gets a root frame naming its
+  // thread ("[name tid=123]", FrameKind::kThread).
+  bool per_thread = false;
+  // Shell globs on thread names (/proc/.../comm): when include_threads is
+  // not empty only matching threads are sampled; exclude_threads wins.
+  std::vector<std::string> include_threads;
+  std::vector<std::string> exclude_threads;
+  // Stop sampling automatically after this long (zero: until Stop()); the
+  // profile is then taken with Stop() as usual.
+  absl::Duration duration = absl::ZeroDuration();
+  // When `cpu` cannot open perf events (EACCES, EPERM, ENOENT, ENOSYS,
+  // seccomp), fall back to ctimer, then itimer, and say so in the profile's
+  // metadata.engine_note. Off: Start() fails with the perf error instead.
+  bool fallback = true;
+  // For tests: make the `cpu` engine behave as if perf_event_open had failed
+  // with this errno (0: off).
+  int simulate_perf_errno = 0;
+  // For the wall engine: add the thread state as the leaf frame
+  // ("[running]", "[syscall futex]").
+  bool thread_state = true;
+  // Samples buffered between collector passes (a power of two).
+  size_t ring_capacity = StackRing::kDefaultCapacity;
+  // How often the collector looks for new and exited threads. A thread is
+  // sampled from at most this long (plus one sampling interval) after it
+  // starts.
+  absl::Duration thread_poll_interval = absl::Milliseconds(10);
+  // The signal samples travel on.
+  int signal = SIGPROF;
+  // Copied into the profile's metadata.
+  std::string title;
+  std::string transforms_json;
+};
+
+// ProfilerStatus
+//
+// A snapshot of the profiler for the UI and for logs.
+struct ProfilerStatus {
+  bool running = false;
+  std::string event;
+  std::string engine;       // "perf cpu-clock", "ctimer", ...
+  std::string engine_note;  // why a fallback happened, threads not armed, ...
+  absl::Duration elapsed = absl::ZeroDuration();
+  uint64_t samples = 0;
+  uint64_t dropped_samples = 0;
+  uint32_t threads = 0;  // threads sampled right now
+  // Time spent in the signal handler since the capture started.
+  absl::Duration handler_time = absl::ZeroDuration();
+};
+
+class Profiler {
+ public:
+  // Global()
+  //
+  // The process's profiler (never destroyed).
+  static Profiler& Global();
+
+  Profiler();
+  ~Profiler();
+  Profiler(const Profiler&) = delete;
+  Profiler& operator=(const Profiler&) = delete;
+
+  // Start()
+  //
+  // Starts sampling with `options` (or the default options, see
+  // SetDefaultOptions()). FailedPrecondition when already running (or when
+  // another Profiler samples this process); InvalidArgument for bad options;
+  // the engine's error (PermissionDenied with perf_event_paranoid advice,
+  // FailedPrecondition "not available on this machine: no PMU", ...) when
+  // it cannot run and no fallback applies.
+  absl::Status Start();
+  absl::Status Start(const ProfilerOptions& options);
+
+  // Stop()
+  //
+  // Stops sampling (if not stopped by `duration` already) and returns the
+  // profile. FailedPrecondition when nothing was started.
+  absl::StatusOr<Profile> Stop();
+
+  // Dump()
+  //
+  // The profile so far, without stopping. FailedPrecondition when nothing
+  // was started.
+  absl::StatusOr<Profile> Dump();
+
+  // IsRunning()
+  //
+  // Whether samples are being taken (false after an auto-stop).
+  bool IsRunning();
+
+  // SetDefaultOptions()
+  //
+  // The options every later Start() without arguments uses (the UI calls it
+  // too). InvalidArgument, keeping the old defaults, for bad options.
+  absl::Status SetDefaultOptions(const ProfilerOptions& options);
+  ProfilerOptions DefaultOptions();
+
+  // Status()
+  //
+  // Running, event, engine, elapsed time, samples, drops, handler time.
+  ProfilerStatus Status();
+
+  // ValidateOptions()
+  //
+  // The InvalidArgument Start() would return for `options`, or OK.
+  static absl::Status ValidateOptions(const ProfilerOptions& options);
+
+ private:
+  class Session;
+
+  void AbandonIfForked();
+
+  std::mutex control_mu_;  // Start/Stop/Dump/Status/defaults
+  ProfilerOptions defaults_;
+  std::unique_ptr<Session> session_;
+  pid_t session_pid_ = 0;
+  // Shared by sessions: parsing ELF files once per process, not per Start.
+  std::mutex symbol_mu_;
+  std::unique_ptr<Symbolizer> symbolizer_;
+};
+
+// Implementation details follow.
+
+namespace profiler_internal {
+
+// Only one Profiler may own the signal path at a time.
+inline std::atomic<Profiler*> g_active_profiler{nullptr};
+
+inline bool IsTimerEngine(absl::string_view event) {
+  return event == "ctimer" || event == "itimer" || event == "wall";
+}
+
+// A few x86_64/aarch64 system call names for the wall engine's state frame.
+inline std::string SyscallName(int32_t number) {
+  struct Entry {
+    int32_t number;
+    const char* name;
+  };
+#if defined(__x86_64__)
+  static constexpr Entry kNames[] = {
+      {0, "read"},         {1, "write"},          {7, "poll"},
+      {17, "pread64"},     {18, "pwrite64"},      {23, "select"},
+      {34, "pause"},       {35, "nanosleep"},     {43, "accept"},
+      {44, "sendto"},      {45, "recvfrom"},      {46, "sendmsg"},
+      {47, "recvmsg"},     {61, "wait4"},         {202, "futex"},
+      {230, "clock_nanosleep"}, {232, "epoll_wait"}, {247, "waitid"},
+      {270, "pselect6"},   {271, "ppoll"},        {281, "epoll_pwait"},
+      {288, "accept4"},    {299, "recvmmsg"},     {441, "epoll_pwait2"},
+  };
+#elif defined(__aarch64__)
+  static constexpr Entry kNames[] = {
+      {63, "read"},       {64, "write"},        {22, "epoll_pwait"},
+      {73, "ppoll"},      {72, "pselect6"},     {98, "futex"},
+      {101, "nanosleep"}, {115, "clock_nanosleep"}, {202, "accept"},
+      {206, "sendto"},    {207, "recvfrom"},    {242, "accept4"},
+      {260, "wait4"},     {95, "waitid"},
+  };
+#else
+  static constexpr Entry kNames[] = {{-2, ""}};
+#endif
+  for (const Entry& e : kNames) {
+    if (e.number == number) return e.name;
+  }
+  return absl::StrCat(number);
+}
+
+inline std::string ProcessCommand() {
+  FILE* file = fopen("/proc/self/cmdline", "re");
+  if (file == nullptr) return "";
+  char buffer[4096];
+  size_t n = fread(buffer, 1, sizeof(buffer) - 1, file);
+  fclose(file);
+  buffer[n] = '\0';
+  std::string command;
+  for (size_t i = 0; i < n;) {
+    std::string arg(buffer + i);
+    if (!command.empty()) command += ' ';
+    command += arg;
+    i += arg.size() + 1;
+  }
+  return command;
+}
+
+// Whether a perf failure is one the fallback covers (perf events refused or
+// missing) rather than a bug in the request.
+inline bool PerfUnavailable(const absl::Status& status) {
+  return absl::IsPermissionDenied(status) || absl::IsFailedPrecondition(status) ||
+         absl::IsUnimplemented(status) || absl::IsNotFound(status) ||
+         absl::IsUnavailable(status);
+}
+
+// State of each thread the collector knows.
+struct ThreadInfo {
+  std::string name;
+  bool armed = false;     // the engine samples it
+  bool excluded = false;  // filtered out by name
+  bool bounds = false;    // stack bounds known
+  bool probe_sent = false;
+};
+
+}  // namespace profiler_internal
+
+// One capture: ring, stack table, engine, collector thread, folded data.
+class Profiler::Session {
+ public:
+  Session(Profiler* owner, ProfilerOptions options)
+      : owner_(owner), options_(std::move(options)) {}
+  ~Session() { Shutdown(); }
+
+  absl::Status Begin();
+  // Stops the collector and the engine; idempotent.
+  void Shutdown();
+  absl::StatusOr<Profile> BuildProfile();
+  bool sampling() const { return sampling_.load(); }
+  ProfilerStatus Status();
+  void Abandon() {
+    abandoned_ = true;  // forked child: the threads are not ours
+  }
+
+ private:
+  absl::Status ChooseEngine();
+  absl::Status TryEngine(std::unique_ptr<Sampler> sampler, pid_t self);
+  void CollectorMain();
+  void SyncThreads();
+  void DrainLocked();
+  void StopSampling();
+  bool WantThread(const std::string& name) const;
+
+  Profiler* const owner_;
+  const ProfilerOptions options_;
+  std::unique_ptr<StackRing> ring_;
+  std::unique_ptr<ThreadStackTable> stacks_;
+  std::unique_ptr<Sampler> sampler_;
+  std::string engine_;
+  std::string engine_note_;
+  absl::Time start_time_ = absl::InfinitePast();
+  absl::Time end_time_ = absl::InfinitePast();
+
+  std::unique_ptr<std::thread> collector_;
+  std::atomic<pid_t> collector_tid_{0};
+  std::mutex wake_mu_;
+  std::condition_variable wake_;
+  bool stop_requested_ = false;  // under wake_mu_
+  bool first_sync_done_ = false;  // under wake_mu_
+  std::atomic<bool> sampling_{false};
+  bool engine_stopped_ = true;  // under data_mu_
+  bool abandoned_ = false;
+
+  // Folded samples: key = [tid or 0, state, flags, pc...] (leaf first,
+  // return addresses minus one so that each lies inside its call).
+  std::mutex data_mu_;
+  absl::flat_hash_map<std::vector<uint64_t>, uint64_t> folded_;
+  std::vector<uint64_t> scratch_;
+  absl::flat_hash_map<pid_t, profiler_internal::ThreadInfo> threads_;
+  absl::flat_hash_map<uint64_t, Symbolizer::Symbol> symbols_;
+  std::vector<uint64_t> unsymbolized_;
+  absl::flat_hash_set<pid_t> seen_threads_;
+  uint64_t samples_ = 0;
+  uint64_t unarmed_threads_ = 0;
+  std::string first_arm_error_;
+  absl::Time last_name_refresh_ = absl::InfinitePast();
+  SamplerCounters counters_at_stop_;
+  uint64_t ring_dropped_at_stop_ = 0;
+};
+
+inline Profiler& Profiler::Global() {
+  static Profiler* const profiler = new Profiler();
+  return *profiler;
+}
+
+inline Profiler::Profiler() {
+  static std::once_flag atfork_once;
+  std::call_once(atfork_once, [] {
+    // In a child forked while profiling, no engine thread exists: stop
+    // accepting samples at once (async-signal-safe stores only); the
+    // Profiler notices the new pid on its next call and drops the session.
+    pthread_atfork(nullptr, nullptr, [] {
+      sample_internal::g_shared.source.store(static_cast<int>(SampleSource::kNone));
+      sample_internal::t_cached_tid = 0;
+      profiler_internal::g_active_profiler.store(nullptr);
+    });
+  });
+}
+
+inline Profiler::~Profiler() {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  AbandonIfForked();
+  session_.reset();
+  Profiler* self = this;
+  profiler_internal::g_active_profiler.compare_exchange_strong(self, nullptr);
+}
+
+inline void Profiler::AbandonIfForked() {
+  if (session_ != nullptr && session_pid_ != getpid()) {
+    // The collector and engine threads live in the parent only: destroying
+    // their std::thread objects here would terminate. Leak the session.
+    session_->Abandon();
+    session_.release();  // NOLINT: intentional leak in a forked child
+    std::lock_guard<std::mutex> lock(symbol_mu_);
+    symbolizer_.reset();
+  }
+}
+
+inline absl::Status Profiler::ValidateOptions(const ProfilerOptions& options) {
+  if (options.event.empty()) {
+    return absl::InvalidArgumentError(
+        "profiler event is empty; use cpu, ctimer, itimer, wall or a perf event name");
+  }
+  bool time_based = true;
+  if (!profiler_internal::IsTimerEngine(options.event)) {
+    absl::StatusOr<PerfEventSpec> spec = ParsePerfEvent(options.event);
+    if (!spec.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown profiler event '", options.event,
+          "'; use cpu, ctimer, itimer, wall or a perf event: ",
+          sample_internal::KnownEventNames()));
+    }
+    time_based = spec->time_based;
+  }
+  if (time_based) {
+    if (options.interval <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("profiler interval must be positive (got ",
+                       absl::FormatDuration(options.interval), "); e.g. 10ms"));
+    }
+    if (options.interval < absl::Microseconds(100)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "profiler interval ", absl::FormatDuration(options.interval),
+          " is below 100us; the process would spend its time in the handler"));
+    }
+  }
+  if (options.max_depth < 1 || options.max_depth > kMaxStackFrames) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_depth ", options.max_depth, " is outside [1, ", kMaxStackFrames,
+        "]; rebuild with -DFLAMEKIT_MAX_FRAMES=N for deeper stacks"));
+  }
+  if (options.ring_capacity < 2 || options.ring_capacity > StackRing::kMaxCapacity ||
+      (options.ring_capacity & (options.ring_capacity - 1)) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ring_capacity ", options.ring_capacity,
+        " is not a power of two in [2, 1048576]; e.g. 4096"));
+  }
+  if (options.duration < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("duration must not be negative");
+  }
+  if (options.thread_poll_interval < absl::Milliseconds(1)) {
+    return absl::InvalidArgumentError("thread_poll_interval must be at least 1ms");
+  }
+  if (options.signal <= 0 || options.signal >= sample_internal::kMaxSignal ||
+      options.signal == SIGKILL || options.signal == SIGSTOP ||
+      options.signal == SIGSEGV || options.signal == SIGBUS) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "signal ", options.signal, " cannot carry samples; use SIGPROF (", SIGPROF, ")"));
+  }
+  if (options.event == "itimer" && options.signal != SIGPROF) {
+    return absl::InvalidArgumentError("the itimer engine always uses SIGPROF");
+  }
+  return absl::OkStatus();
+}
+
+inline absl::Status Profiler::SetDefaultOptions(const ProfilerOptions& options) {
+  absl::Status valid = ValidateOptions(options);
+  if (!valid.ok()) return valid;
+  std::lock_guard<std::mutex> lock(control_mu_);
+  defaults_ = options;
+  return absl::OkStatus();
+}
+
+inline ProfilerOptions Profiler::DefaultOptions() {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  return defaults_;
+}
+
+inline absl::Status Profiler::Start() {
+  ProfilerOptions options = DefaultOptions();
+  return Start(options);
+}
+
+inline absl::Status Profiler::Start(const ProfilerOptions& options) {
+  absl::Status valid = ValidateOptions(options);
+  if (!valid.ok()) return valid;
+  std::lock_guard<std::mutex> lock(control_mu_);
+  AbandonIfForked();
+  if (session_ != nullptr) {
+    if (session_->sampling()) {
+      return absl::FailedPreconditionError(
+          "the profiler is already running; call Stop() first");
+    }
+    return absl::FailedPreconditionError(
+        "the previous capture stopped after its duration; call Stop() to take "
+        "its profile before starting another");
+  }
+  Profiler* expected = nullptr;
+  if (!profiler_internal::g_active_profiler.compare_exchange_strong(expected, this)) {
+    return absl::FailedPreconditionError(
+        "another Profiler is sampling this process; use Profiler::Global()");
+  }
+  auto session = std::make_unique<Session>(this, options);
+  absl::Status begun = session->Begin();
+  if (!begun.ok()) {
+    session.reset();
+    profiler_internal::g_active_profiler.store(nullptr);
+    return begun;
+  }
+  session_ = std::move(session);
+  session_pid_ = getpid();
+  return absl::OkStatus();
+}
+
+inline absl::StatusOr<Profile> Profiler::Stop() {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  AbandonIfForked();
+  if (session_ == nullptr) {
+    return absl::FailedPreconditionError("the profiler is not running; call Start() first");
+  }
+  session_->Shutdown();
+  absl::StatusOr<Profile> profile = session_->BuildProfile();
+  session_.reset();
+  profiler_internal::g_active_profiler.store(nullptr);
+  return profile;
+}
+
+inline absl::StatusOr<Profile> Profiler::Dump() {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  AbandonIfForked();
+  if (session_ == nullptr) {
+    return absl::FailedPreconditionError("the profiler is not running; call Start() first");
+  }
+  return session_->BuildProfile();
+}
+
+inline bool Profiler::IsRunning() {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  AbandonIfForked();
+  return session_ != nullptr && session_->sampling();
+}
+
+inline ProfilerStatus Profiler::Status() {
+  std::lock_guard<std::mutex> lock(control_mu_);
+  AbandonIfForked();
+  if (session_ == nullptr) {
+    ProfilerStatus status;
+    status.event = defaults_.event;
+    return status;
+  }
+  return session_->Status();
+}
+
+// ---- Session ----
+
+inline absl::Status Profiler::Session::Begin() {
+  absl::StatusOr<std::unique_ptr<StackRing>> ring = StackRing::Create(options_.ring_capacity);
+  if (!ring.ok()) return ring.status();
+  ring_ = std::move(*ring);
+  stacks_ = std::make_unique<ThreadStackTable>(8192);
+  const pid_t self = CurrentTid();
+  absl::StatusOr<StackBounds> own = CurrentThreadStackBounds();
+  if (own.ok()) {
+    stacks_->Insert(static_cast<uint32_t>(self), *own);
+    threads_[self].bounds = true;
+  }
+  ResetSamplerCounters();
+  start_time_ = absl::Now();
+  absl::Status engine = ChooseEngine();
+  if (!engine.ok()) {
+    DeactivateSampling();
+    return engine;
+  }
+  {
+    std::lock_guard<std::mutex> lock(data_mu_);
+    engine_stopped_ = false;
+  }
+  sampling_ = true;
+  collector_ = std::make_unique<std::thread>([this] { CollectorMain(); });
+  // Wait for the first thread scan so that every thread is armed on return.
+  std::unique_lock<std::mutex> lock(wake_mu_);
+  wake_.wait(lock, [this] { return first_sync_done_; });
+  return absl::OkStatus();
+}
+
+inline absl::Status Profiler::Session::TryEngine(std::unique_ptr<Sampler> sampler,
+                                                 pid_t self) {
+  SamplingTarget target{ring_.get(), stacks_.get(), options_.max_depth};
+  ActivateSampling(target, sampler->source());
+  absl::Status started = sampler->Start();
+  if (started.ok() && sampler->per_thread()) {
+    started = sampler->AddThread(self);
+    if (!started.ok()) sampler->Stop();
+  }
+  if (!started.ok()) {
+    DeactivateSampling();
+    return started;
+  }
+  if (sampler->per_thread()) threads_[self].armed = true;
+  engine_ = sampler->name();
+  sampler_ = std::move(sampler);
+  return absl::OkStatus();
+}
+
+inline absl::Status Profiler::Session::ChooseEngine() {
+  const pid_t self = CurrentTid();
+  const std::string& event = options_.event;
+  if (event == "ctimer") {
+    return TryEngine(std::make_unique<CtimerSampler>(options_.interval, options_.signal), self);
+  }
+  if (event == "itimer") {
+    return TryEngine(std::make_unique<ItimerSampler>(options_.interval), self);
+  }
+  if (event == "wall") {
+    return TryEngine(std::make_unique<WallClockSampler>(options_.interval, options_.signal),
+                     self);
+  }
+  absl::StatusOr<PerfEventSpec> spec = ParsePerfEvent(event);
+  if (!spec.ok()) return spec.status();
+  PerfPeriod period;
+  if (spec->time_based) {
+    period = PerfPeriod::Interval(options_.interval);
+  } else if (options_.interval_events > 0) {
+    period = PerfPeriod::Count(options_.interval_events);
+  }
+  absl::Status perf;
+  if (options_.simulate_perf_errno != 0) {
+    PerfEventOptions what;
+    what.event = *spec;
+    what.tid = self;
+    perf = PerfEventOpenError(options_.simulate_perf_errno, what);
+  } else {
+    perf = TryEngine(std::make_unique<PerfSampler>(*spec, period, options_.signal), self);
+  }
+  if (perf.ok()) return perf;
+  const bool is_cpu = spec->name == "cpu" || spec->name == "cpu-clock";
+  if (!is_cpu || !options_.fallback || !profiler_internal::PerfUnavailable(perf)) {
+    return perf;
+  }
+  // Fallback: ctimer, then itimer.
+  absl::Status ctimer =
+      TryEngine(std::make_unique<CtimerSampler>(options_.interval, options_.signal), self);
+  if (ctimer.ok()) {
+    engine_note_ = absl::StrCat("perf events unavailable: ", perf.message(),
+                                "; fell back to ctimer");
+    fprintf(stderr, "flamekit: %s\n", engine_note_.c_str());
+    return ctimer;
+  }
+  absl::Status itimer = TryEngine(std::make_unique<ItimerSampler>(options_.interval), self);
+  if (itimer.ok()) {
+    engine_note_ = absl::StrCat("perf events unavailable: ", perf.message(),
+                                "; ctimer failed: ", ctimer.message(),
+                                "; fell back to itimer");
+    fprintf(stderr, "flamekit: %s\n", engine_note_.c_str());
+    return itimer;
+  }
+  return absl::Status(perf.code(),
+                      absl::StrCat(perf.message(), "; fallback to ctimer failed: ",
+                                   ctimer.message(), "; fallback to itimer failed: ",
+                                   itimer.message()));
+}
+
+inline bool Profiler::Session::WantThread(const std::string& name) const {
+  for (const std::string& pattern : options_.exclude_threads) {
+    if (ThreadNameMatches(pattern, name)) return false;
+  }
+  if (options_.include_threads.empty()) return true;
+  for (const std::string& pattern : options_.include_threads) {
+    if (ThreadNameMatches(pattern, name)) return true;
+  }
+  return false;
+}
+
+inline void Profiler::Session::CollectorMain() {
+  // The collector never takes sample signals (ITIMER_PROF then goes to a
+  // thread that is doing the application's work).
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, options_.signal);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  collector_tid_ = CurrentTid();
+  const absl::Duration tick =
+      std::min(options_.thread_poll_interval, absl::Milliseconds(5));
+  absl::Time next_sync = absl::InfinitePast();
+  while (true) {
+    if (absl::Now() >= next_sync && sampling_.load()) {
+      SyncThreads();
+      next_sync = absl::Now() + options_.thread_poll_interval;
+      std::lock_guard<std::mutex> lock(wake_mu_);
+      if (!first_sync_done_) {
+        first_sync_done_ = true;
+        wake_.notify_all();
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(data_mu_);
+      DrainLocked();
+    }
+    if (options_.duration > absl::ZeroDuration() && sampling_.load() &&
+        absl::Now() - start_time_ >= options_.duration) {
+      StopSampling();
+    }
+    std::unique_lock<std::mutex> lock(wake_mu_);
+    if (stop_requested_) break;
+    wake_.wait_for(lock, absl::ToChronoNanoseconds(tick), [this] { return stop_requested_; });
+    if (stop_requested_) break;
+  }
+}
+
+inline void Profiler::Session::SyncThreads() {
+  absl::StatusOr<std::vector<pid_t>> tids = ListThreadIds();
+  if (!tids.ok()) return;
+  const pid_t collector = collector_tid_.load();
+  pid_t timer_tid = 0;
+  if (auto* wall = dynamic_cast<WallClockSampler*>(sampler_.get())) {
+    timer_tid = wall->timer_tid();
+  }
+  const absl::Time now = absl::Now();
+  const bool refresh_names = now - last_name_refresh_ >= absl::Milliseconds(200);
+  if (refresh_names) last_name_refresh_ = now;
+  absl::flat_hash_set<pid_t> alive(tids->begin(), tids->end());
+  std::lock_guard<std::mutex> lock(data_mu_);
+  if (engine_stopped_) return;
+  for (pid_t tid : *tids) {
+    if (tid == collector || tid == timer_tid) continue;
+    auto [it, inserted] = threads_.try_emplace(tid);
+    profiler_internal::ThreadInfo& info = it->second;
+    if (inserted || info.name.empty() || refresh_names) {
+      std::string name = ReadThreadName(tid);
+      if (!name.empty()) info.name = std::move(name);
+    }
+    const bool want = WantThread(info.name);
+    info.excluded = !want;
+    if (sampler_->per_thread()) {
+      if (want && !info.armed) {
+        absl::Status armed = sampler_->AddThread(tid);
+        if (armed.ok()) {
+          info.armed = true;
+        } else if (!absl::IsNotFound(armed)) {
+          ++unarmed_threads_;
+          if (first_arm_error_.empty()) first_arm_error_ = std::string(armed.message());
+          info.excluded = true;  // do not retry every poll
+        }
+      } else if (!want && info.armed) {
+        sampler_->RemoveThread(tid);
+        info.armed = false;
+      }
+    }
+    if (want && !info.bounds && !info.probe_sent) {
+      // Ask the thread for its stack pointer so that its stack is known
+      // before its first real sample.
+      QueueSampleSignal(tid, options_.signal, kProbeCookie);
+      info.probe_sent = true;
+    }
+  }
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (alive.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    if (it->second.armed) sampler_->RemoveThread(it->first);
+    stacks_->Erase(static_cast<uint32_t>(it->first));
+    it->second.armed = false;
+    it->second.bounds = false;
+    it->second.probe_sent = false;
+    // Keep the name for samples still in the ring; forget dead threads that
+    // never produced a sample.
+    if (!seen_threads_.contains(it->first)) {
+      threads_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
+inline void Profiler::Session::DrainLocked() {
+  // Threads whose samples came without known stack bounds, with a stack
+  // pointer seen in one of them.
+  absl::flat_hash_map<pid_t, uint64_t> resolve;
+  ring_->Drain([&](const StackRecord& r) {
+    const pid_t tid = static_cast<pid_t>(r.tid);
+    if ((r.flags & kStackRecordNoBounds) != 0 && r.sp != 0) resolve[tid] = r.sp;
+    if ((r.flags & kStackRecordProbe) != 0 || r.frame_count == 0) return;
+    auto info = threads_.find(tid);
+    if (info != threads_.end() && info->second.excluded) return;
+    seen_threads_.insert(tid);
+    scratch_.clear();
+    scratch_.push_back(options_.per_thread ? r.tid : 0);
+    uint64_t state = 0;
+    if (options_.event == "wall" && options_.thread_state) {
+      state = r.state == ThreadState::kSyscall
+                  ? 1 + static_cast<uint64_t>(static_cast<uint32_t>(r.syscall_number) + 1)
+                  : 1;
+    }
+    scratch_.push_back(state);
+    scratch_.push_back(r.truncated() ? 1 : 0);
+    for (uint32_t i = 0; i < r.frame_count; ++i) {
+      // Return addresses point after the call; step back into it.
+      uint64_t pc = i == 0 ? r.frames[i] : r.frames[i] - 1;
+      scratch_.push_back(pc);
+      if (!symbols_.contains(pc)) {
+        symbols_.emplace(pc, Symbolizer::Symbol{});
+        unsymbolized_.push_back(pc);
+      }
+    }
+    ++folded_[scratch_];
+    ++samples_;
+  });
+  // Learn the stacks of threads first seen without bounds (or whose tid was
+  // reused by a thread with another stack) from the mapping holding their sp.
+  for (const auto& [tid, sp] : resolve) {
+    absl::StatusOr<StackBounds> bounds = StackBoundsFromMaps(sp);
+    if (bounds.ok() && stacks_->Insert(static_cast<uint32_t>(tid), *bounds)) {
+      threads_[tid].bounds = true;
+    }
+  }
+  // Symbolize new addresses now, while their libraries are still loaded.
+  if (!unsymbolized_.empty()) {
+    std::lock_guard<std::mutex> lock(owner_->symbol_mu_);
+    if (owner_->symbolizer_ == nullptr || owner_->symbolizer_->pid() != getpid()) {
+      absl::StatusOr<std::unique_ptr<Symbolizer>> created = Symbolizer::ForSelf();
+      if (created.ok()) owner_->symbolizer_ = std::move(*created);
+    }
+    for (uint64_t pc : unsymbolized_) {
+      Symbolizer::Symbol& symbol = symbols_[pc];
+      if (owner_->symbolizer_ != nullptr) {
+        symbol = owner_->symbolizer_->Lookup(pc);
+      } else {
+        symbol = Symbolizer::Symbol{absl::StrCat("0x", absl::Hex(pc)), FrameKind::kUnknown};
+      }
+    }
+    unsymbolized_.clear();
+  }
+}
+
+inline void Profiler::Session::StopSampling() {
+  std::lock_guard<std::mutex> lock(data_mu_);
+  if (engine_stopped_) return;
+  if (!abandoned_ && sampler_ != nullptr) sampler_->Stop();
+  DeactivateSampling();
+  engine_stopped_ = true;
+  sampling_ = false;
+  end_time_ = absl::Now();
+  counters_at_stop_ = ReadSamplerCounters();
+  DrainLocked();
+  ring_dropped_at_stop_ = ring_->dropped();
+}
+
+inline void Profiler::Session::Shutdown() {
+  if (abandoned_) return;
+  if (collector_ != nullptr) {
+    {
+      std::lock_guard<std::mutex> lock(wake_mu_);
+      stop_requested_ = true;
+    }
+    wake_.notify_all();
+    collector_->join();
+    collector_.reset();
+  }
+  StopSampling();
+}
+
+inline ProfilerStatus Profiler::Session::Status() {
+  ProfilerStatus status;
+  std::lock_guard<std::mutex> lock(data_mu_);
+  status.running = !engine_stopped_;
+  status.event = options_.event;
+  status.engine = engine_;
+  status.engine_note = engine_note_;
+  if (unarmed_threads_ > 0) {
+    status.engine_note = absl::StrCat(
+        status.engine_note, status.engine_note.empty() ? "" : "; ", unarmed_threads_,
+        " thread(s) could not be sampled: ", first_arm_error_);
+  }
+  absl::Time end = engine_stopped_ ? end_time_ : absl::Now();
+  status.elapsed = end - start_time_;
+  SamplerCounters counters = engine_stopped_ ? counters_at_stop_ : ReadSamplerCounters();
+  status.samples = counters.samples;
+  status.dropped_samples = engine_stopped_ ? ring_dropped_at_stop_ : ring_->dropped();
+  status.handler_time = absl::Nanoseconds(counters.handler_ns);
+  uint32_t armed = 0;
+  for (const auto& [tid, info] : threads_) armed += info.armed ? 1 : 0;
+  status.threads = armed;
+  return status;
+}
+
+inline absl::StatusOr<Profile> Profiler::Session::BuildProfile() {
+  std::lock_guard<std::mutex> lock(data_mu_);
+  if (!engine_stopped_) DrainLocked();
+  Profile profile;
+  ProfileMetadata& m = profile.metadata();
+  m.title = options_.title;
+  m.event = options_.event;
+  m.engine = engine_;
+  m.engine_note = engine_note_;
+  if (unarmed_threads_ > 0) {
+    m.engine_note = absl::StrCat(m.engine_note, m.engine_note.empty() ? "" : "; ",
+                                 unarmed_threads_, " thread(s) could not be sampled: ",
+                                 first_arm_error_);
+  }
+  absl::StatusOr<PerfEventSpec> spec =
+      profiler_internal::IsTimerEngine(options_.event)
+          ? absl::StatusOr<PerfEventSpec>(absl::NotFoundError(""))
+          : ParsePerfEvent(options_.event);
+  if (spec.ok() && !spec->time_based) {
+    m.interval_events =
+        options_.interval_events > 0 ? options_.interval_events : spec->default_period;
+  } else {
+    m.interval = options_.interval;
+  }
+  m.start_time = start_time_;
+  m.end_time = engine_stopped_ ? end_time_ : absl::Now();
+  m.dropped_samples = engine_stopped_ ? ring_dropped_at_stop_ : ring_->dropped();
+  m.pid = getpid();
+  m.command = profiler_internal::ProcessCommand();
+  m.transforms_json = options_.transforms_json;
+  absl::flat_hash_set<uint64_t> threads_in_profile;
+  std::vector<FrameId> stack;
+  for (const auto& [key, count] : folded_) {
+    stack.clear();
+    const uint64_t tid = key[0];
+    const uint64_t state = key[1];
+    const bool truncated = key[2] != 0;
+    if (truncated) {
+      stack.push_back(profile.InternFrame(kTruncatedFrameName, FrameKind::kTruncated));
+    }
+    for (size_t i = key.size(); i > 3; --i) {
+      const Symbolizer::Symbol& symbol = symbols_[key[i - 1]];
+      stack.push_back(profile.InternFrame(symbol.name, symbol.kind));
+    }
+    if (state == 1) {
+      stack.push_back(profile.InternFrame("[running]", FrameKind::kUser));
+    } else if (state > 1) {
+      int32_t number = static_cast<int32_t>(static_cast<uint32_t>(state - 2));
+      std::string name =
+          number < 0 ? std::string("[syscall]")
+                     : absl::StrCat("[syscall ", profiler_internal::SyscallName(number), "]");
+      stack.push_back(profile.InternFrame(name, FrameKind::kKernel));
+    }
+    if (options_.per_thread) {
+      auto info = threads_.find(static_cast<pid_t>(tid));
+      std::string name = info != threads_.end() ? info->second.name : std::string("?");
+      FrameId root =
+          profile.InternFrame(absl::StrCat("[", name, " tid=", tid, "]"), FrameKind::kThread);
+      stack.insert(stack.begin(), root);
+    }
+    profile.AddStack(stack, count);
+  }
+  m.threads = static_cast<uint32_t>(seen_threads_.size());
+  return profile;
+}
+
+}  // namespace flamekit
+
+#endif  // FLAMEKIT_PROFILER_H_
