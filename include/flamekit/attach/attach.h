@@ -182,6 +182,15 @@ class AttachSession {
   // pid, command). Call after Run().
   Profile TakeProfile();
 
+  // set_symbols()
+  //
+  // Replaces the AttachSymbols (before Run()): the CLI opens the events
+  // first, so a permission problem is reported as perf's, with its fix.
+  void set_symbols(std::unique_ptr<AttachSymbols> symbols) {
+    symbols_ = std::move(symbols);
+    frame_cache_.clear();
+  }
+
   const AttachProgress& stats() const { return progress_; }
   // The kernel's sampling period per event, for the summary.
   const PerfEventOptions& event_options() const { return event_options_; }

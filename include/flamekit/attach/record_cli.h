@@ -16,7 +16,7 @@
 // .collapsed/.txt.
 //
 // Thread-safety: RunRecord() installs SIGINT/SIGTERM handlers for its
-// duration (first signal: stop and write; second SIGINT: abort at once,
+// duration (first signal: stop and write; a second one: abort at once,
 // writing nothing) and restores the previous ones; call it from the main
 // thread of a process that runs one command at a time. The handlers only
 // store to lock-free atomics and call write(2)/_exit(2).
@@ -176,8 +176,9 @@ inline std::atomic<bool> g_record_stop{false};
 inline void RecordSignalHandler(int sig) {
   int n = g_record_signals.fetch_add(1, std::memory_order_relaxed) + 1;
   g_record_stop.store(true, std::memory_order_relaxed);
-  if (n >= 2 && sig == SIGINT) {
-    // Second Ctrl-C: leave now. The output is written to a temporary name
+  (void)sig;
+  if (n >= 2) {
+    // Second Ctrl-C (or SIGTERM): leave now. The output is written to a temporary name
     // and renamed, so no half-written profile is left at the destination.
     static const char kMsg[] = "\nflamekit: aborted; no profile written\n";
     ssize_t ignored = write(2, kMsg, sizeof(kMsg) - 1);
@@ -679,7 +680,10 @@ inline int RunRecord(int argc, char** argv, const RecordOutput& output) {
   options.launch_mode = child.has_value();
   const bool progress = !flags.quiet && isatty(2);
   if (progress) options.on_progress = attach_internal::PrintProgress;
-  std::unique_ptr<AttachSymbols> symbols;
+  // Events first: a permission problem then gets perf's message (the
+  // paranoid level and the capability that would allow it).
+  absl::StatusOr<std::unique_ptr<AttachSession>> session = AttachSession::Create(options, nullptr);
+  if (!session.ok()) return Fail(session.status());
   {
     absl::StatusOr<std::unique_ptr<SymbolizerAttachSymbols>> s =
         SymbolizerAttachSymbols::ForProcess(pid);
@@ -691,11 +695,8 @@ inline int RunRecord(int argc, char** argv, const RecordOutput& output) {
       }
       return Fail(st);
     }
-    symbols = std::move(*s);
+    (*session)->set_symbols(std::move(*s));
   }
-  absl::StatusOr<std::unique_ptr<AttachSession>> session =
-      AttachSession::Create(options, std::move(symbols));
-  if (!session.ok()) return Fail(session.status());
   if (child.has_value()) {
     absl::Status released = child->Release();
     if (!released.ok()) return Fail(released);
