@@ -10,9 +10,8 @@
 //
 // Example:
 //
-//   int RunDoctor(int argc, char** argv) {
-//     return RunDoctorCommand(argc, argv, std::cout, std::cerr);
-//   }
+//   std::vector<std::string> args = {"--json"};    // after "doctor"
+//   int exit_code = RunDoctorCommand(args, std::cout, std::cerr);
 
 #ifndef FLAMEKIT_ENV_DOCTOR_CLI_H_
 #define FLAMEKIT_ENV_DOCTOR_CLI_H_
@@ -21,6 +20,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "flamekit/env/doctor.h"
 
 namespace flamekit {
@@ -36,16 +36,17 @@ inline constexpr char kDoctorUsage[] =
 
 // RunDoctorCommand()
 //
-// argv[0] is the command name ("doctor"); the rest are its flags. Returns
-// the exit status: 0 (no FAIL), 1 (a FAIL), 2 (bad usage).
-int RunDoctorCommand(int argc, char** argv, std::ostream& out, std::ostream& err);
+// `args` are the flags after "doctor". Returns the exit status: 0 (no
+// FAIL), 1 (a FAIL), 2 (bad usage).
+int RunDoctorCommand(absl::Span<const std::string> args, std::ostream& out, std::ostream& err);
 
 // Implementation details follow.
 
-inline int RunDoctorCommand(int argc, char** argv, std::ostream& out, std::ostream& err) {
+inline int RunDoctorCommand(absl::Span<const std::string> args, std::ostream& out,
+                            std::ostream& err) {
   bool json = false;
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
+  for (const std::string& a : args) {
+    absl::string_view arg = a;
     if (arg == "--json") {
       json = true;
     } else if (arg == "-h" || arg == "--help") {

@@ -222,15 +222,11 @@ TEST(DoctorTest, LiveReportAgreesWithDirectSyscalls) {
 
 TEST(DoctorCommandTest, UsageErrorsAndHelp) {
   std::ostringstream out, err;
-  char a0[] = "doctor", a1[] = "--bogus";
-  char* argv[] = {a0, a1, nullptr};
-  EXPECT_EQ(RunDoctorCommand(2, argv, out, err), 2);
+  EXPECT_EQ(RunDoctorCommand({"--bogus"}, out, err), 2);
   EXPECT_THAT(err.str(), HasSubstr("unknown argument '--bogus'"));
   EXPECT_THAT(err.str(), HasSubstr("usage: flamekit doctor"));
-  char h[] = "--help";
-  char* help[] = {a0, h, nullptr};
   std::ostringstream out2;
-  EXPECT_EQ(RunDoctorCommand(2, help, out2, err), 0);
+  EXPECT_EQ(RunDoctorCommand({"--help"}, out2, err), 0);
   EXPECT_THAT(out2.str(), HasSubstr("--json"));
 }
 
