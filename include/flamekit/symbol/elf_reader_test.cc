@@ -142,8 +142,10 @@ TEST(ElfFileTest, SplitDebugFilesFromGenrule) {
   EXPECT_NE(stripped->debuglink_crc(), 0u);
   EXPECT_TRUE(debug->is_debug_only());
   EXPECT_TRUE(debug->has_symtab());
-  const ElfSymbol* in_debug = FindByName(debug->FunctionSymbols(), "FkHelperSpin");
-  const ElfSymbol* in_full = FindByName(full->FunctionSymbols(), "FkHelperSpin");
+  std::vector<ElfSymbol> debug_symbols = debug->FunctionSymbols();
+  std::vector<ElfSymbol> full_symbols = full->FunctionSymbols();
+  const ElfSymbol* in_debug = FindByName(debug_symbols, "FkHelperSpin");
+  const ElfSymbol* in_full = FindByName(full_symbols, "FkHelperSpin");
   ASSERT_NE(in_debug, nullptr);
   ASSERT_NE(in_full, nullptr);
   EXPECT_EQ(in_debug->address, in_full->address);
