@@ -184,7 +184,9 @@ class Symbolizer {
   absl::StatusOr<std::unique_ptr<ElfFile>> ReadVdso(const Mapping& m);
   const Mapping* FindMapping(uint64_t address) const;
   bool IsMainExecutable(const Mapping& m) const;
-  Symbol LookupUncached(uint64_t address);
+  // Sets *cacheable to false for answers that may change without a
+  // Refresh() (misses in anonymous memory, where a JIT may add code).
+  Symbol LookupUncached(uint64_t address, bool* cacheable);
   Symbol LookupKernel(uint64_t address);
   const std::string& DemangledName(absl::string_view name);
   void MaybeLoadPerfMap();
@@ -204,6 +206,7 @@ class Symbolizer {
   std::unique_ptr<Kallsyms> kallsyms_;
   std::string kallsyms_warning_;
   bool perf_map_loaded_ = false;
+  absl::Time perf_map_load_time_ = absl::InfinitePast();
   std::unique_ptr<PerfMap> perf_map_;
   std::string perf_map_warning_;
   absl::Time last_refresh_ = absl::InfinitePast();
@@ -527,8 +530,11 @@ inline Symbolizer::Symbol Symbolizer::LookupKernel(uint64_t address) {
 }
 
 inline void Symbolizer::MaybeLoadPerfMap() {
-  if (perf_map_loaded_) return;
+  // A JIT appends as it compiles: re-read a map at most every
+  // refresh_interval.
+  if (perf_map_loaded_ && absl::Now() - perf_map_load_time_ < options_.refresh_interval) return;
   perf_map_loaded_ = true;
+  perf_map_load_time_ = absl::Now();
   if (options_.perf_map_dir.empty()) return;
   absl::StatusOr<PerfMap> map = PerfMap::Load(absl::StrCat(options_.perf_map_dir, "/perf-", pid_, ".map"));
   if (!map.ok() && absl::IsNotFound(map.status()) && !self_) {
@@ -544,7 +550,7 @@ inline void Symbolizer::MaybeLoadPerfMap() {
   }
 }
 
-inline Symbolizer::Symbol Symbolizer::LookupUncached(uint64_t address) {
+inline Symbolizer::Symbol Symbolizer::LookupUncached(uint64_t address, bool* cacheable) {
   if (IsKernelAddress(address)) return LookupKernel(address);
   const Mapping* m = FindMapping(address);
   if (m == nullptr && options_.refresh_on_miss &&
@@ -573,6 +579,7 @@ inline Symbolizer::Symbol Symbolizer::LookupUncached(uint64_t address) {
       return Symbol{DemangledName(s->name), FrameKind::kJit};
     }
   }
+  *cacheable = false;  // the JIT may name it later
   if (m != nullptr && m->IsPseudo()) return Symbol{m->path, FrameKind::kUnknown};
   return Symbol{"[unknown]", FrameKind::kUnknown};
 }
@@ -580,7 +587,9 @@ inline Symbolizer::Symbol Symbolizer::LookupUncached(uint64_t address) {
 inline Symbolizer::Symbol Symbolizer::Lookup(uint64_t address) {
   auto it = address_cache_.find(address);
   if (it != address_cache_.end()) return it->second;
-  Symbol s = LookupUncached(address);
+  bool cacheable = true;
+  Symbol s = LookupUncached(address, &cacheable);
+  if (!cacheable) return s;
   if (address_cache_.size() >= options_.max_cached_addresses) address_cache_.clear();
   address_cache_.emplace(address, s);
   return s;

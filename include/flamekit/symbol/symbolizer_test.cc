@@ -268,15 +268,24 @@ TEST(SymbolizerTest, NamesJitCodeFromPerfMap) {
   }
   SymbolizerOptions options;
   options.perf_map_dir = dir;
+  options.refresh_interval = absl::ZeroDuration();
   FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s, Symbolizer::ForSelf(options));
   Symbolizer::Symbol sym = s->Lookup(base + 0x10);
   EXPECT_EQ(sym.name, "LazyCompile:*fib /app/fib.js:3");
   EXPECT_EQ(sym.kind, FrameKind::kJit);
   EXPECT_EQ(s->Lookup(base + 0x27f).name, "Interpreter");
-  // Between the two entries: nobody's code.
+  // Between the two entries: nobody's code (yet).
   sym = s->Lookup(base + 0x150);
   EXPECT_EQ(sym.kind, FrameKind::kUnknown);
   EXPECT_EQ(sym.name, "[unknown]");
+  // The runtime compiles more code and appends it: found without Refresh().
+  {
+    std::ofstream map(absl::StrCat(dir, "/perf-", getpid(), ".map"), std::ios::app);
+    map << absl::StrCat(absl::Hex(base + 0x140)) << " 20 LazyCompile:*later\n";
+  }
+  sym = s->Lookup(base + 0x150);
+  EXPECT_EQ(sym.name, "LazyCompile:*later");
+  EXPECT_EQ(sym.kind, FrameKind::kJit);
   munmap(code, len);
   unlink(absl::StrCat(dir, "/perf-", getpid(), ".map").c_str());
   rmdir(dir.c_str());
