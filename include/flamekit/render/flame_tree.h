@@ -98,9 +98,22 @@ void AppendUint(std::string* out, uint64_t v);
 // The length of the valid UTF-8 sequence at s[0] (1-4), or 0 if invalid.
 size_t Utf8SequenceLength(absl::string_view s);
 
+// The node stream's digits: printable ASCII without " \\ < > & (so it is a
+// JSON string needing no escapes, and safe inside <script>): base 90.
+inline constexpr char kNodeAlphabet[] =
+    " !#$%'()*+,-./0123456789:;=?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~";
+inline constexpr uint32_t kNodeBase = 90;
+static_assert(sizeof(kNodeAlphabet) - 1 == kNodeBase, "alphabet size");
+
 // Appends the tree as compact JSON: {"names":[...],"kinds":[...],
-// "nodes":[...]} where nodes is a flat array of (pops, name, total) triples
-// (plus before in a diff): pops = previous depth + 1 - this depth.
+// "name_width":W,"nodes":"..."}. `nodes` is a base-90 string, one record a
+// node in preorder: a head digit h = pops_code + P * counts_code, where
+// pops = previous depth + 1 - this depth (P-1 means "a long number
+// follows"), P = 18 (3 in a diff); counts_code = the digit count (0-3, 4 =
+// long) of the self samples (+ 5 * that of the base's self samples in a
+// diff). Then the name index in W digits, then the self count(s). A long
+// number is its digit count as one digit, then the digits. About 3 bytes a
+// node: the page decodes it and sums totals.
 void AppendFlameTreeJson(const FlameTree& tree, std::string* out);
 
 }  // namespace render_internal
@@ -230,10 +243,39 @@ inline void AppendUint(std::string* out, uint64_t v) {
   out->append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
+inline char NodeDigit(uint32_t v) { return kNodeAlphabet[v]; }
+
+// Appends `v` as exactly `width` digits, most significant first.
+inline void AppendNodeDigits(std::string* out, uint64_t v, int width) {
+  char buf[16];
+  for (int i = width - 1; i >= 0; --i) {
+    buf[i] = NodeDigit(static_cast<uint32_t>(v % kNodeBase));
+    v /= kNodeBase;
+  }
+  out->append(buf, static_cast<size_t>(width));
+}
+
+inline int NodeDigitCount(uint64_t v) {
+  int n = 0;
+  while (v > 0) {
+    ++n;
+    v /= kNodeBase;
+  }
+  return n;
+}
+
+// A number whose size is not known: one digit with its digit count, then
+// the digits.
+inline void AppendNodeLongNumber(std::string* out, uint64_t v) {
+  int n = NodeDigitCount(v);
+  out->push_back(NodeDigit(static_cast<uint32_t>(n)));
+  AppendNodeDigits(out, v, n);
+}
+
 inline void AppendFlameTreeJson(const FlameTree& tree, std::string* out) {
   size_t name_bytes = 0;
   for (const std::string& name : tree.names) name_bytes += name.size() + 3;
-  out->reserve(out->size() + name_bytes + tree.nodes.size() * (tree.diff ? 16 : 11) + 64);
+  out->reserve(out->size() + name_bytes + tree.nodes.size() * (tree.diff ? 5 : 4) + 64);
   out->append("{\"names\":[");
   for (size_t i = 0; i < tree.names.size(); ++i) {
     if (i != 0) out->push_back(',');
@@ -244,23 +286,58 @@ inline void AppendFlameTreeJson(const FlameTree& tree, std::string* out) {
     if (i != 0) out->push_back(',');
     AppendUint(out, static_cast<uint64_t>(tree.kinds[i]));
   }
-  out->append("],\"nodes\":[");
+  // Self counts, not totals: most frames have none, so most nodes are just
+  // a head digit and the name.
+  std::vector<uint64_t> self(tree.nodes.size()), self_before;
+  if (tree.diff) self_before.resize(tree.nodes.size());
+  {
+    std::vector<size_t> open;
+    for (size_t i = 0; i < tree.nodes.size(); ++i) {
+      const FlameTree::Node& node = tree.nodes[i];
+      open.resize(node.depth);
+      self[i] = node.total;
+      if (tree.diff) self_before[i] = node.before;
+      if (!open.empty()) {
+        self[open.back()] -= node.total;
+        if (tree.diff) self_before[open.back()] -= node.before;
+      }
+      open.push_back(i);
+    }
+  }
+  const int name_width = std::max(1, NodeDigitCount(tree.names.empty() ? 0 : tree.names.size() - 1));
+  const uint32_t pops_codes = tree.diff ? kNodeBase / 25 : kNodeBase / 5;
+  out->append("],\"alphabet\":\"");
+  out->append(kNodeAlphabet);
+  out->append("\",\"name_width\":");
+  AppendUint(out, static_cast<uint64_t>(name_width));
+  out->append(",\"nodes\":\"");
+  auto length_code = [](uint64_t v) {
+    int n = NodeDigitCount(v);
+    return n <= 3 ? n : 4;
+  };
+  auto append_count = [out](uint64_t v, int code) {
+    if (code < 4) {
+      AppendNodeDigits(out, v, code);
+    } else {
+      AppendNodeLongNumber(out, v);
+    }
+  };
   uint32_t prev_depth_plus_one = 0;
   for (size_t i = 0; i < tree.nodes.size(); ++i) {
     const FlameTree::Node& node = tree.nodes[i];
-    if (i != 0) out->push_back(',');
-    AppendUint(out, prev_depth_plus_one - node.depth);
-    out->push_back(',');
-    AppendUint(out, node.name);
-    out->push_back(',');
-    AppendUint(out, node.total);
-    if (tree.diff) {
-      out->push_back(',');
-      AppendUint(out, node.before);
-    }
+    const uint32_t pops = prev_depth_plus_one - node.depth;
+    const int code_after = length_code(self[i]);
+    const int code_before = tree.diff ? length_code(self_before[i]) : 0;
+    const uint32_t counts = static_cast<uint32_t>(code_after + (tree.diff ? 5 * code_before : 0));
+    const uint32_t pops_code = std::min(pops, pops_codes - 1);
+    out->push_back(NodeDigit(pops_code + pops_codes * counts));
+    if (pops_code == pops_codes - 1) AppendNodeLongNumber(out, pops);
+    AppendNodeDigits(out, node.name, name_width);
+    append_count(self[i], code_after);
+    if (tree.diff) append_count(self_before[i], code_before);
     prev_depth_plus_one = node.depth + 1;
   }
-  out->append("]}");
+  out->append("\"}");
 }
 
 }  // namespace render_internal

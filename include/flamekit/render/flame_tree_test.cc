@@ -94,16 +94,118 @@ TEST(FlameTreeTest, DiffTreeKeepsBothCounts) {
   EXPECT_EQ(tree.total_before, 9u);
 }
 
-TEST(FlameTreeTest, CompactJsonEncodesDepthAsPops) {
+// Decodes the node stream as the page does: (depth, name, self, self_before).
+struct Decoded {
+  uint32_t depth;
+  uint64_t name, self, self_before;
+};
+std::vector<Decoded> DecodeNodes(const std::string& str, int width, bool diff) {
+  const std::string alphabet = render_internal::kNodeAlphabet;
+  const uint64_t base = alphabet.size();
+  const uint32_t p = diff ? 3 : 18;
+  size_t pos = 0;
+  auto digit = [&]() { return static_cast<uint64_t>(alphabet.find(str.at(pos++))); };
+  auto num = [&](uint64_t w) {
+    uint64_t v = 0;
+    for (uint64_t i = 0; i < w; ++i) v = v * base + digit();
+    return v;
+  };
+  auto longnum = [&]() { return num(digit()); };
+  std::vector<Decoded> out;
+  uint32_t prev = 0;
+  while (pos < str.size()) {
+    uint64_t h = digit();
+    uint64_t pc = h % p, cc = h / p;
+    uint64_t pops = pc == p - 1 ? longnum() : pc;
+    uint64_t ca = diff ? cc % 5 : cc, cb = diff ? cc / 5 : 0;
+    Decoded d;
+    d.depth = static_cast<uint32_t>(prev - pops);
+    d.name = num(width);
+    d.self = ca < 4 ? num(ca) : longnum();
+    d.self_before = diff ? (cb < 4 ? num(cb) : longnum()) : 0;
+    prev = d.depth + 1;
+    out.push_back(d);
+  }
+  return out;
+}
+
+std::string NodesOf(const std::string& json, int* width) {
+  size_t w = json.find("\"name_width\":");
+  *width = std::stoi(json.substr(w + 13));
+  size_t at = json.find("\"nodes\":\"") + 9;
+  return json.substr(at, json.rfind('"') - at);
+}
+
+TEST(FlameTreeTest, CompactEncodingOfATinyTree) {
   Profile p;
   Add(&p, {{"main"}, {"a"}}, 2);
   Add(&p, {{"main"}, {"b"}}, 1);
   Add(&p, {{"z"}}, 4);
   std::string json;
   render_internal::AppendFlameTreeJson(BuildFlameTree(p, RenderOptions{}), &json);
-  // main(depth 0), a(1), b(1: pop 1), z(0: pop 2)
-  EXPECT_EQ(json,
-            R"({"names":["main","a","b","z"],"kinds":[0,0,0,0],"nodes":[0,0,3,0,1,2,1,2,1,2,3,4]})");
+  EXPECT_THAT(json, ::testing::StartsWith(
+                        R"({"names":["main","a","b","z"],"kinds":[0,0,0,0],"alphabet":")"));
+  // main: head 0 (pops 0, no self), name 0.  a: head 18 (1 digit of self),
+  // name 1, self 2.  b: head 1 + 18 (pops 1), name 2, self 1.  z: head 2 + 18.
+  const char* a = render_internal::kNodeAlphabet;
+  std::string want = {a[0], a[0], a[18], a[1], a[2], a[19], a[2], a[1], a[20], a[3], a[4]};
+  EXPECT_THAT(json, ::testing::EndsWith("\"name_width\":1,\"nodes\":\"" + want + "\"}"));
+}
+
+TEST(FlameTreeTest, CompactEncodingRoundTripsALargeTree) {
+  Profile p = render_testing::LargeProfile(200000, 3000);
+  // One huge count and one very deep stack, to exercise the long forms.
+  std::vector<FrameId> deep;
+  for (int i = 0; i < 300; ++i) deep.push_back(p.InternFrame("deep" + std::to_string(i % 7)));
+  p.AddStack(deep, 123456789);
+  FlameTree tree = BuildFlameTree(p, RenderOptions{});
+  std::string json;
+  render_internal::AppendFlameTreeJson(tree, &json);
+  int width = 0;
+  std::string nodes = NodesOf(json, &width);
+  EXPECT_EQ(nodes.find_first_of("\"\\<>&"), std::string::npos);
+  std::vector<Decoded> decoded = DecodeNodes(nodes, width, false);
+  ASSERT_EQ(decoded.size(), tree.nodes.size());
+  for (size_t i = 0; i < decoded.size(); ++i) {
+    ASSERT_EQ(decoded[i].depth, tree.nodes[i].depth) << i;
+    ASSERT_EQ(decoded[i].name, tree.nodes[i].name) << i;
+    uint64_t children = 0;
+    for (size_t j = i + 1; j < SubtreeEnd(tree, i); j = SubtreeEnd(tree, j)) {
+      children += tree.nodes[j].total;
+    }
+    ASSERT_EQ(decoded[i].self, tree.nodes[i].total - children) << i;
+  }
+  // About 3 bytes a node.
+  EXPECT_LT(nodes.size(), tree.nodes.size() * 4);
+}
+
+TEST(FlameTreeTest, CompactEncodingRoundTripsADiffTree) {
+  Profile frames;
+  std::vector<std::vector<FrameId>> stacks;
+  std::vector<FlameStackRef> refs;
+  for (int i = 0; i < 50; ++i) {
+    std::vector<FrameId> s;
+    for (int d = 0; d <= i % 9; ++d) s.push_back(frames.InternFrame("f" + std::to_string((i * 7 + d) % 13)));
+    stacks.push_back(s);
+  }
+  for (int i = 0; i < 50; ++i) refs.push_back({stacks[i], static_cast<uint64_t>(i * 1000003 % 977), static_cast<uint64_t>(i * 31 % 5)});
+  FlameTree tree = BuildFlameTree(frames, refs, false, 0, true);
+  std::string json;
+  render_internal::AppendFlameTreeJson(tree, &json);
+  int width = 0;
+  std::string nodes = NodesOf(json, &width);
+  std::vector<Decoded> decoded = DecodeNodes(nodes, width, true);
+  ASSERT_EQ(decoded.size(), tree.nodes.size());
+  for (size_t i = 0; i < decoded.size(); ++i) {
+    uint64_t after = 0, before = 0;
+    for (size_t j = i + 1; j < SubtreeEnd(tree, i); j = SubtreeEnd(tree, j)) {
+      after += tree.nodes[j].total;
+      before += tree.nodes[j].before;
+    }
+    ASSERT_EQ(decoded[i].depth, tree.nodes[i].depth) << i;
+    ASSERT_EQ(decoded[i].self, tree.nodes[i].total - after) << i;
+    ASSERT_EQ(decoded[i].self_before, tree.nodes[i].before - before) << i;
+  }
 }
 
 void ExpectJson(const std::string& in, const std::string& want) {
