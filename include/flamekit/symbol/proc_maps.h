@@ -74,11 +74,17 @@ struct Mapping {
   uint64_t size() const { return end - start; }
   bool Contains(uint64_t address) const { return address >= start && address < end; }
   // A regular file (an absolute path), as opposed to anonymous memory or a
-  // pseudo mapping such as [vdso].
-  bool IsFile() const { return !path.empty() && path[0] == '/'; }
+  // pseudo mapping such as [vdso]. perf names anonymous executable memory
+  // (JIT code) "//anon" in its MMAP records: not a file.
+  bool IsFile() const { return !path.empty() && path[0] == '/' && !IsAnonymous(); }
   // A pseudo mapping: "[vdso]", "[stack]", "[heap]", "[anon:...]", ...
   bool IsPseudo() const { return !path.empty() && path[0] == '[' && path.back() == ']'; }
-  bool IsAnonymous() const { return path.empty() || absl::StartsWith(path, "[anon"); }
+  // Anonymous memory: no path, a named anonymous region ("[anon:name]",
+  // from PR_SET_VMA_ANON_NAME), or perf's "//anon" / "/anon_hugepage".
+  bool IsAnonymous() const {
+    return path.empty() || absl::StartsWith(path, "[anon") || path == "//anon" ||
+           path == "/anon_hugepage";
+  }
   bool IsVdso() const { return path == "[vdso]"; }
   // The map_files name of this range: "7f0000-7f1000" (lowercase hex).
   std::string MapFilesName() const {

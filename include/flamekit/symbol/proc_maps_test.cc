@@ -78,6 +78,12 @@ TEST(ProcMapsTest, ParsesOddPathsFromTestdata) {
   EXPECT_EQ(maps[10].path, "[anon:jit code]");
   EXPECT_TRUE(maps[10].IsAnonymous());
   EXPECT_EQ(maps[12].path, "[vvar]");
+  EXPECT_FALSE(maps[12].IsFile());
+  EXPECT_TRUE(maps[0].IsFile());
+  Mapping perf_anon;
+  perf_anon.path = "//anon";
+  EXPECT_TRUE(perf_anon.IsAnonymous());
+  EXPECT_FALSE(perf_anon.IsFile());
   EXPECT_TRUE(maps[13].IsVdso());
   EXPECT_EQ(maps[14].start, 0xffffffffff600000u);
   EXPECT_FALSE(maps[14].readable);

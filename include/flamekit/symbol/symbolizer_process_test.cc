@@ -328,6 +328,54 @@ TEST(SymbolizerProcessTest, NamesFunctionsOfProcessInOwnMountNamespace) {
   EXPECT_EQ(s->Lookup(child->address("FkHelperStatic")).name, "FkHelperStatic(int)");
 }
 
+TEST(SymbolizerProcessTest, NamesVdsoFunctionsOfAnotherProcess) {
+  std::unique_ptr<Child> child = Child::Start({HelperPath()});
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(child->ReadAddresses()) << child->output();
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s,
+                                Symbolizer::ForProcess(child->pid()));
+  const Mapping* vdso = nullptr;
+  for (const Mapping& m : s->mappings()) {
+    if (m.IsVdso()) vdso = &m;
+  }
+  if (vdso == nullptr) GTEST_SKIP() << "the child has no [vdso]";
+  // Where __vdso_clock_gettime sits in the image (same kernel, same image:
+  // read from our own vdso, at the child's address).
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::vector<Mapping> own, ReadProcMaps(0));
+  uint64_t offset = 0;
+  for (const Mapping& m : own) {
+    if (!m.IsVdso()) continue;
+    std::string bytes(reinterpret_cast<const char*>(m.start), m.size());
+    FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> elf, ElfFile::FromBytes(bytes, "vdso"));
+    for (const ElfSymbol& sym : elf->FunctionSymbols()) {
+      if (sym.name == "__vdso_clock_gettime") offset = sym.address;
+    }
+  }
+  ASSERT_NE(offset, 0u);
+  Symbolizer::Symbol sym = s->Lookup(vdso->start + offset + 2);
+  EXPECT_THAT(sym.name, HasSubstr("clock_gettime")) << absl::StrJoin(s->Warnings(), "\n");
+  EXPECT_EQ(sym.kind, FrameKind::kLibrary);
+}
+
+TEST(SymbolizerProcessTest, KeepsNamingAfterTargetExits) {
+  std::unique_ptr<Child> child = Child::Start({HelperPath()});
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(child->ReadAddresses()) << child->output();
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s,
+                                Symbolizer::ForProcess(child->pid()));
+  uint64_t spin = child->address("FkHelperSpin");
+  uint64_t stat = child->address("FkHelperStatic");
+  EXPECT_EQ(s->Lookup(spin).name, "FkHelperSpin");
+  pid_t pid = child->pid();
+  child.reset();  // kills and reaps it
+  // The maps are gone: Refresh says so, and the parsed file still names
+  // addresses (a profile's late samples are symbolized after the exit).
+  EXPECT_THAT(s->Refresh(), ::flamekit::testing::StatusIs(absl::StatusCode::kNotFound,
+                                                          HasSubstr(absl::StrCat(pid))));
+  EXPECT_EQ(s->Lookup(spin).name, "FkHelperSpin");
+  EXPECT_EQ(s->Lookup(stat).name, "FkHelperStatic(int)");
+}
+
 TEST(SymbolizerProcessTest, NamesRealKernelFunctions) {
   FLAMEKIT_ASSERT_OK_AND_ASSIGN(Kallsyms k, Kallsyms::Load());
   if (k.restricted()) {

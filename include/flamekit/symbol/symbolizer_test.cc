@@ -278,6 +278,16 @@ TEST(SymbolizerTest, NamesJitCodeFromPerfMap) {
   sym = s->Lookup(base + 0x150);
   EXPECT_EQ(sym.kind, FrameKind::kUnknown);
   EXPECT_EQ(sym.name, "[unknown]");
+  // perf reports JIT memory as "//anon" in MMAP2 records (attach mode):
+  // still anonymous, still named from the perf map.
+  Mapping anon;
+  anon.start = base;
+  anon.end = base + len;
+  anon.executable = true;
+  anon.path = "//anon";
+  s->AddMapping(anon);
+  EXPECT_EQ(s->Lookup(base + 0x10).name, "LazyCompile:*fib /app/fib.js:3");
+  EXPECT_EQ(s->Lookup(base + 0x10).kind, FrameKind::kJit);
   // The runtime compiles more code and appends it: found without Refresh().
   {
     std::ofstream map(absl::StrCat(dir, "/perf-", getpid(), ".map"), std::ios::app);
