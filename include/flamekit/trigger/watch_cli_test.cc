@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "flamekit/trigger/watch_cli.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "absl/strings/str_cat.h"
+#include "flamekit/base/atomic_file.h"
+#include "flamekit/testing/status_matchers.h"
+#include "flamekit/trigger/test_metrics_server.h"
+#include "flamekit/trigger/test_process.h"
+
+namespace flamekit {
+namespace {
+
+using ::flamekit::testing::IsOk;
+using ::flamekit::testing::StatusIs;
+using ::testing::HasSubstr;
+using Args = std::vector<std::string>;
+
+std::string TempDir(absl::string_view name) {
+  const char* base = std::getenv("TEST_TMPDIR");
+  return absl::StrCat(base ? base : "/tmp", "/", name, "-", getpid());
+}
+
+// A real capture for these tests: writes the look-back and the request.
+WatchCaptureFactory FileCapture(std::vector<CaptureRequest>* requests) {
+  return [requests](const WatchCommandOptions&) -> absl::StatusOr<WatchCapture> {
+    WatchCapture c;
+    c.capture = [requests](const CaptureRequest& r) {
+      requests->push_back(r);
+      return WriteFileAtomically(r.path, absl::StrCat("reason ", r.reason, " value ", r.value,
+                                                      " lookback ", r.lookback.size(), "\n"));
+    };
+    return c;
+  };
+}
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Result RunWatch(const Args& args, const WatchCaptureFactory& factory,
+                std::function<bool()> stop = nullptr) {
+  std::ostringstream out, err;
+  int code = RunWatchCommand(args, out, err, factory, stop);
+  return {code, out.str(), err.str()};
+}
+
+TEST(WatchArgsTest, ParsesTheDocumentedForms) {
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(
+      WatchCommandOptions o,
+      ParseWatchArgs({"1234", "--cpu-above", "80", "--for", "3", "--every", "500ms",
+                      "--duration", "20s", "--lookback", "5", "--dir", "/tmp/x", "--cooldown",
+                      "2m", "--max-captures", "4", "--max-disk", "1.5G"}));
+  EXPECT_EQ(o.pid, 1234);
+  EXPECT_EQ(o.source, WatchCommandOptions::Source::kCpu);
+  EXPECT_EQ(o.watch.id, "1234");
+  EXPECT_EQ(o.watch.trigger.threshold, 80);
+  EXPECT_EQ(o.watch.trigger.direction, TriggerDirection::kAbove);
+  EXPECT_EQ(o.watch.trigger.consecutive, 3);
+  EXPECT_EQ(o.watch.every, absl::Milliseconds(500));
+  EXPECT_EQ(o.watch.duration, absl::Seconds(20));
+  EXPECT_EQ(o.watch.lookback, absl::Seconds(5));
+  EXPECT_EQ(o.watch.trigger.cooldown, absl::Minutes(2));
+  EXPECT_EQ(o.watch.trigger.max_captures, 4);
+  EXPECT_EQ(o.watch.trigger.max_disk_bytes, int64_t{3} << 29);
+  EXPECT_EQ(o.watch.dir, "/tmp/x");
+
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(o, ParseWatchArgs({"--rss-above", "512M", "77"}));
+  EXPECT_EQ(o.source, WatchCommandOptions::Source::kRss);
+  EXPECT_EQ(o.watch.trigger.threshold, 512.0 * 1024 * 1024);
+
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(
+      o, ParseWatchArgs({"--metric", "http://127.0.0.1:9090/metrics",
+                         R"(http_requests_total{code=~"5.."})", "--below", "0.5"}));
+  EXPECT_EQ(o.source, WatchCommandOptions::Source::kMetric);
+  EXPECT_EQ(o.pid, 0);
+  EXPECT_EQ(o.watch.id, "127.0.0.1_9090");
+  EXPECT_EQ(o.watch.trigger.direction, TriggerDirection::kBelow);
+}
+
+TEST(WatchArgsTest, MistakesNameTheFlag) {
+  struct Case {
+    Args args;
+    const char* message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"1234"}, "say what to watch"},
+           {{"--cpu-above", "80"}, "need the PID"},
+           {{"1234", "--cpu-above"}, "--cpu-above needs a value"},
+           {{"1234", "--cpu-above", "lots"}, "--cpu-above 'lots' is not a number"},
+           {{"1234", "--cpu-above", "80", "--rss-above", "1G"}, "one metric at a time"},
+           {{"1234", "--rss-above", "big"}, "--rss-above: 'big' is not a size"},
+           {{"1234", "--cpu-above", "80", "--every", "soon"}, "--every: 'soon' is not a duration"},
+           {{"1234", "--cpu-above", "80", "--every", "0s"}, "--every must be positive"},
+           {{"1234", "--cpu-above", "80", "--for", "0"}, "--for must be a whole number"},
+           {{"1234", "--cpu-above", "80", "--bogus"}, "unknown flag '--bogus'"},
+           {{"12x", "--cpu-above", "80"}, "'12x' is not a PID"},
+           {{"1", "2", "--cpu-above", "80"}, "one PID only"},
+           {{"--metric", "http://h/m", "up"}, "--metric needs --above X or --below X"},
+           {{"--metric", "h:9090/m", "up", "--above", "1"}, "must start with http://"},
+           {{"--metric", "http://h/m", "up{", "--above", "1"}, "metric selector 'up{'"},
+           {{"--metric", "http://h/m", "up", "--above", "1", "--below", "2"}, "one of --above"},
+           {{"1234", "--cpu-above", "80", "--above", "3"}, "--above goes with --metric"},
+       }) {
+    absl::Status s = ParseWatchArgs(c.args).status();
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument)) << c.message;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(c.message));
+  }
+}
+
+TEST(WatchArgsTest, SizesAndDurations) {
+  EXPECT_EQ(*ParseByteSize("1048576"), 1048576);
+  EXPECT_EQ(*ParseByteSize("512K"), 512 * 1024);
+  EXPECT_EQ(*ParseByteSize("2GiB"), int64_t{2} << 30);
+  EXPECT_EQ(*ParseByteSize("1t"), int64_t{1} << 40);
+  EXPECT_EQ(*ParseByteSize("10MB"), 10 << 20);
+  for (const char* bad : {"", "M", "-1", "1X", "1e30"}) {
+    EXPECT_THAT(ParseByteSize(bad).status(), StatusIs(absl::StatusCode::kInvalidArgument))
+        << bad;
+  }
+  EXPECT_EQ(*ParseWatchDuration("1.5"), absl::Milliseconds(1500));
+  EXPECT_EQ(*ParseWatchDuration("250ms"), absl::Milliseconds(250));
+  EXPECT_THAT(ParseWatchDuration("-1s").status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseWatchDuration("inf").status(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(WatchCommandTest, CpuSpikeEndToEnd) {
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(TestProcess p, TestProcess::Start(SpikeWorkloadPath()));
+  std::vector<CaptureRequest> requests;
+  std::string dir = TempDir("cli-cpu");
+  std::thread spiker([&] {
+    absl::SleepFor(absl::Milliseconds(700));
+    p.Signal(SIGUSR1);
+  });
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  Result r = RunWatch({absl::StrCat(p.pid()), "--cpu-above", "10", "--for", "2", "--every",
+                       "200ms", "--duration", "100ms", "--max-captures", "1", "--dir", dir},
+                      FileCapture(&requests), [&] { return absl::Now() > deadline; });
+  spiker.join();
+  EXPECT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_THAT(r.out, HasSubstr(absl::StrCat("watching CPU of pid ", p.pid())));
+  EXPECT_THAT(r.out, HasSubstr(absl::StrCat("captured ", requests[0].path)));
+  EXPECT_THAT(r.out, HasSubstr("watch ended: 1 capture(s)"));
+  EXPECT_THAT(requests[0].path,
+              HasSubstr(absl::StrCat(dir, "/", p.pid(), "-cpu-flamegraph-")));
+  EXPECT_EQ(requests[0].duration, absl::Milliseconds(100));
+  std::ifstream in(requests[0].path);
+  EXPECT_TRUE(in.good());
+}
+
+TEST(WatchCommandTest, MetricEndToEndAndSetupErrors) {
+  TestMetricsServer server;
+  server.SetPage("# TYPE q gauge\nq{a=\"b\"} 9\nq{a=\"c\"} 100\n");
+  std::vector<CaptureRequest> requests;
+  std::string dir = TempDir("cli-metric");
+  Result r = RunWatch({"--metric", server.Url(), R"(q{a="b"})", "--above", "5", "--every",
+                       "50ms", "--max-captures", "1", "--dir", dir, "--quiet"},
+                      FileCapture(&requests));
+  EXPECT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].value, 9);
+  EXPECT_THAT(requests[0].path, HasSubstr("/127.0.0.1_"));
+  EXPECT_TRUE(absl::EndsWith(requests[0].path, "-q-above-5.html")) << requests[0].path;
+
+  // A PID that does not exist: a clear error before watching.
+  r = RunWatch({"4194300", "--cpu-above", "5", "--dir", dir}, FileCapture(&requests));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("process 4194300 does not exist"));
+
+  // A capture that cannot be made fails the command, but only after the
+  // trigger logged it.
+  WatchCaptureFactory failing = [](const WatchCommandOptions&) -> absl::StatusOr<WatchCapture> {
+    WatchCapture c;
+    c.capture = [](const CaptureRequest&) {
+      return absl::UnimplementedError("no capture engine in this test");
+    };
+    return c;
+  };
+  r = RunWatch({"--metric", server.Url(), "q", "--above", "5", "--every", "20ms",
+                "--max-captures", "1", "--dir", dir, "--quiet"},
+               failing);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("capture failed: no capture engine in this test"));
+
+  r = RunWatch({"--help"}, failing);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr("usage: flamekit watch"));
+  r = RunWatch({"1", "--cpu-above"}, failing);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("usage: flamekit watch"));
+}
+
+TEST(WatchCommandTest, CtrlCStopsTheWatch) {
+  TestMetricsServer server;
+  server.SetPage("q 1\n");
+  std::vector<CaptureRequest> requests;
+  std::atomic<int> ended{0};
+  std::thread interrupter([&] {
+    absl::SleepFor(absl::Milliseconds(300));
+    ::kill(getpid(), SIGINT);
+  });
+  Result r = RunWatch({"--metric", server.Url(), "q", "--above", "5", "--every", "50ms",
+                       "--dir", TempDir("cli-sigint"), "--quiet"},
+                      FileCapture(&requests));
+  interrupter.join();
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("watch ended: 0 capture(s)"));
+  EXPECT_GE(server.requests(), 3);
+  (void)ended;
+}
+
+}  // namespace
+}  // namespace flamekit
