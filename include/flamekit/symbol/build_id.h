@@ -6,8 +6,8 @@
 // ROOT/.build-id/xx/yyyy....debug (Debian's -dbgsym packages install there,
 // ROOT = /usr/lib/debug), then by .gnu_debuglink name next to the file, in
 // its .debug/ folder and under ROOT/<dir of the file>/. A candidate is
-// accepted only when its build id matches the file's (when the file has
-// one) and it carries a .symtab. Not for signal handlers (allocates, reads
+// accepted only when it carries a .symtab and matches: same build id when
+// the file has one, otherwise the CRC-32 that .gnu_debuglink records. Not for signal handlers (allocates, reads
 // files); thread-compatible (no shared state).
 //
 // Example:
@@ -19,6 +19,7 @@
 #ifndef FLAMEKIT_SYMBOL_BUILD_ID_H_
 #define FLAMEKIT_SYMBOL_BUILD_ID_H_
 
+#include <stdint.h>
 #include <unistd.h>
 
 #include <memory>
@@ -47,6 +48,12 @@ struct DebugFileOptions {
 // too short (under 2 bytes) to be real.
 std::string BuildIdDebugPath(absl::string_view root, absl::string_view build_id_hex);
 
+// DebuglinkCrc32()
+//
+// The CRC-32 (IEEE 802.3, as zlib's crc32 and gdb compute it) of `bytes`,
+// the checksum .gnu_debuglink records for the debug file.
+uint32_t DebuglinkCrc32(absl::string_view bytes);
+
 // FindDebugFile()
 //
 // The path of the debug file for `elf` (opened from `elf_path`, the path as
@@ -57,6 +64,21 @@ absl::StatusOr<std::string> FindDebugFile(const ElfFile& elf, absl::string_view 
 
 // Implementation details follow.
 
+inline uint32_t DebuglinkCrc32(absl::string_view bytes) {
+  static const auto* const kTable = [] {
+    auto* table = new uint32_t[256];
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+      table[i] = c;
+    }
+    return table;
+  }();
+  uint32_t crc = 0xffffffffu;
+  for (char ch : bytes) crc = kTable[(crc ^ static_cast<uint8_t>(ch)) & 0xff] ^ (crc >> 8);
+  return crc ^ 0xffffffffu;
+}
+
 inline std::string BuildIdDebugPath(absl::string_view root, absl::string_view build_id_hex) {
   if (build_id_hex.size() < 4) return std::string();
   return absl::StrCat(root, "/.build-id/", build_id_hex.substr(0, 2), "/",
@@ -65,13 +87,15 @@ inline std::string BuildIdDebugPath(absl::string_view root, absl::string_view bu
 
 namespace symbol_internal {
 
-// Whether `path` is a debug file matching `build_id` (any, when empty).
-inline bool IsMatchingDebugFile(const std::string& path, absl::string_view build_id) {
+// Whether `path` is a debug file for `elf`: same build id when it has one,
+// else the debuglink CRC (when `check_crc`).
+inline bool IsMatchingDebugFile(const std::string& path, const ElfFile& elf, bool check_crc) {
   if (::access(path.c_str(), R_OK) != 0) return false;
   absl::StatusOr<std::unique_ptr<ElfFile>> debug = ElfFile::Open(path);
-  if (!debug.ok()) return false;
-  if (!build_id.empty() && (*debug)->build_id() != build_id) return false;
-  return (*debug)->has_symtab();
+  if (!debug.ok() || !(*debug)->has_symtab()) return false;
+  if (!elf.build_id().empty()) return (*debug)->build_id() == elf.build_id();
+  if (check_crc) return DebuglinkCrc32((*debug)->bytes()) == elf.debuglink_crc();
+  return true;
 }
 
 }  // namespace symbol_internal
@@ -82,7 +106,12 @@ inline absl::StatusOr<std::string> FindDebugFile(const ElfFile& elf, absl::strin
   auto try_path = [&](const std::string& candidate) {
     std::string full = absl::StrCat(options.sysroot, candidate);
     tried.push_back(full);
-    return symbol_internal::IsMatchingDebugFile(full, elf.build_id());
+    return symbol_internal::IsMatchingDebugFile(full, elf, /*check_crc=*/false);
+  };
+  auto try_debuglink = [&](const std::string& candidate) {
+    std::string full = absl::StrCat(options.sysroot, candidate);
+    tried.push_back(full);
+    return symbol_internal::IsMatchingDebugFile(full, elf, /*check_crc=*/true);
   };
   if (!elf.build_id().empty()) {
     for (const std::string& root : options.roots) {
@@ -103,7 +132,7 @@ inline absl::StatusOr<std::string> FindDebugFile(const ElfFile& elf, absl::strin
     }
     for (const std::string& c : candidates) {
       if (c == elf_path) continue;  // the file itself, not its debug file
-      if (try_path(c)) return absl::StrCat(options.sysroot, c);
+      if (try_debuglink(c)) return absl::StrCat(options.sysroot, c);
     }
   }
   if (tried.empty()) {

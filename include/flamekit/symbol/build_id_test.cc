@@ -2,6 +2,8 @@
 #include "flamekit/symbol/build_id.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -55,6 +57,41 @@ TEST(BuildIdTest, NotFoundSaysWhatToInstall) {
   // Looked up as if it lived elsewhere, so the debuglink search misses too.
   EXPECT_THAT(FindDebugFile(*elf, "/nonexistent/bin/helper", options),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("-dbgsym")));
+}
+
+TEST(BuildIdTest, Crc32MatchesTheStandardCheckValue) {
+  EXPECT_EQ(DebuglinkCrc32("123456789"), 0xcbf43926u);
+  EXPECT_EQ(DebuglinkCrc32(""), 0u);
+}
+
+TEST(BuildIdTest, DebuglinkCrcIsTheDebugFilesCrc) {
+  std::string dir = Runfile("include/flamekit/symbol");
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> stripped,
+                                ElfFile::Open(dir + "/symbol_test_helper_nobid_stripped"));
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> debug,
+                                ElfFile::Open(dir + "/symbol_test_helper_nobid.debug"));
+  EXPECT_TRUE(stripped->build_id().empty());
+  EXPECT_EQ(stripped->debuglink(), "symbol_test_helper_nobid.debug");
+  EXPECT_EQ(stripped->debuglink_crc(), DebuglinkCrc32(debug->bytes()));
+}
+
+TEST(BuildIdTest, WithoutBuildIdMatchesByCrcOnly) {
+  std::string dir = Runfile("include/flamekit/symbol");
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> stripped,
+                                ElfFile::Open(dir + "/symbol_test_helper_nobid_stripped"));
+  DebugFileOptions options;
+  options.roots = {};
+  EXPECT_THAT(FindDebugFile(*stripped, dir + "/symbol_test_helper_nobid_stripped", options),
+              ::flamekit::testing::IsOkAndHolds(dir + "/symbol_test_helper_nobid.debug"));
+  // Another file (with a .symtab) under the debuglink's name: wrong CRC.
+  const char* tmp = getenv("TEST_TMPDIR");
+  std::string other = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/crc_", getpid());
+  ASSERT_EQ(mkdir(other.c_str(), 0755), 0);
+  ASSERT_EQ(system(absl::StrCat("cp ", dir, "/libfk_symbol_test_dso.so ", other,
+                                "/symbol_test_helper_nobid.debug").c_str()),
+            0);
+  EXPECT_THAT(FindDebugFile(*stripped, other + "/helper", options),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no debug file found")));
 }
 
 }  // namespace

@@ -126,6 +126,8 @@ class ElfFile {
   ElfFile& operator=(const ElfFile&) = delete;
 
   const std::string& display_name() const { return display_name_; }
+  // The whole file image.
+  absl::string_view bytes() const { return data_; }
   // ET_EXEC, ET_DYN (PIE executables and shared libraries), ET_REL, ...
   uint16_t elf_type() const { return elf_type_; }
   const std::vector<ElfSection>& sections() const { return sections_; }
