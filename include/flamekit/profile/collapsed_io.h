@@ -356,12 +356,16 @@ inline absl::Status CollapsedParser::ParseLine(absl::string_view line) {
         "expected 'frames count' (frames separated by ';', a space, then an "
         "integer sample count)", line.substr(0, end));
   }
-  if (end - digits > 19) {
-    return LineError("sample count too large (more than 19 digits)",
+  uint64_t count = 0;
+  bool overflow = false;
+  for (size_t i = digits; i < end && !overflow; ++i) {
+    overflow = __builtin_mul_overflow(count, uint64_t{10}, &count) ||
+               __builtin_add_overflow(count, static_cast<uint64_t>(line[i] - '0'), &count);
+  }
+  if (overflow) {
+    return LineError("sample count too large (more than 2^64 - 1)",
                      line.substr(0, end));
   }
-  uint64_t count = 0;
-  for (size_t i = digits; i < end; ++i) count = count * 10 + static_cast<uint64_t>(line[i] - '0');
   size_t frames_end = digits - 1;
   while (frames_end > 0 && IsBlank(line[frames_end - 1])) --frames_end;
   if (frames_end == 0) {

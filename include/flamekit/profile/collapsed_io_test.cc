@@ -146,6 +146,18 @@ TEST(CollapsedIoTest, SumsRepeatedStacksAndKeepsZeroCountLinesValid) {
   EXPECT_EQ(ToCollapsedString(q), "a;b 1\n");
 }
 
+TEST(CollapsedIoTest, CountsUpToUint64MaxAndSumsSaturate) {
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(
+      Profile p, ParseCollapsed("a 18446744073709551615\nb 1\na 5\n"));
+  EXPECT_EQ(ToCollapsedString(p), "a 18446744073709551615\nb 1\n");
+  EXPECT_EQ(p.total_samples(), UINT64_MAX);
+  EXPECT_THAT(ParseCollapsed("a 18446744073709551616\n", "big.txt"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("big.txt:1: sample count too large")));
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(Profile q, ParseCollapsed("a 00000000000000000000000001\n"));
+  EXPECT_EQ(q.total_samples(), 1u);
+}
+
 TEST(CollapsedIoTest, SharedPrefixCacheNeverConfusesNeighbours) {
   // Lines chosen so that byte prefixes are shared across frame boundaries.
   const char* text =

@@ -147,6 +147,7 @@ class Profile {
   //
   // Adds `count` samples of the stack `root_to_leaf` (frame ids of this
   // profile, root first). An empty stack or a zero count adds nothing.
+  // Counts saturate at UINT64_MAX instead of wrapping.
   void AddStack(absl::Span<const FrameId> root_to_leaf, uint64_t count);
 
   // AddThreadStack()
@@ -273,6 +274,15 @@ absl::StatusOr<Profile> MergeProfiles(const Profile& a, const Profile& b);
 
 // Implementation details follow.
 
+namespace profile_internal {
+
+inline uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
+  uint64_t sum;
+  return __builtin_add_overflow(a, b, &sum) ? ~uint64_t{0} : sum;
+}
+
+}  // namespace profile_internal
+
 inline absl::string_view FrameKindName(FrameKind kind) {
   switch (kind) {
     case FrameKind::kUser: return "user";
@@ -348,7 +358,7 @@ inline void Profile::Reserve(size_t stacks, size_t frame_ids) {
 
 inline void Profile::AddStack(absl::Span<const FrameId> root_to_leaf, uint64_t count) {
   if (root_to_leaf.empty() || count == 0) return;
-  total_samples_ += count;
+  total_samples_ = profile_internal::SaturatingAdd(total_samples_, count);
   if (slots_.empty()) Rehash(16);
   const uint32_t hash = static_cast<uint32_t>(HashFrames(root_to_leaf));
   const size_t mask = slots_.size() - 1;
@@ -362,7 +372,7 @@ inline void Profile::AddStack(absl::Span<const FrameId> root_to_leaf, uint64_t c
       if (entry.size == n &&
           memcmp(arena_.data() + entry.offset, root_to_leaf.data(),
                  n * sizeof(FrameId)) == 0) {
-        entry.count += count;
+        entry.count = profile_internal::SaturatingAdd(entry.count, count);
         return;
       }
     }
