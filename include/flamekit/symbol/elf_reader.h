@@ -246,7 +246,8 @@ inline ElfFile::~ElfFile() {
 
 inline absl::StatusOr<std::unique_ptr<ElfFile>> ElfFile::Open(absl::string_view path) {
   std::string p(path);
-  ScopedFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO must not hang (OpenFd then rejects it).
+  ScopedFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd) return symbol_internal::FileErrorStatus(errno, "cannot open ELF file", path);
   return OpenFd(fd.get(), path);
 }

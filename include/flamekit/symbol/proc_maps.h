@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -251,8 +252,15 @@ inline absl::StatusOr<std::vector<Mapping>> ParseMaps(absl::string_view text,
 
 inline absl::StatusOr<std::string> ReadSmallFile(absl::string_view path, size_t max_bytes) {
   std::string p(path);
-  ScopedFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO planted where a file is expected (say in /tmp) must
+  // not hang us in open(); it has no effect on regular files.
+  ScopedFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd) return symbol_internal::FileErrorStatus(errno, "cannot open", path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return symbol_internal::FileErrorStatus(errno, "cannot stat", path);
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+  }
   std::string out;
   char buf[65536];
   while (out.size() < max_bytes) {

@@ -536,11 +536,27 @@ inline void Symbolizer::MaybeLoadPerfMap() {
   perf_map_loaded_ = true;
   perf_map_load_time_ = absl::Now();
   if (options_.perf_map_dir.empty()) return;
-  absl::StatusOr<PerfMap> map = PerfMap::Load(absl::StrCat(options_.perf_map_dir, "/perf-", pid_, ".map"));
+  // Like perf, trust a map only if the process's user, we or root own it:
+  // anyone can create /tmp/perf-PID.map for someone else's PID.
+  struct stat proc_st;
+  uid_t target_uid = ::stat(ProcPath("").c_str(), &proc_st) == 0 ? proc_st.st_uid : ::geteuid();
+  auto load = [&](const std::string& path) -> absl::StatusOr<PerfMap> {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      return symbol_internal::FileErrorStatus(errno, "cannot open perf map", path);
+    }
+    if (st.st_uid != 0 && st.st_uid != ::geteuid() && st.st_uid != target_uid) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          path, ": ignored, owned by uid ", st.st_uid, " which is neither the process's (",
+          target_uid, "), ours nor root's; remove it if it is not the runtime's"));
+    }
+    return PerfMap::Load(path);
+  };
+  absl::StatusOr<PerfMap> map = load(absl::StrCat(options_.perf_map_dir, "/perf-", pid_, ".map"));
   if (!map.ok() && absl::IsNotFound(map.status()) && !self_) {
     // A containerised runtime writes it in its own /tmp under its own pid.
     pid_t ns_pid = symbol_internal::NamespacePid(pid_);
-    map = PerfMap::Load(ProcPath(absl::StrCat("root", options_.perf_map_dir, "/perf-", ns_pid, ".map")));
+    map = load(ProcPath(absl::StrCat("root", options_.perf_map_dir, "/perf-", ns_pid, ".map")));
   }
   if (map.ok()) {
     perf_map_ = std::make_unique<PerfMap>(*std::move(map));
