@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -374,6 +375,28 @@ TEST(SymbolizerProcessTest, KeepsNamingAfterTargetExits) {
                                                           HasSubstr(absl::StrCat(pid))));
   EXPECT_EQ(s->Lookup(spin).name, "FkHelperSpin");
   EXPECT_EQ(s->Lookup(stat).name, "FkHelperStatic(int)");
+}
+
+TEST(SymbolizerProcessTest, IgnoresPerfMapOwnedBySomeoneElse) {
+  std::string dir = MakeTempDir("perfmap_owner");
+  size_t len = 4096;
+  void* code = mmap(nullptr, len, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(code, MAP_FAILED);
+  std::string path = absl::StrCat(dir, "/perf-", getpid(), ".map");
+  {
+    std::ofstream map(path);
+    map << absl::StrCat(absl::Hex(reinterpret_cast<uint64_t>(code))) << " 100 planted_name\n";
+  }
+  if (geteuid() != 0 || chown(path.c_str(), 4321, 4321) != 0) {
+    munmap(code, len);
+    GTEST_SKIP() << "cannot give a file to another user here (needs root)";
+  }
+  SymbolizerOptions options;
+  options.perf_map_dir = dir;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s, Symbolizer::ForSelf(options));
+  EXPECT_EQ(s->Lookup(reinterpret_cast<uint64_t>(code) + 4).name, "[unknown]");
+  EXPECT_THAT(absl::StrJoin(s->Warnings(), "\n"), HasSubstr("owned by uid 4321"));
+  munmap(code, len);
 }
 
 TEST(SymbolizerProcessTest, NamesRealKernelFunctions) {

@@ -452,29 +452,6 @@ TEST(SymbolizerTest, UnmappedAndPseudoAddresses) {
   EXPECT_EQ(s->Lookup(Addr(&on_stack)).name, "[stack]");
 }
 
-TEST(SymbolizerTest, IgnoresPerfMapOwnedBySomeoneElse) {
-  std::string dir = absl::StrCat(TempDir(), "/perfmap_owner_", getpid());
-  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
-  size_t len = 4096;
-  void* code = mmap(nullptr, len, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(code, MAP_FAILED);
-  std::string path = absl::StrCat(dir, "/perf-", getpid(), ".map");
-  {
-    std::ofstream map(path);
-    map << absl::StrCat(absl::Hex(Addr(code))) << " 100 planted_name\n";
-  }
-  if (geteuid() != 0 || chown(path.c_str(), 4321, 4321) != 0) {
-    munmap(code, len);
-    GTEST_SKIP() << "cannot give a file to another user here (needs root)";
-  }
-  SymbolizerOptions options;
-  options.perf_map_dir = dir;
-  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s, Symbolizer::ForSelf(options));
-  EXPECT_EQ(s->Lookup(Addr(code) + 4).name, "[unknown]");
-  EXPECT_THAT(absl::StrJoin(s->Warnings(), "\n"), HasSubstr("owned by uid 4321"));
-  munmap(code, len);
-}
-
 TEST(SymbolizerTest, PerfMapThatIsAFifoDoesNotHang) {
   std::string dir = absl::StrCat(TempDir(), "/perfmap_fifo_", getpid());
   ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
