@@ -228,11 +228,12 @@ if (fs.existsSync(path.join(pagesDir, 'diff.html'))) {
     const colourAt = async (name) => {
       const c = await page.evaluate((n) => window.fkFrameCenter(n), name);
       expect(c, name + ' not drawn');
+      // A pixel inside the box, right of the label and above the text line.
       return page.evaluate(([x, y]) => {
         const canvas = document.getElementById('canvas'), r = canvas.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
-        const px = canvas.getContext('2d').getImageData(Math.round((x - r.left - window.scrollX - 30 > 0 ? x - r.left - window.scrollX - 30 : 2) * dpr), Math.round((y - r.top - window.scrollY - 5) * dpr), 1, 1).data;
+        const px = canvas.getContext('2d').getImageData(Math.round((x - r.left - window.scrollX) * dpr), Math.round((y - r.top - window.scrollY) * dpr), 1, 1).data;
         return [px[0], px[1], px[2]];
-      }, [c.x, c.y]);
+      }, [c.left + c.w - 3, c.top + 2]);
     };
     const grew = await colourAt('Compress(Buffer*)');
     const shrank = await colourAt('JsonParser::Parse(std::basic_string_view<char>)');

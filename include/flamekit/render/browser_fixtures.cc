@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "flamekit/profile/diff.h"
 #include "flamekit/render/render_test_util.h"
 #include "flamekit/render/write_profile.h"
 
@@ -16,6 +17,16 @@ namespace {
 bool Write(const flamekit::Profile& profile, const std::string& path,
            const flamekit::RenderOptions& options = {}) {
   absl::Status status = flamekit::WriteProfile(profile, path, options);
+  if (!status.ok()) {
+    fprintf(stderr, "%s: %s\n", path.c_str(), status.ToString().c_str());
+    return false;
+  }
+  printf("wrote %s\n", path.c_str());
+  return true;
+}
+
+bool WriteDiffPage(const flamekit::DiffProfile& diff, const std::string& path) {
+  absl::Status status = flamekit::WriteDiff(diff, path, {});
   if (!status.ok()) {
     fprintf(stderr, "%s: %s\n", path.c_str(), status.ToString().c_str());
     return false;
@@ -36,6 +47,8 @@ int main(int argc, char** argv) {
   bool ok = Write(rt::SmallProfile(), dir + "/small.html") &&
             Write(rt::HostileProfile(), dir + "/hostile.html") &&
             Write(rt::SmallProfile(), dir + "/small.svg") &&
+            WriteDiffPage(flamekit::ComputeDiff(rt::SmallProfile(), rt::SmallProfileAfter()),
+                          dir + "/diff.html") &&
             Write(rt::LargeProfile(1000000, 50000), dir + "/big.html");
   return ok ? 0 : 1;
 }

@@ -25,8 +25,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "flamekit/base/atomic_file.h"
+#include "flamekit/profile/diff.h"
 #include "flamekit/profile/profile.h"
 #include "flamekit/render/collapsed.h"
+#include "flamekit/render/diff_graph.h"
 #include "flamekit/render/flame_graph.h"
 #include "flamekit/render/pprof.h"
 #include "flamekit/render/render_options.h"
@@ -53,6 +55,21 @@ absl::StatusOr<std::string> RenderProfile(const Profile& profile, OutputFormat f
 // of AtomicFileWriter (directory missing, no space, permission) otherwise.
 absl::Status WriteProfile(const Profile& profile, absl::string_view path,
                           const RenderOptions& options = {});
+
+// RenderDiff()
+//
+// The bytes of `diff` in `format`: html (diff graph), svg, collapsed
+// (difffolded "stack before after"). pprof has no diff form:
+// InvalidArgument saying to write both profiles and use -diff_base.
+absl::StatusOr<std::string> RenderDiff(const DiffProfile& diff, OutputFormat format,
+                                       const RenderOptions& options = {});
+
+// WriteDiff()
+//
+// Renders `diff` by `path`'s extension (or options.format) and writes it
+// atomically.
+absl::Status WriteDiff(const DiffProfile& diff, absl::string_view path,
+                       const RenderOptions& options = {});
 
 // Implementation details follow.
 
@@ -81,6 +98,32 @@ inline absl::Status WriteProfile(const Profile& profile, absl::string_view path,
   absl::StatusOr<OutputFormat> format = ResolveFormat(path, options);
   if (!format.ok()) return format.status();
   absl::StatusOr<std::string> bytes = RenderProfile(profile, *format, options);
+  if (!bytes.ok()) return bytes.status();
+  return WriteFileAtomically(path, *bytes);
+}
+
+inline absl::StatusOr<std::string> RenderDiff(const DiffProfile& diff, OutputFormat format,
+                                              const RenderOptions& options) {
+  switch (format) {
+    case OutputFormat::kHtml: return RenderDiffGraphHtml(diff, options);
+    case OutputFormat::kSvg: return RenderDiffGraphSvg(diff, options);
+    case OutputFormat::kCollapsed: return RenderDiffCollapsed(diff);
+    case OutputFormat::kPprof:
+      return absl::InvalidArgumentError(
+          "a diff cannot be written as pprof: write both profiles as .pb.gz and compare "
+          "them with `go tool pprof -diff_base=BASE.pb.gz NEW.pb.gz`, or choose .html, "
+          ".svg or .collapsed");
+    case OutputFormat::kAuto: break;
+  }
+  return absl::InvalidArgumentError(
+      "RenderDiff needs a concrete format: html, svg or collapsed");
+}
+
+inline absl::Status WriteDiff(const DiffProfile& diff, absl::string_view path,
+                              const RenderOptions& options) {
+  absl::StatusOr<OutputFormat> format = ResolveFormat(path, options);
+  if (!format.ok()) return format.status();
+  absl::StatusOr<std::string> bytes = RenderDiff(diff, *format, options);
   if (!bytes.ok()) return bytes.status();
   return WriteFileAtomically(path, *bytes);
 }
