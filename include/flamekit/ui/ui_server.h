@@ -38,6 +38,7 @@
 #define FLAMEKIT_UI_UI_SERVER_H_
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <sys/random.h>
 
@@ -377,12 +378,12 @@ class UiServer::BoundedTaskQueue : public httplib::TaskQueue {
       if (pending_ < max_pending_) {
         ++pending_;
         jobs_.push_back(std::move(fn));
-        cv_.notify_one();
+        jobs_cv_.notify_one();
         return;
       }
       if (overflow_.size() < max_pending_) {
         overflow_.push_back(std::move(fn));
-        cv_.notify_all();
+        overflow_cv_.notify_one();
         return;
       }
     }
@@ -396,7 +397,8 @@ class UiServer::BoundedTaskQueue : public httplib::TaskQueue {
       std::unique_lock<std::mutex> lock(mu_);
       if (shutdown_) return;
       shutdown_ = true;
-      cv_.notify_all();
+      jobs_cv_.notify_all();
+      overflow_cv_.notify_all();
     }
     for (std::thread& t : threads_) t.join();
   }
@@ -409,7 +411,9 @@ class UiServer::BoundedTaskQueue : public httplib::TaskQueue {
       {
         std::unique_lock<std::mutex> lock(mu_);
         std::deque<std::function<void()>>& queue = rejecter ? overflow_ : jobs_;
-        cv_.wait(lock, [&] { return shutdown_ || !queue.empty(); });
+        // Separate condition variables: a notify_one meant for a worker
+        // must never be swallowed by the rejecter, and vice versa.
+        (rejecter ? overflow_cv_ : jobs_cv_).wait(lock, [&] { return shutdown_ || !queue.empty(); });
         if (queue.empty()) return;  // shut down and drained
         fn = std::move(queue.front());
         queue.pop_front();
@@ -424,7 +428,8 @@ class UiServer::BoundedTaskQueue : public httplib::TaskQueue {
 
   const size_t max_pending_;
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable jobs_cv_;
+  std::condition_variable overflow_cv_;
   std::deque<std::function<void()>> jobs_;
   std::deque<std::function<void()>> overflow_;
   size_t pending_ = 0;  // queued + running jobs
@@ -505,6 +510,16 @@ inline absl::StatusOr<std::unique_ptr<UiServer>> ServeUi(absl::string_view host,
   UiServer* raw = ui.get();
   ui->server_thread_ = std::thread([raw] { raw->server_.listen_after_bind(); });
   ui->watcher_thread_ = std::thread([raw] { raw->WatchCaptures(); });
+  // httplib's stop() does nothing until listen_after_bind() has marked the
+  // server running; wait for that so that Stop() right after start works.
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!ui->server_.is_running() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  if (!ui->server_.is_running()) {
+    ui->Stop();
+    return absl::InternalError("the UI's HTTP server did not start within 10 s");
+  }
   return ui;
 }
 
@@ -953,6 +968,13 @@ inline void UiServer::InstallRoutes() {
     return new BoundedTaskQueue(options_.worker_threads, options_.max_connections);
   };
   server_.set_payload_max_length(options_.max_request_bytes);
+  // httplib's default also sets SO_REUSEPORT, which lets a second server
+  // (any process of this user) bind the same port and take half the
+  // connections. SO_REUSEADDR alone: restarts still bind at once.
+  server_.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   server_.set_read_timeout(5, 0);
   server_.set_write_timeout(5, 0);
   server_.set_keep_alive_timeout(2);
