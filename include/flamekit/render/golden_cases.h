@@ -12,9 +12,11 @@
 #ifndef FLAMEKIT_RENDER_GOLDEN_CASES_H_
 #define FLAMEKIT_RENDER_GOLDEN_CASES_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "flamekit/profile/diff.h"
 #include "flamekit/profile/profile.h"
 #include "flamekit/render/render_options.h"
 #include "flamekit/render/render_test_util.h"
@@ -27,10 +29,16 @@ struct GoldenCase {
   std::string file_name;  // in testdata/golden/
   Profile profile;
   RenderOptions options;
+  // Diff cases: `base` is compared with `profile`.
+  std::optional<Profile> base;
 };
 
+// The bytes of a case, as WriteProfile()/WriteDiff() would write them.
+absl::StatusOr<std::string> RenderGoldenCase(const GoldenCase& c);
+
 // Every golden file: small profile as HTML, SVG (normal, inverted and
-// reversed), collapsed; the hostile names as HTML and SVG.
+// reversed), collapsed; the hostile names as HTML and SVG; the small diff as
+// HTML, SVG and difffolded.
 std::vector<GoldenCase> GoldenCases();
 
 // Implementation details follow.
@@ -50,7 +58,17 @@ inline std::vector<GoldenCase> GoldenCases() {
   cases.push_back({"small.collapsed", SmallProfile(), {}});
   cases.push_back({"hostile.html", HostileProfile(), {}});
   cases.push_back({"hostile.svg", HostileProfile(), {}});
+  cases.push_back({"diff.html", SmallProfileAfter(), {}, SmallProfile()});
+  cases.push_back({"diff.svg", SmallProfileAfter(), {}, SmallProfile()});
+  cases.push_back({"diff.collapsed", SmallProfileAfter(), {}, SmallProfile()});
   return cases;
+}
+
+inline absl::StatusOr<std::string> RenderGoldenCase(const GoldenCase& c) {
+  absl::StatusOr<OutputFormat> format = ResolveFormat(c.file_name, c.options);
+  if (!format.ok()) return format.status();
+  if (c.base.has_value()) return RenderDiff(ComputeDiff(*c.base, c.profile), *format, c.options);
+  return RenderProfile(c.profile, *format, c.options);
 }
 
 }  // namespace render_testing

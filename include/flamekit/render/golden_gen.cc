@@ -17,7 +17,9 @@ int main(int argc, char** argv) {
   }
   for (const flamekit::render_testing::GoldenCase& c : flamekit::render_testing::GoldenCases()) {
     std::string path = std::string(argv[1]) + "/" + c.file_name;
-    absl::Status status = flamekit::WriteProfile(c.profile, path, c.options);
+    absl::StatusOr<std::string> bytes = flamekit::render_testing::RenderGoldenCase(c);
+    absl::Status status =
+        bytes.ok() ? flamekit::WriteFileAtomically(path, *bytes) : bytes.status();
     if (!status.ok()) {
       fprintf(stderr, "%s: %s\n", path.c_str(), status.ToString().c_str());
       return 1;

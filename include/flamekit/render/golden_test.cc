@@ -41,9 +41,7 @@ std::string FirstDifference(const std::string& want, const std::string& got) {
 
 TEST(GoldenTest, OutputsMatchTheGoldenFiles) {
   for (const render_testing::GoldenCase& c : render_testing::GoldenCases()) {
-    absl::StatusOr<OutputFormat> format = ResolveFormat(c.file_name, c.options);
-    ASSERT_TRUE(format.ok()) << format.status();
-    absl::StatusOr<std::string> got = RenderProfile(c.profile, *format, c.options);
+    absl::StatusOr<std::string> got = render_testing::RenderGoldenCase(c);
     ASSERT_TRUE(got.ok()) << got.status();
     std::string want = ReadGolden(c.file_name);
     ASSERT_FALSE(want.empty()) << "testdata/golden/" << c.file_name
