@@ -238,6 +238,24 @@ inline std::optional<absl::string_view> StringAt(absl::string_view table, uint64
 
 inline uint64_t AlignUp4(uint64_t v) { return (v + 3) & ~uint64_t{3}; }
 
+// The GNU build id in a run of ELF notes, as lowercase hex, or empty.
+inline std::string FindBuildIdNote(absl::string_view notes) {
+  uint64_t pos = 0;
+  while (pos + sizeof(Elf64_Nhdr) <= notes.size()) {
+    Elf64_Nhdr nh;
+    memcpy(&nh, notes.data() + pos, sizeof(nh));
+    uint64_t name_pos = pos + sizeof(Elf64_Nhdr);
+    uint64_t desc_pos = name_pos + AlignUp4(nh.n_namesz);
+    if (desc_pos > notes.size() || nh.n_descsz > notes.size() - desc_pos) break;
+    if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+        notes.substr(name_pos, 4) == absl::string_view("GNU\0", 4) && nh.n_descsz > 0) {
+      return absl::BytesToHexString(notes.substr(desc_pos, nh.n_descsz));
+    }
+    pos = desc_pos + AlignUp4(nh.n_descsz);
+  }
+  return std::string();
+}
+
 }  // namespace symbol_internal
 
 inline ElfFile::~ElfFile() {
@@ -382,23 +400,22 @@ inline absl::Status ElfFile::Parse() {
 
   // Build id: the first NT_GNU_BUILD_ID note of any SHT_NOTE section.
   for (const ElfSection& sec : sections_) {
-    if (sec.type != SHT_NOTE || !build_id_.empty()) continue;
-    absl::string_view notes = SectionData(sec);
-    uint64_t pos = 0;
-    while (pos + sizeof(Elf64_Nhdr) <= notes.size()) {
-      Elf64_Nhdr nh;
-      memcpy(&nh, notes.data() + pos, sizeof(nh));
-      uint64_t name_pos = pos + sizeof(Elf64_Nhdr);
-      uint64_t desc_pos = name_pos + symbol_internal::AlignUp4(nh.n_namesz);
-      uint64_t next = desc_pos + symbol_internal::AlignUp4(nh.n_descsz);
-      if (desc_pos > notes.size() || nh.n_descsz > notes.size() - desc_pos) break;
-      if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-          notes.substr(name_pos, 4) == absl::string_view("GNU\0", 4) && nh.n_descsz > 0) {
-        build_id_ = absl::BytesToHexString(notes.substr(desc_pos, nh.n_descsz));
-        break;
+    if (sec.type == SHT_NOTE && build_id_.empty()) {
+      build_id_ = symbol_internal::FindBuildIdNote(SectionData(sec));
+    }
+  }
+
+  // No section headers (a file stripped of them, a memory image): the
+  // note may still be found through the PT_NOTE program headers.
+  if (build_id_.empty() && eh.e_phnum != 0) {
+    for (uint32_t i = 0; i < eh.e_phnum && build_id_.empty(); ++i) {
+      Elf64_Phdr ph;
+      if (!ReadStruct(data_, eh.e_phoff + uint64_t{i} * sizeof(Elf64_Phdr), &ph)) break;
+      if (ph.p_type != PT_NOTE || ph.p_offset > data_.size() ||
+          ph.p_filesz > data_.size() - ph.p_offset) {
+        continue;
       }
-      if (next <= pos) break;
-      pos = next;
+      build_id_ = symbol_internal::FindBuildIdNote(data_.substr(ph.p_offset, ph.p_filesz));
     }
   }
 

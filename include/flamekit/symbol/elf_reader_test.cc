@@ -182,6 +182,24 @@ TEST(ElfFileTest, ReadsTinyStaticExecutableExactly) {
   EXPECT_EQ(table.Find(0x400123), nullptr);  // past _start's 10 bytes
 }
 
+TEST(ElfFileTest, FindsBuildIdThroughProgramHeadersWithoutSections) {
+  std::string bytes = ReadAll(Runfile("testdata/elf/tiny_static.elf"));
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> full, ElfFile::FromBytes(bytes, "tiny"));
+  ASSERT_FALSE(full->build_id().empty());
+  // Drop the section header table (e_shoff = e_shnum = e_shstrndx = 0).
+  Elf64_Ehdr eh;
+  memcpy(&eh, bytes.data(), sizeof(eh));
+  eh.e_shoff = 0;
+  eh.e_shnum = 0;
+  eh.e_shstrndx = 0;
+  memcpy(&bytes[0], &eh, sizeof(eh));
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> bare, ElfFile::FromBytes(bytes, "bare"));
+  EXPECT_TRUE(bare->sections().empty());
+  EXPECT_TRUE(bare->FunctionSymbols().empty());
+  EXPECT_EQ(bare->build_id(), full->build_id());
+  EXPECT_EQ(bare->FileOffsetToVaddr(0x110), 0x400110u);
+}
+
 TEST(ElfFileTest, RejectsHandMadeBadFiles) {
   struct Case {
     const char* file;

@@ -399,6 +399,34 @@ TEST(SymbolizerProcessTest, IgnoresPerfMapOwnedBySomeoneElse) {
   munmap(code, len);
 }
 
+TEST(SymbolizerProcessTest, FindsDebugFileInsideMountNamespace) {
+  // A stripped binary and its debug file (by .gnu_debuglink, in .debug/
+  // next to it) exist only inside the process's mount namespace: the host
+  // lookup misses, the one through /proc/PID/root finds it.
+  std::string dir = MakeTempDir("mntns_debug");
+  std::string inner = dir + "/fk_ns_stripped";
+  std::string script = absl::StrCat(
+      "mount -t tmpfs fkns ", dir, " && mkdir ", dir, "/.debug && cp ", SymbolDir(),
+      "symbol_test_helper_stripped ", inner, " && cp ", SymbolDir(), "symbol_test_helper.debug ",
+      dir, "/.debug/ && exec ", inner);
+  std::unique_ptr<Child> child = Child::Start(
+      {"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script});
+  ASSERT_NE(child, nullptr);
+  if (!child->ReadAddresses()) {
+    GTEST_SKIP() << "cannot run a process in its own mount namespace here (unshare --mount "
+                    "needs CAP_SYS_ADMIN): "
+                 << child->output();
+  }
+  ASSERT_NE(access((dir + "/.debug/symbol_test_helper.debug").c_str(), F_OK), 0);
+  SymbolizerOptions options;
+  options.debug_roots = {};
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s,
+                                Symbolizer::ForProcess(child->pid(), options));
+  Symbolizer::Symbol sym = s->Lookup(child->address("FkHelperSpin"));
+  EXPECT_EQ(sym.name, "FkHelperSpin") << absl::StrJoin(s->Warnings(), "\n");
+  EXPECT_EQ(sym.kind, FrameKind::kUser);
+}
+
 TEST(SymbolizerProcessTest, NamesRealKernelFunctions) {
   FLAMEKIT_ASSERT_OK_AND_ASSIGN(Kallsyms k, Kallsyms::Load());
   if (k.restricted()) {
