@@ -253,7 +253,7 @@ TEST(ExecuteStepsTest, MissingProgramIsNotFound) {
 }
 
 TEST(CheckStaticBinaryTest, TellsStaticFromDynamic) {
-  EXPECT_THAT(CheckStaticBinary(Runfile("examples/container/static_hello")), IsOk());
+  EXPECT_THAT(CheckStaticBinary(Runfile("examples/container/static_hello_bin")), IsOk());
   absl::Status dynamic = CheckStaticBinary("/proc/self/exe");  // this test: dynamic
   EXPECT_THAT(dynamic, StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(std::string(dynamic.message()), HasSubstr("--config=static"));
@@ -267,7 +267,7 @@ TEST(ContainerHelperTest, RealPathStopsClearlyWithoutAContainerEngine) {
   }
   std::string out, err;
   EXPECT_EQ(RunHelper({"profile", "--container", "api", "--pid", "1", "--flamekit",
-                 Runfile("examples/container/static_hello")},
+                 Runfile("examples/container/static_hello_bin")},
                 &out, &err),
             1);
   EXPECT_THAT(err, HasSubstr("'docker' is not installed or not in PATH"));
