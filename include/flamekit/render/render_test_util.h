@@ -231,14 +231,22 @@ inline Profile LargeProfile(uint64_t samples, size_t unique_stacks, uint32_t see
     w = e * e * e + 0.05;
     weight_sum += w;
   }
+  std::vector<uint64_t> counts(stacks.size());
   uint64_t assigned = 0;
+  size_t heaviest = 0;
   for (size_t i = 0; i < stacks.size(); ++i) {
-    uint64_t count = static_cast<uint64_t>(static_cast<double>(samples) * weights[i] / weight_sum);
-    if (count == 0) count = 1;
-    if (i + 1 == stacks.size()) count = samples > assigned ? samples - assigned : 1;
-    assigned += count;
-    p.AddStack(stacks[i], count);
+    counts[i] = std::max<uint64_t>(
+        1, static_cast<uint64_t>(static_cast<double>(samples) * weights[i] / weight_sum));
+    assigned += counts[i];
+    if (counts[i] > counts[heaviest]) heaviest = i;
   }
+  // Exactly `samples` in all: the heaviest stack absorbs the rounding.
+  if (assigned > samples) {
+    counts[heaviest] -= std::min(counts[heaviest] - 1, assigned - samples);
+  } else {
+    counts[heaviest] += samples - assigned;
+  }
+  for (size_t i = 0; i < stacks.size(); ++i) p.AddStack(stacks[i], counts[i]);
   return p;
 }
 
