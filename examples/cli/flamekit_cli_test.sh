@@ -71,7 +71,8 @@ expect_stderr "bad_line.txt:3: expected 'frames count'"
 [[ -e "${OUT}/bad.txt" ]] && fail "bad input left an output file"
 expect 1 "empty" -- convert "${DATA}/collapsed/empty.txt" -f "${OUT}/e.txt"
 expect_stderr "empty file"
-head -c 65536 /dev/urandom >"${OUT}/garbage.bin"
+# A binary file given by mistake: the flamekit executable itself.
+cp "${FLAMEKIT}" "${OUT}/garbage.bin"
 expect 1 "garbage" -- convert "${OUT}/garbage.bin" -f "${OUT}/g.txt"
 expect_stderr "not collapsed text"
 expect 1 "bad regex file" -- convert "${DATA}/collapsed/server.txt" -f "${OUT}/r.txt" \

@@ -82,7 +82,8 @@ struct CollapsedReadOptions {
 struct CollapsedReadStats {
   uint64_t bytes = 0;          // input bytes seen
   uint64_t lines = 0;          // lines seen, blank ones included
-  uint64_t stack_lines = 0;    // lines that added a stack
+  uint64_t stack_lines = 0;    // valid stack lines (a count of 0 included)
+  uint64_t samples = 0;        // sum of their counts (saturating)
   uint64_t skipped_lines = 0;  // bad lines skipped (lenient mode only)
   std::string first_error;     // the message of the first skipped line
 };
@@ -111,7 +112,8 @@ class CollapsedParser {
   // Finish()
   //
   // Parses the last line (which may lack a newline) and checks that the
-  // input had at least one stack: an empty input is an InvalidArgument.
+  // input had at least one sample: an empty input, or one whose counts are
+  // all 0, is an InvalidArgument (never a silently empty profile).
   absl::Status Finish();
 
   const CollapsedReadStats& stats() const { return stats_; }
@@ -173,7 +175,8 @@ absl::Status ReadCollapsedFd(int fd, absl::string_view source_name,
 //
 // How a frame is written: its name with the kind's annotation ("_[k]",
 // "_[j]", "_[i]"; kThread in brackets). Characters the format cannot hold
-// are replaced: ';' by ':', and line breaks and NUL by spaces.
+// are replaced: ';' by ':', and newline and NUL by spaces (names read from
+// collapsed text never contain them, so text round trips are exact).
 std::string CollapsedFrameText(const Frame& frame);
 
 // WriteCollapsed()
@@ -223,6 +226,20 @@ inline size_t CommonPrefix(absl::string_view a, absl::string_view b) {
   }
   while (i < n && a[i] == b[i]) ++i;
   return i;
+}
+
+inline constexpr absl::string_view kBinaryMessage =
+    "binary data (control or NUL bytes): this is not collapsed text; give a "
+    "file of 'frame;frame;frame COUNT' lines";
+
+// Whether a line holds bytes no text format has: NUL or other control
+// characters except tab and carriage return.
+inline bool LooksBinary(absl::string_view line) {
+  for (char ch : line) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) return true;
+  }
+  return false;
 }
 
 // A short, printable excerpt of a bad line for error messages.
@@ -323,8 +340,17 @@ inline CollapsedParser::CollapsedParser(Profile* profile,
 
 inline absl::Status CollapsedParser::LineError(absl::string_view message,
                                                absl::string_view line) {
-  std::string text = absl::StrCat(source_name_, ":", stats_.lines, ": ", message);
-  if (!line.empty()) absl::StrAppend(&text, "; got ", collapsed_internal::Excerpt(line));
+  std::string text;
+  if (collapsed_internal::LooksBinary(line)) {
+    // A bad line with control bytes: say what the input probably is rather
+    // than what one line lacks. Decided per line, so the verdict does not
+    // depend on how the input was split into chunks.
+    text = absl::StrCat(source_name_, ":", stats_.lines, ": ",
+                        collapsed_internal::kBinaryMessage);
+  } else {
+    text = absl::StrCat(source_name_, ":", stats_.lines, ": ", message);
+    if (!line.empty()) absl::StrAppend(&text, "; got ", collapsed_internal::Excerpt(line));
+  }
   if (options_.lenient) {
     ++stats_.skipped_lines;
     if (stats_.first_error.empty()) stats_.first_error = std::move(text);
@@ -344,9 +370,7 @@ inline absl::Status CollapsedParser::ParseLine(absl::string_view line) {
   while (end > 0 && IsBlank(line[end - 1])) --end;
   if (end == 0) return absl::OkStatus();  // blank line
   if (memchr(line.data(), '\0', end) != nullptr) {
-    return LineError(
-        "binary data (a NUL byte): this is not collapsed text; give a file "
-        "of 'frame;frame;frame COUNT' lines", absl::string_view());
+    return LineError(collapsed_internal::kBinaryMessage, line.substr(0, end));
   }
   // The count: the digits after the last blank.
   size_t digits = end;
@@ -412,26 +436,13 @@ inline absl::Status CollapsedParser::ParseLine(absl::string_view line) {
   prev_text_.assign(frames.data(), frames.size());
   profile_->AddStack(prev_ids_, count);
   ++stats_.stack_lines;
+  stats_.samples = profile_internal::SaturatingAdd(stats_.samples, count);
   return absl::OkStatus();
 }
 
 inline absl::Status CollapsedParser::Feed(absl::string_view data) {
   if (!error_.ok()) return error_;
   stats_.bytes += data.size();
-  if (!options_.lenient) {
-    // Binary input is reported as such at its first NUL byte, even when an
-    // earlier line of the same chunk would fail for another reason.
-    const char* nul = static_cast<const char*>(memchr(data.data(), '\0', data.size()));
-    if (nul != nullptr) {
-      uint64_t line = stats_.lines + 1;
-      for (const char* c = data.data(); c < nul; ++c) line += *c == '\n';
-      stats_.lines = line;
-      error_ = absl::InvalidArgumentError(absl::StrCat(
-          source_name_, ":", line, ": binary data (a NUL byte): this is not "
-          "collapsed text; give a file of 'frame;frame;frame COUNT' lines"));
-      return error_;
-    }
-  }
   while (!data.empty()) {
     const char* newline =
         static_cast<const char*>(memchr(data.data(), '\n', data.size()));
@@ -501,6 +512,11 @@ inline absl::Status CollapsedParser::Finish() {
           source_name_, ": no stacks, only blank lines; expected lines of "
           "'frame;frame;frame COUNT'"));
     }
+    return error_;
+  }
+  if (stats_.samples == 0) {
+    error_ = absl::InvalidArgumentError(absl::StrCat(
+        source_name_, ": no samples: every stack has a count of 0"));
     return error_;
   }
   return absl::OkStatus();
@@ -582,7 +598,7 @@ inline std::string CollapsedFrameText(const Frame& frame) {
   for (char c : frame.name) {
     if (c == ';') {
       text += ':';
-    } else if (c == '\n' || c == '\r' || c == '\0') {
+    } else if (c == '\n' || c == '\0') {
       text += ' ';
     } else {
       text += c;

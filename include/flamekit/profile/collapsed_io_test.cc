@@ -241,6 +241,9 @@ TEST(CollapsedIoTest, EmptyAndBlankInputsAreErrors) {
   EXPECT_THAT(ParseCollapsed(" \r\n\n\t\n", "blank.txt"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("blank.txt: no stacks, only blank lines")));
+  EXPECT_THAT(ParseCollapsed("a;b 0\nc 0\n", "zero.txt"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("zero.txt: no samples: every stack has a count of 0")));
   CollapsedReadOptions lenient;
   lenient.lenient = true;
   EXPECT_THAT(ParseCollapsed("junk\nmore junk\n", "j.txt", lenient),
@@ -371,10 +374,10 @@ TEST(CollapsedIoTest, WritesFilesAtomicallyAndDeterministically) {
 
 TEST(CollapsedIoTest, WriterReplacesCharactersTheFormatCannotHold) {
   Profile p;
-  p.AddStack({p.InternFrame("a;b"), p.InternFrame("line\nbreak"),
+  p.AddStack({p.InternFrame("a;b"), p.InternFrame("line\nbreak\r"),
               p.InternFrame("w", FrameKind::kThread)},
              1);
-  EXPECT_EQ(ToCollapsedString(p), "a:b;line break;[w] 1\n");
+  EXPECT_EQ(ToCollapsedString(p), "a:b;line break\r;[w] 1\n");
 }
 
 }  // namespace
