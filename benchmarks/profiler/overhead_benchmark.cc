@@ -141,6 +141,7 @@ void BM_Overhead(benchmark::State& state, const char* event, int interval_us) {
   std::vector<double> ratios;
   double off_total = 0, on_total = 0, rss_added = 0;
   uint64_t samples = 0;
+  double profiler_threads = 0, handler = 0;
   std::string engine;
   for (auto _ : state) {
     for (int pair = 0; pair < pairs; ++pair) {
@@ -166,6 +167,8 @@ void BM_Overhead(benchmark::State& state, const char* event, int interval_us) {
         ProfilerStatus status = Profiler::Global().Status();
         engine = status.engine;
         samples += status.samples;
+        profiler_threads += absl::ToDoubleSeconds(status.profiler_thread_cpu);
+        handler += absl::ToDoubleSeconds(status.handler_time);
         (void)Profiler::Global().Stop();
       }
       off_total += off;
@@ -181,8 +184,38 @@ void BM_Overhead(benchmark::State& state, const char* event, int interval_us) {
   state.counters["on_cpu_s"] = on_total;
   state.counters["samples_per_cpu_s"] = on_total > 0 ? samples / on_total : 0;
   state.counters["rss_added_mb"] = rss_added;
+  // Parts of the overhead, in percent of the unprofiled CPU: the profiler's
+  // own threads (collector, wall timer) and the handler path in user space;
+  // the rest is the kernel's signal delivery and cache effects.
+  state.counters["profiler_threads_pct"] = 100.0 * profiler_threads / off_total;
+  state.counters["handler_pct"] = 100.0 * handler / off_total;
   state.SetLabel(engine);
 }
+
+// The collector's own CPU per wall-clock second while the process idles:
+// the fixed cost of a running capture, whatever the sampling rate.
+void BM_CollectorIdleCost(benchmark::State& state) {
+  double cpu = 0, wall = 0;
+  for (auto _ : state) {
+    ProfilerOptions options;
+    options.event = "ctimer";
+    if (!Profiler::Global().Start(options).ok()) {
+      state.SkipWithError("Start failed");
+      return;
+    }
+    // Steady state: leave out Start()'s first thread scan and symbolizer
+    // setup.
+    absl::SleepFor(absl::Milliseconds(300));
+    absl::Duration cpu_before = Profiler::Global().Status().profiler_thread_cpu;
+    absl::Time start = absl::Now();
+    absl::SleepFor(absl::Seconds(Quick() ? 0.2 : 2));
+    cpu += absl::ToDoubleSeconds(Profiler::Global().Status().profiler_thread_cpu - cpu_before);
+    wall += absl::ToDoubleSeconds(absl::Now() - start);
+    (void)Profiler::Global().Stop();
+  }
+  state.counters["collector_cpu_us_per_s"] = 1e6 * cpu / wall;
+}
+BENCHMARK(BM_CollectorIdleCost)->Iterations(1)->Unit(benchmark::kSecond);
 
 BENCHMARK_CAPTURE(BM_Overhead, cpu_1kHz, "cpu", 1000)->Iterations(1)->Unit(benchmark::kSecond);
 BENCHMARK_CAPTURE(BM_Overhead, ctimer_max, "ctimer", 1000)->Iterations(1)->Unit(benchmark::kSecond);

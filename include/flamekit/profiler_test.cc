@@ -167,9 +167,14 @@ TEST_F(ProfilerTest, DefaultOptionsDumpAndStatus) {
 
 TEST_F(ProfilerTest, PerThreadSplitAndNameFilters) {
   std::atomic<bool> stop{false};
+  std::atomic<double> alpha_cpu{0};
   auto worker = [&](const char* name) {
     pthread_setname_np(pthread_self(), name);
-    while (!stop.load()) SpinFor(0.01);
+    double start = ThreadCpuSeconds();
+    while (!stop.load()) {
+      SpinFor(0.01);
+      if (name[3] == 'a') alpha_cpu = ThreadCpuSeconds() - start;
+    }
   };
   std::thread a(worker, "fk-alpha"), b(worker, "fk-beta");
   absl::SleepFor(absl::Milliseconds(20));  // let them name themselves
@@ -178,13 +183,20 @@ TEST_F(ProfilerTest, PerThreadSplitAndNameFilters) {
   options.per_thread = true;
   options.exclude_threads = {"fk-beta"};
   ASSERT_THAT(profiler_.Start(options), IsOk());
-  absl::SleepFor(absl::Milliseconds(600));
+  // Until fk-alpha has had 0.5 s of CPU (a busy machine gives it less than
+  // the wall time), at most a minute.
+  double alpha_at_start = alpha_cpu.load();
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (alpha_cpu.load() - alpha_at_start < 0.5 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
   absl::StatusOr<Profile> profile = profiler_.Stop();
   stop = true;
   a.join();
   b.join();
   ASSERT_TRUE(profile.ok());
-  EXPECT_GT(SamplesWith(*profile, "[fk-alpha tid="), 20u) << Describe(*profile);
+  // 10 ms ctimer over >= 0.5 s of CPU: ~50 samples.
+  EXPECT_GT(SamplesWith(*profile, "[fk-alpha tid="), 25u) << Describe(*profile);
   EXPECT_EQ(SamplesWith(*profile, "fk-beta"), 0u) << Describe(*profile);
   // Every stack starts with its thread.
   profile->ForEachStack([&](absl::Span<const FrameId> stack, uint64_t) {
@@ -198,16 +210,24 @@ TEST_F(ProfilerTest, AutoStopsAfterDuration) {
   options.event = "ctimer";
   options.duration = absl::Milliseconds(200);
   ASSERT_THAT(profiler_.Start(options), IsOk());
-  SpinFor(0.6);
+  double cpu_before = ThreadCpuSeconds();
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (profiler_.IsRunning() && absl::Now() < deadline) SpinFor(0.002);
+  double cpu_during = ThreadCpuSeconds() - cpu_before;
   EXPECT_FALSE(profiler_.IsRunning());
   EXPECT_THAT(profiler_.Start(options), StatusIs(absl::StatusCode::kFailedPrecondition,
                                                  HasSubstr("call Stop()")));
+  SpinFor(0.2);  // not sampled any more
   absl::StatusOr<Profile> profile = profiler_.Stop();
   ASSERT_TRUE(profile.ok());
   absl::Duration took = profile->metadata().end_time - profile->metadata().start_time;
-  EXPECT_LT(took, absl::Milliseconds(400));
-  EXPECT_GT(profile->total_samples(), 5u);
-  EXPECT_LT(profile->total_samples(), 60u);  // ~20 at 100 Hz for 200ms
+  EXPECT_GE(took, absl::Milliseconds(200));
+  EXPECT_LT(took, absl::Milliseconds(700)) << "auto-stop came late";
+  // Samples match the CPU spent while it ran (10 ms ctimer), not the 0.2 s
+  // spun afterwards.
+  double expected = cpu_during / 0.010;
+  EXPECT_GE(profile->total_samples(), expected * 0.5 - 2) << cpu_during << " s of CPU";
+  EXPECT_LE(profile->total_samples(), expected * 1.3 + 3) << cpu_during << " s of CPU";
 }
 
 TEST_F(ProfilerTest, WallShowsBlockedThreadsWithTheirState) {
@@ -296,18 +316,28 @@ TEST_F(ProfilerTest, SurvivesASignalStorm) {
   std::atomic<bool> stop{false};
   std::vector<std::thread> workers;
   std::vector<std::atomic<pid_t>> tids(6);
+  std::atomic<double> worker_cpu{0};
   for (int i = 0; i < 6; ++i) {
     workers.emplace_back([&, i] {
       tids[i] = CurrentTid();
-      while (!stop.load()) SpinFor(0.005);
+      double last = ThreadCpuSeconds();
+      while (!stop.load()) {
+        SpinFor(0.005);
+        double now = ThreadCpuSeconds();
+        double total = worker_cpu.load();
+        while (!worker_cpu.compare_exchange_weak(total, total + (now - last))) {
+        }
+        last = now;
+      }
     });
   }
   // Foreign SIGPROFs (kill-style, si_code <= 0) on top of the samples: they
   // are chained to the previous disposition (SIG_DFL: dropped, not fatal).
   uint64_t dropped_before = DroppedForeignSignalCount();
-  absl::Time until = absl::Now() + absl::Milliseconds(800);
+  // Until the workers had 1 s of CPU between them (at most a minute).
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
   uint64_t sent = 0;
-  while (absl::Now() < until) {
+  while ((worker_cpu.load() < 1.0 || sent < 1000) && absl::Now() < deadline) {
     for (auto& tid : tids) {
       if (tid.load() != 0) {
         syscall(SYS_tgkill, getpid(), tid.load(), SIGPROF);
@@ -321,7 +351,8 @@ TEST_F(ProfilerTest, SurvivesASignalStorm) {
   ASSERT_TRUE(profile.ok());
   EXPECT_GT(sent, 1000u);
   EXPECT_GT(DroppedForeignSignalCount() - dropped_before, 0u);
-  EXPECT_GT(profile->total_samples(), 50u);
+  // 1 s of CPU with a 1 ms ctimer (tick-bound: <= 250 Hz per thread).
+  EXPECT_GT(profile->total_samples(), 100u) << worker_cpu.load() << " s of CPU";
 }
 
 std::atomic<int> g_app_sigprof{0};

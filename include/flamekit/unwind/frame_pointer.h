@@ -67,6 +67,17 @@ UnwindResult UnwindFramePointers(const FramePointerStart& start,
 
 // Implementation details follow.
 
+// The walk reads stack words that belong to other frames (saved registers,
+// padding): under ASan/TSan those reads would be reported although they are
+// inside the stack and intended, so the sanitizers skip this function.
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8)
+#define FLAMEKIT_UNWIND_NO_SANITIZE \
+  __attribute__((no_sanitize("address", "thread", "hwaddress")))
+#else
+#define FLAMEKIT_UNWIND_NO_SANITIZE
+#endif
+
+FLAMEKIT_UNWIND_NO_SANITIZE
 inline UnwindResult UnwindFramePointers(const FramePointerStart& start,
                                         const StackBounds& bounds,
                                         uint64_t* frames, size_t max_frames) {
