@@ -38,6 +38,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -373,6 +374,24 @@ inline Profiler& Profiler::Global() {
 }
 
 inline Profiler::Profiler() {
+  static std::once_flag atexit_once;
+  std::call_once(atexit_once, [] {
+    // exit() while a capture runs: stop the engine and the collector before
+    // static destructors run under them. Skipped if another thread holds
+    // the profiler's lock (it may be the one exiting mid-Start/Stop): then
+    // only the signal path is turned off.
+    std::atexit([] {
+      Profiler* active = profiler_internal::g_active_profiler.load();
+      if (active == nullptr) return;
+      std::unique_lock<std::mutex> lock(active->control_mu_, std::try_to_lock);
+      if (!lock.owns_lock()) {
+        sample_internal::g_shared.source.store(static_cast<int>(SampleSource::kNone));
+        return;
+      }
+      active->AbandonIfForked();
+      if (active->session_ != nullptr) active->session_->Shutdown();
+    });
+  });
   static std::once_flag atfork_once;
   std::call_once(atfork_once, [] {
     // In a child forked while profiling, no engine thread exists: stop

@@ -417,6 +417,26 @@ TEST_F(ProfilerTest, ForkedChildIsHealthyAndNotProfiling) {
   }
 }
 
+TEST_F(ProfilerTest, ExitWhileProfilingIsClean) {
+  for (const char* event : {"ctimer", "wall", "cpu"}) {
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      ProfilerOptions options;
+      options.event = event;
+      options.interval = absl::Milliseconds(1);
+      if (!Profiler::Global().Start(options).ok()) _exit(3);
+      SpinFor(0.05);
+      exit(0);  // no Stop(): the atexit hook must stop the collector
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status)) << event << ": died by signal "
+                                   << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    EXPECT_EQ(WEXITSTATUS(status), 0) << event;
+  }
+}
+
 TEST_F(ProfilerTest, ExecOfAChildWhileProfiling) {
   ProfilerOptions options;
   options.event = "cpu";
