@@ -14,7 +14,7 @@
 // overwritten and counted in overwritten(): the look-back then covers less
 // than the window, never more memory.
 //
-// Thread-safety: thread-safe (one absl::Mutex); Add() from one or more
+// Thread-safety: thread-safe (one std::mutex); Add() from one or more
 // sampler threads and Snapshot() from the watcher may race. Not
 // async-signal-safe: feed it from an ordinary thread (the attach engine's
 // ring reader), never from a signal handler.
@@ -35,8 +35,8 @@
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include <mutex>
+
 #include "absl/time/time.h"
 
 // FLAMEKIT_LOOKBACK_HZ: samples per second (per thread) of the look-back
@@ -87,37 +87,41 @@ class LookbackRing {
   // Stores a sample (times should not go backwards by more than a few ms;
   // older-than-window samples are dropped lazily). Overwrites the oldest
   // sample when full.
-  void Add(LookbackSample sample) ABSL_LOCKS_EXCLUDED(mu_);
+  void Add(LookbackSample sample);
 
   // Snapshot()
   //
   // Copies the samples with time in [now - window, now], oldest first.
-  std::vector<LookbackSample> Snapshot(absl::Time now) const ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<LookbackSample> Snapshot(absl::Time now) const;
 
   // Clear()
   //
   // Forgets every sample (after a capture consumed them).
-  void Clear() ABSL_LOCKS_EXCLUDED(mu_);
+  void Clear();
 
   size_t capacity() const { return slots_.size(); }
   absl::Duration window() const { return window_; }
-  size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+  size_t size() const;
   // Samples lost because the ring was full (not those aged out).
-  uint64_t overwritten() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t overwritten() const;
 
  private:
   const absl::Duration window_;
-  mutable absl::Mutex mu_;
-  std::vector<LookbackSample> slots_ ABSL_GUARDED_BY(mu_);
-  size_t head_ ABSL_GUARDED_BY(mu_) = 0;  // index of the oldest sample
-  size_t count_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t overwritten_ ABSL_GUARDED_BY(mu_) = 0;
+  // std::mutex rather than absl::Mutex: Debian's libabsl_synchronization is
+  // not built with ThreadSanitizer annotations, so --config=tsan would see
+  // races through it that are not there; pthread mutexes are intercepted.
+  mutable std::mutex mu_;
+  // All guarded by mu_.
+  std::vector<LookbackSample> slots_;
+  size_t head_ = 0;  // index of the oldest sample
+  size_t count_ = 0;
+  uint64_t overwritten_ = 0;
 };
 
 // Implementation details follow.
 
 inline void LookbackRing::Add(LookbackSample sample) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   // Age out from the front first, so a quiet period frees slots.
   absl::Time horizon = sample.time - window_;
   while (count_ > 0 && slots_[head_].time < horizon) {
@@ -138,7 +142,7 @@ inline void LookbackRing::Add(LookbackSample sample) {
 }
 
 inline std::vector<LookbackSample> LookbackRing::Snapshot(absl::Time now) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<LookbackSample> out;
   out.reserve(count_);
   absl::Time horizon = now - window_;
@@ -151,18 +155,18 @@ inline std::vector<LookbackSample> LookbackRing::Snapshot(absl::Time now) const 
 }
 
 inline void LookbackRing::Clear() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   head_ = 0;
   count_ = 0;
 }
 
 inline size_t LookbackRing::size() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return count_;
 }
 
 inline uint64_t LookbackRing::overwritten() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return overwritten_;
 }
 
