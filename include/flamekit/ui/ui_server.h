@@ -70,6 +70,7 @@
 #include "absl/time/time.h"
 #include "flamekit/base/status_macros.h"
 #include "flamekit/profile/profile.h"
+#include "flamekit/ui/global_profiler_control.h"
 #include "flamekit/ui/profile_store.h"
 #include "flamekit/ui/profiler_control.h"
 #include "flamekit/ui/ui_codecs.h"
@@ -95,8 +96,8 @@ struct UiOptions {
   size_t max_request_bytes = 64 * 1024;
   size_t max_connections = 64;
   size_t worker_threads = 4;
-  // The profiler the UI drives. Required (ServeUi in profiler.h fills it
-  // with the process-wide Profiler).
+  // The profiler the UI drives; unset: Profiler::Global() through
+  // GlobalProfilerControl.
   std::shared_ptr<ProfilerControl> profiler;
   // How profiles are rendered and stored; empty members take
   // DefaultUiCodecs().
@@ -471,9 +472,7 @@ inline absl::StatusOr<std::unique_ptr<UiServer>> ServeUi(absl::string_view host,
                                       "longer random one (e.g. `openssl rand -hex 16`)");
   }
   if (options.profiler == nullptr) {
-    return absl::InvalidArgumentError(
-        "UiOptions.profiler is not set; use flamekit::ServeUi from profiler.h, which "
-        "drives the process-wide Profiler");
+    options.profiler = std::make_shared<GlobalProfilerControl>();
   }
   ProfileStoreCodecs defaults = DefaultUiCodecs();
   if (!options.codecs.render_html) options.codecs.render_html = defaults.render_html;

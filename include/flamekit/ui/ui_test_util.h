@@ -16,6 +16,7 @@
 #define FLAMEKIT_UI_UI_TEST_UTIL_H_
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -102,13 +103,20 @@ inline RawResponse RawHttp(int port, absl::string_view request) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+  // Every call retries EINTR: the profiler's SIGPROF lands in this thread
+  // too, and socket calls with a timeout are not restarted (signal(7)).
+  int rc;
+  do {
+    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
     ::close(fd);
     return response;
   }
   size_t sent = 0;
   while (sent < request.size()) {
     ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the server may close early on an oversized request
     sent += static_cast<size_t>(n);
   }
@@ -116,6 +124,7 @@ inline RawResponse RawHttp(int port, absl::string_view request) {
   char buffer[65536];
   while (true) {
     ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     data.append(buffer, static_cast<size_t>(n));
   }
