@@ -4,6 +4,8 @@
 // core) for sorted input (as FlameGraph writes it) and shuffled input, and
 // write speed.
 
+#include <stdlib.h>
+
 #include <string>
 
 #include "benchmark/benchmark.h"
@@ -14,12 +16,17 @@ namespace flamekit {
 namespace bench {
 namespace {
 
-constexpr size_t kTextBytes = size_t{64} << 20;
+// 64 MB of text; 8 MB when tools/run_benchmarks.sh --quick sets
+// FLAMEKIT_BENCHMARK_QUICK=1 (proves the benchmark runs; timings noisy).
+size_t TextBytes() {
+  const char* quick = getenv("FLAMEKIT_BENCHMARK_QUICK");
+  return (quick != nullptr && quick[0] == '1') ? size_t{8} << 20 : size_t{64} << 20;
+}
 
 void BM_ParseCollapsed(benchmark::State& state) {
   const bool sorted = state.range(0) != 0;
   const size_t unique = static_cast<size_t>(state.range(1));
-  const std::string text = CollapsedText(kTextBytes, unique, sorted);
+  const std::string text = CollapsedText(TextBytes(), unique, sorted);
   for (auto _ : state) {
     Profile p;
     CollapsedParser parser(&p, "bench");
@@ -46,7 +53,7 @@ BENCHMARK(BM_ParseCollapsed)
     ->Unit(benchmark::kMillisecond);
 
 void BM_WriteCollapsed(benchmark::State& state) {
-  absl::StatusOr<Profile> p = ParseCollapsed(CollapsedText(kTextBytes / 4, 50000, true));
+  absl::StatusOr<Profile> p = ParseCollapsed(CollapsedText(TextBytes() / 4, 50000, true));
   if (!p.ok()) {
     state.SkipWithError("parse failed");
     return;
