@@ -214,7 +214,9 @@ inline Profile LargeProfile(uint64_t samples, size_t unique_stacks, uint32_t see
       // callers do, then diverge.
       const std::vector<FrameId>& base =
           stacks[std::uniform_int_distribution<size_t>(0, stacks.size() - 1)(rng)];
-      size_t keep = std::uniform_int_distribution<size_t>(0, std::min(base.size(), depth) - 1)(rng);
+      // Every stack starts at the same root (a program's main or thread
+      // start), so the tree has one root as real profiles do.
+      size_t keep = std::uniform_int_distribution<size_t>(1, std::min(base.size(), depth) - 1)(rng);
       stack.assign(base.begin(), base.begin() + keep);
     } else {
       stack.push_back(ids[0]);
