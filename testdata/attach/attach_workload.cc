@@ -7,6 +7,8 @@
 //                                              DELAY_MS, N threads run WorkerSpin
 //   attach_workload dlopen SECONDS DELAY_MS LIB  BeforeDlopen, then LIB's PluginWork
 //   attach_workload spin2 SECONDS [REPORT]     two threads running the split
+//   attach_workload bench SECONDS              fixed chunks of HotA, printing
+//                                              each chunk's CPU ns (benchmarks)
 //
 // SECONDS is wall time (0 = until SIGTERM/SIGINT). REPORT, when given, gets
 // "HotA_ns HotB_ns cpu_ns" measured with the thread CPU clock, written at exit,
@@ -121,6 +123,19 @@ int main(int argc, char** argv) {
     other.join();
     SplitTimes sum{t1.a + t2.a, t1.b + t2.b, t1.total + t2.total};
     Report(argc > 3 ? argv[3] : nullptr, sum);
+    return 0;
+  }
+  if (strcmp(mode, "bench") == 0) {
+    // Fixed chunks of work; after each, one line: the CPU nanoseconds the
+    // chunk took (thread CPU clock: includes the kernel's sampling
+    // interrupts charged to this thread).
+    while (!Done(deadline)) {
+      int64_t t0 = Now(CLOCK_THREAD_CPUTIME_ID);
+      for (int i = 0; i < 20; ++i) HotA();
+      int64_t t1 = Now(CLOCK_THREAD_CPUTIME_ID);
+      printf("%lld\n", static_cast<long long>(t1 - t0));
+      fflush(stdout);
+    }
     return 0;
   }
   if (strcmp(mode, "threads") == 0 && argc >= 5) {

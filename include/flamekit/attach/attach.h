@@ -6,15 +6,21 @@
 // sampling event per thread (IP|TID|TIME|CALLCHAIN, plus MMAP2/COMM/FORK/EXIT
 // side-band records), follows threads created during the capture (from
 // PERF_RECORD_FORK and by rescanning /proc/PID/task), reads the rings with
-// epoll, counts lost records, names addresses through an AttachSymbols
-// (symbolizing incrementally while the target is alive, so a target that
-// exits mid-capture still resolves), and folds the stacks into a Profile.
+// epoll, counts lost records, and folds the stacks into a Profile whose
+// frames an AttachSymbols names. Samples are kept as raw address stacks
+// while the rings are read (cheap, so new threads are opened promptly and
+// no ring overflows while an ELF file is parsed); a second thread names
+// each new address as it appears, while the target is alive (so a target
+// that exits mid-capture still resolves), and the profile is folded at the
+// end.
 //
 // Thread-safety: one AttachSession is driven by one ordinary thread
-// (Create(), Run(), TakeProfile()). The only cross-thread input is the
-// `stop` flag, which any thread or a signal handler may set (it is a
-// lock-free std::atomic<bool> read with relaxed loads). Not for use from a
-// signal handler.
+// (Create(), Run(), TakeProfile()). During Run() it owns one helper thread
+// that makes every AttachSymbols call (so AttachSymbols is used from one
+// thread at a time, as Symbolizer requires); it is joined before
+// TakeProfile() returns. The only cross-thread input is the `stop` flag,
+// which any thread or a signal handler may set (a lock-free
+// std::atomic<bool> read with relaxed loads). Not for signal handlers.
 //
 // Example:
 //
@@ -47,11 +53,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -94,6 +103,9 @@ class AttachSymbols {
   virtual Name Lookup(uint64_t address, bool kernel) = 0;
   virtual void OnMmap(const PerfMmapRecord& record) { (void)record; }
   virtual void OnExec() {}
+  // Called before sampling starts: load what the first lookups would
+  // (e.g. kallsyms), so sampling is not held up by it.
+  virtual void Warm(bool kernel_frames) { (void)kernel_frames; }
 };
 
 // Why Run() returned.
@@ -186,10 +198,7 @@ class AttachSession {
   //
   // Replaces the AttachSymbols (before Run()): the CLI opens the events
   // first, so a permission problem is reported as perf's, with its fix.
-  void set_symbols(std::unique_ptr<AttachSymbols> symbols) {
-    symbols_ = std::move(symbols);
-    frame_cache_.clear();
-  }
+  void set_symbols(std::unique_ptr<AttachSymbols> symbols) { symbols_ = std::move(symbols); }
 
   const AttachProgress& stats() const { return progress_; }
   // The kernel's sampling period per event, for the summary.
@@ -197,6 +206,7 @@ class AttachSession {
 
   // Reads the rings now (tests use this to drive a session step by step).
   void PollOnce(absl::Duration timeout);
+
 
  private:
   struct ThreadEvent {
@@ -206,6 +216,7 @@ class AttachSession {
     bool closed = false;
   };
   class Sink;
+  class SymbolWorker;
 
   explicit AttachSession(const AttachOptions& options) : options_(options) {}
   absl::Status OpenThread(pid_t tid, bool first);
@@ -214,8 +225,10 @@ class AttachSession {
   void DrainThread(ThreadEvent& t);
   void CloseThread(ThreadEvent& t);
   void AddSample(const PerfSample& sample);
-  FrameId FrameFor(uint64_t address, bool kernel);
+  void NoteAddress(uint64_t key);
+  FrameId FrameFor(uint64_t key);
   FrameId ThreadFrame(uint32_t tid);
+  void BuildProfile();
   void ReportProgress(bool force);
   bool TargetExited();
 
@@ -228,11 +241,18 @@ class AttachSession {
   absl::flat_hash_set<pid_t> known_tids_;
   absl::flat_hash_set<pid_t> exited_tids_;
   std::vector<pid_t> pending_forks_;
+  // Raw stacks, leaf first: address keys (see attach_internal), then the
+  // thread key when split_threads. Folded into profile_ at the end.
+  absl::flat_hash_map<std::vector<uint64_t>, uint64_t> raw_stacks_;
+  std::vector<uint64_t> key_scratch_;
+  // Address keys sent to the symbol worker; their names once it is done.
+  absl::flat_hash_set<uint64_t> requested_;
+  std::unique_ptr<SymbolWorker> worker_;
   absl::flat_hash_map<uint64_t, FrameId> frame_cache_;
   absl::flat_hash_map<uint32_t, FrameId> thread_frames_;
   absl::flat_hash_map<uint32_t, std::string> thread_names_;
   absl::flat_hash_set<uint32_t> sampled_tids_;
-  std::vector<FrameId> stack_scratch_;
+  bool built_ = false;
   ScopedFd epoll_;
   ScopedFd pidfd_;
   size_t ring_pages_ = 16;
@@ -241,6 +261,7 @@ class AttachSession {
   absl::Time last_scan_ = absl::InfinitePast();
   bool exec_seen_ = false;
   bool created_ = false;  // Create() has opened the initial threads
+  bool running_ = false;  // Run() has enabled the events
 };
 
 // Implementation details follow.
@@ -299,7 +320,15 @@ inline bool ProcessAlive(pid_t pid) {
   return state != 'Z' && state != 'X';
 }
 
+// Keys of a raw stack: an address as is (user addresses are below 2^57
+// on x86-64 and arm64, kernel addresses have bit 63 set); the thread root
+// as bit 62 | tid; the truncation marker.
 inline constexpr uint64_t kKernelKeyBit = uint64_t{1} << 63;
+inline constexpr uint64_t kThreadKeyBit = uint64_t{1} << 62;
+inline constexpr uint64_t kTruncatedKey = kThreadKeyBit | (uint64_t{1} << 61);
+inline bool IsAddressKey(uint64_t key) {
+  return (key & kKernelKeyBit) != 0 || (key & kThreadKeyBit) == 0;
+}
 
 }  // namespace attach_internal
 
@@ -313,6 +342,105 @@ inline absl::string_view AttachStopReasonName(AttachStopReason reason) {
   return "unknown";
 }
 
+// Makes every AttachSymbols call on its own thread, in the order the
+// session asks: names for address keys, new mappings, exec. Names already
+// given are looked up again after a mapping over them or an exec.
+class AttachSession::SymbolWorker {
+ public:
+  explicit SymbolWorker(AttachSymbols* symbols) : symbols_(symbols), thread_([this] { Loop(); }) {}
+  ~SymbolWorker() { Finish(); }
+
+  void Lookup(uint64_t key) { Push(Command{Command::kLookup, key, {}, {}}); }
+  void Mmap(const PerfMmapRecord& m) {
+    PerfMmapRecord copy = m;
+    Command c{Command::kMmap, 0, copy, std::string(m.filename)};
+    Push(std::move(c));
+  }
+  void Exec() { Push(Command{Command::kExec, 0, {}, {}}); }
+
+  // Finish()
+  //
+  // Works through what is queued and stops the thread; names() is then
+  // complete and owned by the caller's thread.
+  void Finish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  const absl::flat_hash_map<uint64_t, AttachSymbols::Name>& names() const { return names_; }
+
+ private:
+  struct Command {
+    enum Type { kLookup, kMmap, kExec } type;
+    uint64_t key;
+    PerfMmapRecord mmap;
+    std::string filename;  // mmap.filename points here once queued
+  };
+
+  void Push(Command c) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(c));
+    }
+    cv_.notify_one();
+  }
+
+  void Loop() {
+    std::vector<Command> batch;
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty() && stopping_) return;
+        batch.assign(std::make_move_iterator(queue_.begin()),
+                     std::make_move_iterator(queue_.end()));
+        queue_.clear();
+      }
+      for (Command& c : batch) Run(c);
+      batch.clear();
+    }
+  }
+
+  void Run(Command& c) {
+    switch (c.type) {
+      case Command::kLookup: {
+        bool kernel = (c.key & attach_internal::kKernelKeyBit) != 0;
+        names_[c.key] = symbols_->Lookup(c.key, kernel);
+        return;
+      }
+      case Command::kMmap: {
+        c.mmap.filename = c.filename;
+        symbols_->OnMmap(c.mmap);
+        std::vector<uint64_t> again;
+        for (const auto& [key, name] : names_) {
+          if (key >= c.mmap.addr && key < c.mmap.addr + c.mmap.len) again.push_back(key);
+        }
+        for (uint64_t key : again) names_[key] = symbols_->Lookup(key, false);
+        return;
+      }
+      case Command::kExec: {
+        symbols_->OnExec();
+        for (auto& [key, name] : names_) {
+          name = symbols_->Lookup(key, (key & attach_internal::kKernelKeyBit) != 0);
+        }
+        return;
+      }
+    }
+  }
+
+  AttachSymbols* symbols_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Command> queue_;
+  bool stopping_ = false;
+  absl::flat_hash_map<uint64_t, AttachSymbols::Name> names_;  // worker thread only until Finish()
+  std::thread thread_;  // last: starts after the members above exist
+};
+
 class AttachSession::Sink : public PerfRecordSink {
  public:
   explicit Sink(AttachSession* session) : session_(session) {}
@@ -321,26 +449,16 @@ class AttachSession::Sink : public PerfRecordSink {
     if (m.pid != static_cast<uint32_t>(session_->options_.pid)) return;
     if ((m.prot & 4 /*PROT_EXEC*/) == 0 && m.is_mmap2) return;
     ++session_->progress_.mmaps;
-    if (session_->symbols_) session_->symbols_->OnMmap(m);
     // Addresses in the new range may have been named "[unknown]" before the
     // mapping was known (rings are read one after another): forget them.
-    auto& cache = session_->frame_cache_;
-    for (auto it = cache.begin(); it != cache.end();) {
-      uint64_t a = it->first & ~attach_internal::kKernelKeyBit;
-      if (a >= m.addr && a < m.addr + m.len) {
-        cache.erase(it++);
-      } else {
-        ++it;
-      }
-    }
+    if (session_->worker_) session_->worker_->Mmap(m);
   }
   void OnComm(const PerfCommRecord& c) override {
     if (c.pid != static_cast<uint32_t>(session_->options_.pid)) return;
     session_->thread_names_[c.tid] = std::string(c.comm);
     if (c.exec && !session_->exec_seen_) {
       session_->exec_seen_ = true;
-      session_->frame_cache_.clear();
-      if (session_->symbols_) session_->symbols_->OnExec();
+      if (session_->worker_) session_->worker_->Exec();
     }
   }
   void OnTask(const PerfTaskRecord& t) override {
@@ -379,7 +497,8 @@ inline absl::StatusOr<std::unique_ptr<AttachSession>> AttachSession::Create(
   s->event_options_.record_comm = true;
   s->event_options_.record_task = true;
   s->event_options_.enable_on_exec = options.launch_mode;
-  s->event_options_.disabled = options.launch_mode;
+  // Created disabled; Run() enables them (launch mode: the exec does).
+  s->event_options_.disabled = true;
   // Unset: OpenPerfEvent() decides, and retries without kernel frames when
   // the kernel refuses them.
   s->event_options_.exclude_kernel = options.exclude_kernel;
@@ -431,15 +550,16 @@ inline absl::StatusOr<std::unique_ptr<AttachSession>> AttachSession::Create(
 
 inline AttachSession::~AttachSession() {
   for (auto& t : threads_) CloseThread(*t);
+  if (worker_) worker_->Finish();
 }
 
 inline absl::Status AttachSession::OpenThread(pid_t tid, bool first) {
   if (known_tids_.contains(tid)) return absl::OkStatus();
   PerfEventOptions options = event_options_;
   options.tid = tid;
-  // Launch mode: only the child's first thread exists before exec; later
-  // threads come after it and must start enabled.
-  if (options_.launch_mode && created_) {
+  // Threads found while running start enabled. (Launch mode: only the
+  // child's first thread exists before exec; later ones come after it.)
+  if (running_ || (options_.launch_mode && created_)) {
     options.enable_on_exec = false;
     options.disabled = false;
   }
@@ -539,16 +659,22 @@ inline FrameId AttachSession::ThreadFrame(uint32_t tid) {
   return id;
 }
 
-inline FrameId AttachSession::FrameFor(uint64_t address, bool kernel) {
-  uint64_t key = address | (kernel ? attach_internal::kKernelKeyBit : 0);
+inline void AttachSession::NoteAddress(uint64_t key) {
+  if (symbols_ == nullptr || !requested_.insert(key).second) return;
+  if (!worker_) worker_ = std::make_unique<SymbolWorker>(symbols_.get());
+  worker_->Lookup(key);
+}
+
+inline FrameId AttachSession::FrameFor(uint64_t key) {
   auto it = frame_cache_.find(key);
   if (it != frame_cache_.end()) return it->second;
+  const bool is_kernel = (key & attach_internal::kKernelKeyBit) != 0;
   AttachSymbols::Name name;
-  if (symbols_) {
-    name = symbols_->Lookup(address, kernel);
+  if (worker_ != nullptr && worker_->names().contains(key)) {
+    name = worker_->names().at(key);
   } else {
-    name.name = absl::StrCat("0x", absl::Hex(address));
-    name.kind = kernel ? FrameKind::kKernel : FrameKind::kUnknown;
+    name.name = absl::StrCat("0x", absl::Hex(key));
+    name.kind = is_kernel ? FrameKind::kKernel : FrameKind::kUnknown;
   }
   FrameId id = profile_.InternFrame(name.name, name.kind);
   frame_cache_.emplace(key, id);
@@ -561,44 +687,71 @@ inline void AttachSession::AddSample(const PerfSample& sample) {
     // Samples start at exec (enable_on_exec): the pre-exec mappings the
     // symbols were read from are gone.
     exec_seen_ = true;
-    frame_cache_.clear();
-    if (symbols_) symbols_->OnExec();
+    if (symbols_) {
+      if (!worker_) worker_ = std::make_unique<SymbolWorker>(symbols_.get());
+      worker_->Exec();
+    }
   }
   ++progress_.samples;
   sampled_tids_.insert(sample.tid);
-  // The callchain is leaf first; the profile wants root first. Within each
-  // context (kernel, user) the first address is where the code was; the
-  // others are return addresses, looked up one byte back so they fall in
-  // the call instruction (a call at the end of a function would otherwise
-  // name the next one).
-  std::vector<FrameId>& stack = stack_scratch_;
-  stack.clear();
+  // The callchain is leaf first, as the raw stack is. Within each context
+  // (kernel, user) the first address is where the code was; the others are
+  // return addresses, looked up one byte back so they fall in the call
+  // instruction (a call at the end of a function would otherwise name the
+  // next one).
+  std::vector<uint64_t>& keys = key_scratch_;
+  keys.clear();
   bool next_is_exact = true;
-  bool last_kernel = false;
-  bool any = false;
   for (uint64_t address : sample.callchain) {
     if (address >= static_cast<uint64_t>(PERF_CONTEXT_MAX)) {
-      last_kernel = address == static_cast<uint64_t>(PERF_CONTEXT_KERNEL);
-      next_is_exact = true;
+      next_is_exact = true;  // a new context (kernel, user) starts
       continue;
     }
     if (address == 0) continue;
-    uint64_t lookup = next_is_exact ? address : address - 1;
-    next_is_exact = false;
-    if (stack.size() + 1 >= static_cast<size_t>(FLAMEKIT_MAX_FRAMES)) {
+    if (keys.size() + 1 >= static_cast<size_t>(FLAMEKIT_MAX_FRAMES)) {
       // Keep the leaf side, mark where the root side was cut.
-      stack.push_back(profile_.InternFrame(kTruncatedFrameName, FrameKind::kTruncated));
-      any = true;
+      keys.push_back(attach_internal::kTruncatedKey);
       break;
     }
-    stack.push_back(FrameFor(lookup, last_kernel));
-    any = true;
+    uint64_t key = next_is_exact ? address : address - 1;
+    next_is_exact = false;
+    keys.push_back(key);
+    NoteAddress(key);
   }
-  if (!any && sample.ip != 0) stack.push_back(FrameFor(sample.ip, false));
-  if (stack.empty()) return;
-  if (options_.split_threads) stack.push_back(ThreadFrame(sample.tid));
-  std::reverse(stack.begin(), stack.end());
-  profile_.AddStack(stack, 1);
+  if (keys.empty() && sample.ip != 0) {
+    keys.push_back(sample.ip);
+    NoteAddress(sample.ip);
+  }
+  if (keys.empty()) return;
+  if (options_.split_threads) keys.push_back(attach_internal::kThreadKeyBit | sample.tid);
+  auto it = raw_stacks_.find(keys);
+  if (it != raw_stacks_.end()) {
+    ++it->second;
+  } else {
+    raw_stacks_.emplace(keys, 1);
+  }
+}
+
+inline void AttachSession::BuildProfile() {
+  if (built_) return;
+  built_ = true;
+  if (worker_) worker_->Finish();
+  std::vector<FrameId> stack;
+  for (const auto& [keys, count] : raw_stacks_) {
+    stack.clear();
+    for (auto k = keys.rbegin(); k != keys.rend(); ++k) {
+      uint64_t key = *k;
+      if (key == attach_internal::kTruncatedKey) {
+        stack.push_back(profile_.InternFrame(kTruncatedFrameName, FrameKind::kTruncated));
+      } else if (!attach_internal::IsAddressKey(key)) {
+        stack.push_back(ThreadFrame(static_cast<uint32_t>(key & 0xffffffffu)));
+      } else {
+        stack.push_back(FrameFor(key));
+      }
+    }
+    profile_.AddStack(stack, count);
+  }
+  raw_stacks_.clear();
 }
 
 inline bool AttachSession::TargetExited() {
@@ -645,6 +798,15 @@ inline void AttachSession::PollOnce(absl::Duration timeout) {
 }
 
 inline absl::Status AttachSession::Run() {
+  if (symbols_) symbols_->Warm(!event_options_.exclude_kernel.value_or(!DefaultExcludeKernel()));
+  if (!options_.launch_mode) {
+    // Opened disabled in Create(): start them together, now.
+    for (auto& t : threads_) {
+      if (!t->closed && t->fd) ioctl(t->fd.get(), PERF_EVENT_IOC_ENABLE, 0);
+    }
+  }
+  running_ = true;
+  if (symbols_ && !worker_) worker_ = std::make_unique<SymbolWorker>(symbols_.get());
   start_ = absl::Now();
   last_scan_ = start_;
   profile_.metadata().start_time = start_;
@@ -684,6 +846,7 @@ inline absl::Status AttachSession::Run() {
 }
 
 inline Profile AttachSession::TakeProfile() {
+  BuildProfile();
   ProfileMetadata& m = profile_.metadata();
   m.event = options_.event.name;
   m.engine = absl::StrCat("perf ", options_.event.name == "cpu" ? "cpu-clock" : options_.event.name,

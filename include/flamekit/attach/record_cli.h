@@ -43,7 +43,9 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <iostream>
 #include <memory>
+#include <ostream>
 #include <optional>
 #include <string>
 #include <utility>
@@ -148,9 +150,14 @@ std::string RecordUsage();
 
 // RunRecord() / RunList()
 //
-// Run the commands with `argv[0..argc)` = the arguments after the
-// subcommand name. Messages go to stderr, `list` output to stdout.
+// Run the commands with `args` = the arguments after the subcommand name.
+// Messages, the progress line and the summary go to `err`; `--help` and
+// the `list` table to `out`. The progress line is shown only when stderr
+// is a terminal. The argc/argv forms use std::cout and std::cerr.
+int RunRecord(const std::vector<std::string>& args, const RecordOutput& output,
+              std::ostream& out, std::ostream& err);
 int RunRecord(int argc, char** argv, const RecordOutput& output = DefaultRecordOutput());
+int RunList(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int RunList(int argc, char** argv);
 
 // Status helpers: a Status carrying the exit code it should end in, and
@@ -595,30 +602,33 @@ class LaunchedChild {
   std::string name_;
 };
 
-inline void PrintProgress(const AttachProgress& p) {
+inline void PrintProgress(std::ostream& err, const AttachProgress& p) {
   std::string line = absl::StrCat("\rflamekit: ", FormatSeconds(p.elapsed));
   if (p.duration != absl::InfiniteDuration()) absl::StrAppend(&line, "/", FormatSeconds(p.duration));
   absl::StrAppend(&line, "  samples ", p.samples, "  lost ", p.lost_samples, "  threads ",
                   p.threads_now, "   ");
-  fputs(line.c_str(), stderr);
-  fflush(stderr);
+  err << line << std::flush;
 }
 
-inline int Fail(const absl::Status& status) {
-  fprintf(stderr, "flamekit record: %s\n", std::string(status.message()).c_str());
+inline int Fail(std::ostream& err, const absl::Status& status) {
+  err << "flamekit record: " << status.message() << "\n";
   return ExitCodeOf(status);
 }
 
 }  // namespace attach_internal
 
 inline int RunRecord(int argc, char** argv, const RecordOutput& output) {
-  using attach_internal::Fail;
-  std::vector<std::string> args(argv, argv + argc);
+  return RunRecord(std::vector<std::string>(argv, argv + argc), output, std::cout, std::cerr);
+}
+
+inline int RunRecord(const std::vector<std::string>& args, const RecordOutput& output,
+                     std::ostream& out, std::ostream& err) {
+  auto Fail = [&err](const absl::Status& status) { return attach_internal::Fail(err, status); };
   absl::StatusOr<RecordFlags> parsed = ParseRecordArgs(args);
   if (!parsed.ok()) return Fail(parsed.status());
   RecordFlags flags = *std::move(parsed);
   if (flags.help) {
-    fputs(RecordUsage().c_str(), stdout);
+    out << RecordUsage();
     return kRecordOk;
   }
   attach_internal::ScopedRecordSignals signals;
@@ -679,7 +689,9 @@ inline int RunRecord(int argc, char** argv, const RecordOutput& output) {
   options.stop = &attach_internal::g_record_stop;
   options.launch_mode = child.has_value();
   const bool progress = !flags.quiet && isatty(2);
-  if (progress) options.on_progress = attach_internal::PrintProgress;
+  if (progress) {
+    options.on_progress = [&err](const AttachProgress& p) { attach_internal::PrintProgress(err, p); };
+  }
   // Events first: a permission problem then gets perf's message (the
   // paranoid level and the capability that would allow it).
   absl::StatusOr<std::unique_ptr<AttachSession>> session = AttachSession::Create(options, nullptr);
@@ -704,16 +716,16 @@ inline int RunRecord(int argc, char** argv, const RecordOutput& output) {
   if (!flags.quiet) {
     std::string what = child.has_value() ? absl::StrCat("'", flags.command[0], "' (pid ", pid, ")")
                                          : absl::StrCat("pid ", pid);
-    fprintf(stderr, "flamekit: profiling %s, event %s%s; Ctrl-C to stop\n", what.c_str(),
-            flags.event.name.c_str(),
-            flags.duration == absl::InfiniteDuration()
-                ? ""
-                : absl::StrCat(", ", attach_internal::FormatSeconds(flags.duration)).c_str());
+    err << "flamekit: profiling " << what << ", event " << flags.event.name
+        << (flags.duration == absl::InfiniteDuration()
+                ? std::string()
+                : absl::StrCat(", ", attach_internal::FormatSeconds(flags.duration)))
+        << "; Ctrl-C to stop\n" << std::flush;
   }
 
   // 4. Capture.
   absl::Status ran = (*session)->Run();
-  if (progress) fputs("\n", stderr);
+  if (progress) err << "\n";
   if (!ran.ok()) return Fail(ran);
   const AttachProgress stats = (*session)->stats();
   Profile profile = (*session)->TakeProfile();
@@ -762,30 +774,31 @@ inline int RunRecord(int argc, char** argv, const RecordOutput& output) {
       absl::StrAppend(&summary,
                       "note: no samples: the target used no CPU for this event while attached\n");
     }
-    fputs(summary.c_str(), stderr);
+    err << summary << std::flush;
   }
   return kRecordOk;
 }
 
 inline int RunList(int argc, char** argv) {
+  return RunList(std::vector<std::string>(argv, argv + argc), std::cout, std::cerr);
+}
+
+inline int RunList(const std::vector<std::string>& args, std::ostream& os, std::ostream& err) {
   pid_t pid = 0;
-  for (int i = 0; i < argc; ++i) {
-    absl::string_view a = argv[i];
+  for (const std::string& a : args) {
     if (a == "-h" || a == "--help") {
-      fputs("usage: flamekit list [PID]\n"
+      os << "usage: flamekit list [PID]\n"
             "Shows the events this machine offers (tried on PID, or on flamekit itself)\n"
-            "and why any are missing.\n",
-            stdout);
+            "and why any are missing.\n";
       return kRecordOk;
     }
     if (pid != 0 || !absl::SimpleAtoi(a, &pid) || pid <= 0) {
-      fprintf(stderr, "flamekit list: '%s' is not a PID; usage: flamekit list [PID]\n",
-              std::string(a).c_str());
+      err << "flamekit list: '" << a << "' is not a PID; usage: flamekit list [PID]\n";
       return kRecordUsageError;
     }
   }
   if (pid != 0 && kill(pid, 0) != 0 && errno == ESRCH) {
-    fprintf(stderr, "flamekit list: no process %d; check the PID with `ps`\n", pid);
+    err << "flamekit list: no process " << pid << "; check the PID with `ps`\n";
     return kRecordNoProcess;
   }
   absl::StatusOr<int> paranoid = PerfEventParanoid();
@@ -828,7 +841,7 @@ inline int RunList(int argc, char** argv) {
     absl::StrAppend(&out, "no perf events can be opened here; the embedded profiler's timer "
                           "engines (itimer, ctimer) still work\n");
   }
-  fputs(out.c_str(), stdout);
+  os << out << std::flush;
   return kRecordOk;
 }
 

@@ -192,6 +192,38 @@ TEST_F(RecordCliTest, ProfilerShFormAndThreadSplit) {
   EXPECT_EQ(roots.size(), 2u);
 }
 
+TEST_F(RecordCliTest, WritesHtmlAndAppliesFilters) {
+  SKIP_WITHOUT_PERF();
+  SpawnedProcess target = SpawnedProcess::Start({Workload(), "split", "8"});
+  ASSERT_TRUE(target.ok()) << target.error();
+  const std::string pid = absl::StrCat(target.pid());
+  std::string html = Out("flame.html");
+  CommandResult r = RunCommand({Tool(), "record", "-d", "1", "-i", "1ms", "--title",
+                                "attach-title-check", "-f", html, pid});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  std::string page = ReadFile(html);
+  EXPECT_THAT(page, HasSubstr("<html"));
+  EXPECT_THAT(page, HasSubstr("attach-title-check"));
+  EXPECT_THAT(page, HasSubstr("HotA"));
+  EXPECT_THAT(page, HasSubstr("RunSplit"));
+  // --exclude drops the stacks through HotB; --include keeps only them.
+  std::string excluded = Out("excluded.collapsed");
+  r = RunCommand({Tool(), "record", "-d", "1", "-i", "1ms", "--exclude", "^HotB$", "-f",
+                  excluded, pid});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  Collapsed ce = Collapsed::Read(excluded);
+  EXPECT_EQ(ce.Inclusive("HotB"), 0u);
+  EXPECT_GT(ce.Inclusive("HotA"), 50u);
+  std::string included = Out("included.collapsed");
+  r = RunCommand({Tool(), "record", "-d", "1", "-i", "1ms", "--include", "^HotB$", "-f",
+                  included, pid});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  Collapsed ci = Collapsed::Read(included);
+  EXPECT_EQ(ci.Inclusive("HotA"), 0u);
+  EXPECT_GT(ci.Inclusive("HotB"), 10u);
+  EXPECT_EQ(ci.Inclusive("HotB"), ci.total);
+}
+
 TEST_F(RecordCliTest, RecordsByName) {
   SKIP_WITHOUT_PERF();
   // A report path unique to this test makes the command line unique.
@@ -340,7 +372,7 @@ TEST_F(RecordCliTest, CtrlCStopsAndWritesSecondAborts) {
   // Two signals are sent back to back as SIGINT then SIGTERM: two SIGINTs
   // sent together would merge into one pending signal.
   auto run_and_signal = [&](const std::string& out, int signals) {
-    std::vector<std::string> args = {Tool(), "record", "-f", out, pid};
+    std::vector<std::string> args = {Tool(), "record", "-i", "1ms", "-f", out, pid};
     std::vector<char*> argv = attach_testing::ArgvOf(args);
     pid_t tool = fork();
     if (tool == 0) {
@@ -397,7 +429,7 @@ TEST_F(RecordCliTest, ErrorsHaveExitCodesAndNameTheFix) {
        {"does not exist", "choose another -f"}},
       {{"-f", "/etc/passwd/x.collapsed", pid}, kRecordOutputError, {"does not exist"}},
       {{"-f", dir_, pid}, kRecordOutputError, {"is a directory"}},
-      {{"-f", Out("x.unknownext"), pid}, kRecordOutputError, {"unknown output format"}},
+      {{"-f", Out("x.unknownext"), pid}, kRecordOutputError, {"cannot tell the output format", ".html"}},
       {{"--include", "(bad", "-f", ok_out, pid}, kRecordUsageError, {"--include"}},
   };
   // A hardware event: no PMU here (most VMs); only checked where that holds.

@@ -29,8 +29,15 @@
 #include "flamekit/profile/collapsed_io.h"
 #include "flamekit/profile/profile.h"
 #include "flamekit/profile/transform.h"
+#include "flamekit/render/render_options.h"
+#include "flamekit/render/write_profile.h"
 
 namespace flamekit {
+
+// RecordRenderOptions()
+//
+// --title, --minwidth, --inverted as the renderers take them.
+RenderOptions RecordRenderOptions(const RecordFlags& flags);
 
 // RecordTransforms()
 //
@@ -72,21 +79,19 @@ inline absl::StatusOr<TransformList> RecordTransforms(const RecordFlags& flags) 
   return list;
 }
 
-namespace attach_internal {
-
-inline bool IsCollapsedPath(absl::string_view path) {
-  return absl::EndsWith(path, ".collapsed") || absl::EndsWith(path, ".txt");
+inline RenderOptions RecordRenderOptions(const RecordFlags& flags) {
+  RenderOptions options;
+  options.title = flags.title;
+  options.minwidth = flags.minwidth;
+  options.inverted = flags.inverted;
+  return options;
 }
-
-}  // namespace attach_internal
 
 inline RecordOutput FullRecordOutput() {
   RecordOutput out;
   out.validate = [](const RecordFlags& flags, absl::string_view path) -> absl::Status {
-    if (!attach_internal::IsCollapsedPath(path)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cannot write ", path, ": unknown output format; use .collapsed or .txt"));
-    }
+    absl::StatusOr<OutputFormat> format = FormatFromPath(path);
+    if (!format.ok()) return format.status();
     absl::StatusOr<TransformList> list = RecordTransforms(flags);
     return list.status();
   };
@@ -96,9 +101,15 @@ inline RecordOutput FullRecordOutput() {
     if (!list->empty()) profile = ApplyTransforms(profile, *list);
     return absl::OkStatus();
   };
-  out.write = [](const RecordFlags&, const Profile& profile,
+  out.write = [](const RecordFlags& flags, const Profile& profile,
                  absl::string_view path) -> absl::Status {
-    return WriteCollapsedFile(profile, path);
+    // Collapsed text through the pipeline's writer, whose output reads back
+    // into the same profile (thread roots in brackets, kind suffixes).
+    absl::StatusOr<OutputFormat> format = FormatFromPath(path);
+    if (format.ok() && *format == OutputFormat::kCollapsed) {
+      return WriteCollapsedFile(profile, path);
+    }
+    return WriteProfile(profile, path, RecordRenderOptions(flags));
   };
   return out;
 }

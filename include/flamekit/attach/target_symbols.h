@@ -49,6 +49,7 @@ class SymbolizerAttachSymbols : public AttachSymbols {
   Name Lookup(uint64_t address, bool kernel) override;
   void OnMmap(const PerfMmapRecord& record) override;
   void OnExec() override;
+  void Warm(bool kernel_frames) override;
 
   // MappingFromPerf()
   //
@@ -107,6 +108,12 @@ inline Mapping SymbolizerAttachSymbols::MappingFromPerf(const PerfMmapRecord& re
 
 inline void SymbolizerAttachSymbols::OnMmap(const PerfMmapRecord& record) {
   symbolizer_->AddMapping(MappingFromPerf(record));
+}
+
+inline void SymbolizerAttachSymbols::Warm(bool kernel_frames) {
+  // The first kernel lookup loads /proc/kallsyms (the largest read); do it
+  // before sampling starts. The answer is discarded.
+  if (kernel_frames) (void)symbolizer_->Lookup(~uint64_t{0} << 47);
 }
 
 inline void SymbolizerAttachSymbols::OnExec() {
