@@ -427,6 +427,41 @@ TEST(SymbolizerProcessTest, FindsDebugFileInsideMountNamespace) {
   EXPECT_EQ(sym.kind, FrameKind::kUser);
 }
 
+TEST(SymbolizerProcessTest, AnotherUsersProcessIsPermissionDenied) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to become another user";
+  // A child that becomes `nobody` and tries to symbolize us (root): the
+  // kernel hides root's maps from it.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    std::string result;
+    if (setgid(65534) != 0 || setuid(65534) != 0) {
+      result = "setuid failed";
+    } else {
+      absl::StatusOr<std::unique_ptr<Symbolizer>> s = Symbolizer::ForProcess(parent);
+      result = s.ok() ? "ok" : s.status().ToString();
+    }
+    ssize_t ignored = write(fds[1], result.data(), result.size());
+    (void)ignored;
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string result;
+  char buf[1024];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof(buf))) > 0) result.append(buf, n);
+  close(fds[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  if (result == "setuid failed") GTEST_SKIP() << "cannot switch to uid 65534 here";
+  EXPECT_THAT(result, HasSubstr("PERMISSION_DENIED"));
+  EXPECT_THAT(result, HasSubstr("run as the process's user or as root"));
+}
+
 TEST(SymbolizerProcessTest, NamesRealKernelFunctions) {
   FLAMEKIT_ASSERT_OK_AND_ASSIGN(Kallsyms k, Kallsyms::Load());
   if (k.restricted()) {

@@ -467,5 +467,15 @@ TEST(SymbolizerTest, PerfMapThatIsAFifoDoesNotHang) {
   munmap(code, len);
 }
 
+TEST(SymbolizerTest, AddressCacheIsBounded) {
+  SymbolizerOptions options;
+  options.max_cached_addresses = 2;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s, Symbolizer::ForSelf(options));
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(s->Lookup(FnAddr(&FkSymbolTestTarget) + i % 4).name, "FkSymbolTestTarget");
+    EXPECT_LE(s->cached_addresses(), 2u);
+  }
+}
+
 }  // namespace
 }  // namespace flamekit
