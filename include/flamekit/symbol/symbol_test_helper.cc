@@ -26,6 +26,7 @@ static __attribute__((noinline)) int FkHelperStatic(int x) {
 int main(int argc, char** argv) {
   printf("FkHelperSpin %p\n", reinterpret_cast<void*>(&FkHelperSpin));
   printf("FkHelperStatic %p\n", reinterpret_cast<void*>(&FkHelperStatic));
+#ifndef FK_HELPER_NO_DLOPEN  // the static build: no dlopen there
   if (argc > 1) {
     void* handle = dlopen(argv[1], RTLD_NOW);
     if (handle == nullptr) {
@@ -34,6 +35,10 @@ int main(int argc, char** argv) {
     }
     printf("FkDsoTarget %p\n", dlsym(handle, "FkDsoTarget"));
   }
+#else
+  (void)argc;
+  (void)argv;
+#endif
   printf("ready\n");
   fflush(stdout);
   FkHelperStatic(1);

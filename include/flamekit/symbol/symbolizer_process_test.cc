@@ -4,6 +4,7 @@
 // files. Some need real root (map_files needs CAP_SYS_ADMIN in the initial
 // user namespace, `unshare --mount` CAP_SYS_ADMIN, /proc/kallsyms
 // addresses CAP_SYSLOG); each skips with the reason when it lacks it.
+#include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -460,6 +461,28 @@ TEST(SymbolizerProcessTest, AnotherUsersProcessIsPermissionDenied) {
   if (result == "setuid failed") GTEST_SKIP() << "cannot switch to uid 65534 here";
   EXPECT_THAT(result, HasSubstr("PERMISSION_DENIED"));
   EXPECT_THAT(result, HasSubstr("run as the process's user or as root"));
+}
+
+TEST(SymbolizerProcessTest, NamesFunctionsOfStaticNonPieExecutable) {
+  std::string exe = SymbolDir() + "symbol_test_helper_static";
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> elf, ElfFile::Open(exe));
+  if (elf->elf_type() != ET_EXEC) GTEST_SKIP() << "the toolchain built a PIE anyway";
+  std::unique_ptr<Child> child = Child::Start({exe});
+  ASSERT_NE(child, nullptr);
+  ASSERT_TRUE(child->ReadAddresses()) << child->output();
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s,
+                                Symbolizer::ForProcess(child->pid()));
+  EXPECT_EQ(s->Lookup(child->address("FkHelperSpin")).name, "FkHelperSpin");
+  // libc's read() lives in the executable here: a kUser frame.
+  uint64_t read_vaddr = 0;
+  for (const ElfSymbol& sym : elf->FunctionSymbols()) {
+    if (sym.name == "read" || sym.name == "__libc_read") read_vaddr = sym.address;
+  }
+  ASSERT_NE(read_vaddr, 0u);
+  Symbolizer::Symbol sym = s->Lookup(read_vaddr + 1);  // ET_EXEC: vaddr == runtime address
+  EXPECT_THAT(sym.name, HasSubstr("read"));
+  EXPECT_EQ(sym.kind, FrameKind::kUser);
+  for (const Mapping& m : s->mappings()) EXPECT_FALSE(absl::StrContains(m.path, "libc.so"));
 }
 
 TEST(SymbolizerProcessTest, NamesRealKernelFunctions) {
