@@ -132,9 +132,11 @@ class Symbolizer {
   //
   // Re-reads /proc/PID/maps (after dlopen, or when perf reported new
   // mappings) and forgets the per-address cache; parsed files are kept.
-  // Mappings added with AddMapping() that are no longer in maps are
-  // dropped. Returns the error of reading maps (NotFound once the process
-  // has exited); the old mappings stay in use then.
+  // Where maps now show something else, the new mapping wins; executable
+  // file mappings that are simply gone (dlclose) are kept, so addresses
+  // sampled before they went away still resolve. Returns the error of
+  // reading maps (NotFound once the process has exited); the old mappings
+  // stay in use then.
   absl::Status Refresh();
 
   // AddMapping()
@@ -293,18 +295,33 @@ inline absl::Status Symbolizer::Refresh() {
   last_refresh_ = absl::Now();
   absl::StatusOr<std::vector<Mapping>> maps = ReadProcMaps(self_ ? 0 : pid_);
   if (!maps.ok()) return maps.status();
-  // Keep the build ids perf told us about for mappings that are still there.
   std::vector<Mapping> fresh = *std::move(maps);
-  for (Mapping& m : fresh) {
-    if (!m.build_id.empty()) continue;
-    for (const Mapping& old : mappings_) {
-      if (old.start == m.start && old.end == m.end && old.inode == m.inode && !old.build_id.empty()) {
-        m.build_id = old.build_id;
-      }
-    }
-  }
   std::sort(fresh.begin(), fresh.end(),
             [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
+  // Old mappings: where a current mapping overlaps, the current one wins
+  // (keeping a build id perf told us about for the same range and inode).
+  // Executable file mappings that nothing replaced are kept: samples taken
+  // before a dlclose() (or before the process exited) still name their
+  // functions when they are symbolized afterwards.
+  std::vector<Mapping> retired;
+  for (const Mapping& old : mappings_) {
+    // fresh is sorted and non-overlapping, so its ends are sorted too.
+    auto it = std::lower_bound(fresh.begin(), fresh.end(), old.start,
+                               [](const Mapping& m, uint64_t a) { return m.end <= a; });
+    if (it != fresh.end() && it->start < old.end) {
+      if (it->start == old.start && it->end == old.end && it->inode == old.inode &&
+          it->build_id.empty()) {
+        it->build_id = old.build_id;
+      }
+      continue;
+    }
+    if (old.executable && (old.IsFile() || old.IsVdso())) retired.push_back(old);
+  }
+  if (!retired.empty()) {
+    fresh.insert(fresh.end(), retired.begin(), retired.end());
+    std::sort(fresh.begin(), fresh.end(),
+              [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
+  }
   mappings_ = std::move(fresh);
   address_cache_.clear();
   // A JIT appends to its perf map as it compiles: read it again on demand.

@@ -477,5 +477,40 @@ TEST(SymbolizerTest, AddressCacheIsBounded) {
   }
 }
 
+TEST(SymbolizerTest, NamesCodeOfLibraryUnloadedBeforeSymbolizing) {
+  // A profile sampled code in a library that was dlclose'd before the
+  // collector got to symbolize it (and maps were re-read since).
+  SymbolizerOptions options;
+  options.refresh_on_miss = false;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s, Symbolizer::ForSelf(options));
+  std::string path = Runfile("include/flamekit/symbol/libfk_symbol_test_dso.so");
+  void* handle = dlopen(path.c_str(), RTLD_NOW);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  uint64_t fn = Addr(dlsym(handle, "FkDsoTarget"));
+  uint64_t cxx = Addr(dlsym(handle, "_ZN7fk_test12DsoCxxTargetEi"));
+  ASSERT_THAT(s->Refresh(), IsOk());  // sees the library, parses nothing yet
+  ASSERT_EQ(dlclose(handle), 0);
+  bool still_mapped = false;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::vector<Mapping> now, ReadProcMaps(0));
+  for (const Mapping& m : now) still_mapped |= m.Contains(fn);
+  if (still_mapped) GTEST_SKIP() << "dlclose did not unmap the library";
+  ASSERT_THAT(s->Refresh(), IsOk());  // the library is gone from maps
+  EXPECT_EQ(s->Lookup(fn).name, "FkDsoTarget");
+  EXPECT_EQ(s->Lookup(cxx).name, "fk_test::DsoCxxTarget(int)");
+  // Something mapped over the old range replaces it.
+  const Mapping* old = nullptr;
+  for (const Mapping& m : s->mappings()) {
+    if (m.Contains(fn)) old = &m;
+  }
+  ASSERT_NE(old, nullptr);
+  uint64_t page = fn & ~uint64_t{4095};
+  void* over = mmap(reinterpret_cast<void*>(page), 4096, PROT_READ,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (over == MAP_FAILED || Addr(over) != page) GTEST_SKIP() << "cannot map over the old range";
+  ASSERT_THAT(s->Refresh(), IsOk());
+  EXPECT_EQ(s->Lookup(fn).name, "[unknown]");
+  munmap(over, 4096);
+}
+
 }  // namespace
 }  // namespace flamekit
