@@ -84,9 +84,10 @@ struct PrometheusPage {
 // ParsePrometheusText()
 //
 // Parses a text-format page. Accepts blank lines, `# HELP`/`# TYPE` and
-// other comments, CRLF line ends, labels in any order with a trailing
-// comma, float values including NaN, +Inf and -Inf, and an optional integer
-// timestamp in milliseconds. Any malformed line fails the whole page (as
+// other comments (OpenMetrics' # UNIT and # EOF too), CRLF line ends,
+// labels in any order with a trailing comma, float values including NaN,
+// +Inf and -Inf, an optional timestamp (integer milliseconds, or OpenMetrics
+// seconds with a fraction) and an OpenMetrics exemplar after ` # `, ignored. Any malformed line fails the whole page (as
 // Prometheus fails a scrape) with InvalidArgument naming the line, e.g.
 // `line 7: expected '=' after label name "code"`. `source` (a URL or file
 // name) prefixes the message when not empty.
@@ -485,20 +486,29 @@ inline absl::StatusOr<PrometheusPage> ParsePrometheusText(absl::string_view text
                                     " is not a number (expected e.g. 12, 1.5e3, +Inf, NaN)"));
     }
     c.SkipBlanks();
-    if (!c.done()) {
+    if (!c.done() && c.peek() != '#') {
       absl::string_view ts = c.TakeToken();
       int64_t ms = 0;
-      if (!absl::SimpleAtoi(ts, &ms)) {
+      double seconds = 0;
+      if (absl::SimpleAtoi(ts, &ms)) {
+        sample.timestamp_ms = ms;
+      } else if (absl::SimpleAtod(ts, &seconds) && std::isfinite(seconds) &&
+                 std::fabs(seconds) < 9.0e15) {
+        // OpenMetrics writes seconds with a fraction ("1700000000.123").
+        sample.timestamp_ms = static_cast<int64_t>(std::llround(seconds * 1000));
+      } else {
         return LineError(source, line_number,
                          absl::StrCat("timestamp \"", ts, "\" of ", name,
-                                      " is not an integer number of milliseconds"));
+                                      " is not a number (milliseconds, or seconds with a "
+                                      "fraction)"));
       }
-      sample.timestamp_ms = ms;
       c.SkipBlanks();
-      if (!c.done()) {
-        return LineError(source, line_number,
-                         absl::StrCat("unexpected text after the timestamp of ", name));
-      }
+    }
+    // An OpenMetrics exemplar (` # {trace_id="..."} 1.0`) may follow; the
+    // trigger does not use it.
+    if (!c.done() && c.peek() != '#') {
+      return LineError(source, line_number,
+                       absl::StrCat("unexpected text after the timestamp of ", name));
     }
     page.samples.push_back(std::move(sample));
     if (end == text.size()) break;

@@ -105,6 +105,9 @@ TEST(PrometheusTextTest, AcceptsFormattingVariants) {
            {"\n\n# just a comment\n#\nm 8\n\n", 8, 0},
            {"# TYPE m gauge\n# HELP m\nm 9", 9, 0},
            {"ns:sub_metric 10", 10, 0},
+           {"m_bucket{le=\"0.5\"} 11 # {trace_id=\"ab\"} 0.4 1.6e9", 11, 1},
+           {"m 12 1700000000000 # {a=\"b\"} 1", 12, 0},
+           {"# TYPE m counter\n# UNIT m seconds\nm_total 13\n# EOF", 13, 0},
        }) {
     absl::StatusOr<PrometheusPage> page = ParsePrometheusText(c.text);
     ASSERT_THAT(page.status(), IsOk()) << "text: " << c.text;
@@ -126,7 +129,7 @@ TEST(PrometheusTextTest, MalformedLinesNameTheLine) {
            {"m", "line 1: metric m has no value"},
            {"m abc", "line 1: value \"abc\" of m is not a number"},
            {"m 1 2 3", "line 1: unexpected text after the timestamp"},
-           {"m 1 1.5", "line 1: timestamp \"1.5\" of m is not an integer"},
+           {"m 1 soon", "line 1: timestamp \"soon\" of m is not a number"},
            {"m{a=\"x\" 1", "line 1: expected ',' or '}' after label \"a\""},
            {"m{a=\"x\",", "line 1: label set is missing its closing '}'"},
            {"m{a=x} 1", "line 1: expected '\"' to start a label value (label \"a\")"},
@@ -148,6 +151,14 @@ TEST(PrometheusTextTest, MalformedLinesNameTheLine) {
         << "text: " << c.text;
     EXPECT_THAT(std::string(page.status().message()), HasSubstr("http://x/metrics: line "));
   }
+}
+
+TEST(PrometheusTextTest, TimestampsInMillisecondsOrOpenMetricsSeconds) {
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(PrometheusPage page,
+                                ParsePrometheusText("a 1 1700000000123\nb 2 1700000000.123\n"));
+  ASSERT_EQ(page.samples.size(), 2u);
+  EXPECT_EQ(*page.samples[0].timestamp_ms, 1700000000123);
+  EXPECT_EQ(*page.samples[1].timestamp_ms, 1700000000123);
 }
 
 TEST(MetricSelectorTest, ParsesAndNormalises) {
