@@ -10,7 +10,8 @@
 //
 // How an address is named:
 // - kernel addresses (upper half) via /proc/kallsyms → FrameKind::kKernel,
-//   or "[kernel]" when kptr_restrict hides the addresses;
+//   or "[kernel]" when the kernel hides the addresses (kallsyms.h says
+//   which settings reveal them);
 // - addresses in a mapped ELF file: the function symbol of .symtab or
 //   .dynsym (or of a separate debug file found by build id or
 //   .gnu_debuglink) whose [start, start + size) contains the address,
@@ -29,7 +30,9 @@
 // process in a container (another mount namespace) resolves from the host.
 // Deleted or replaced files (maps show "PATH (deleted)") are opened through
 // /proc/PID/map_files/START-END, which still reaches the old inode (needs
-// CAP_SYS_ADMIN, i.e. root). The [vdso] image is read from /proc/PID/mem;
+// CAP_SYS_ADMIN in the initial user namespace, i.e. real root), and for the
+// executable also through /proc/PID/exe (ptrace access suffices). The
+// [vdso] image is read from /proc/PID/mem;
 // when that is not permitted, this process's own vdso is used instead: the
 // vdso belongs to the kernel, so every 64-bit process on the machine has the
 // same image (at a different address, which the file-offset arithmetic
