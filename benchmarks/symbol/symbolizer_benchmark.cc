@@ -9,6 +9,9 @@
 //   BM_ForProcessCold    the same for another process (/bin/sleep) by PID
 //   BM_KallsymsLoad      reading and indexing /proc/kallsyms
 //   BM_ElfOpenLibc       open + symbol table of libc.so.6 alone
+//   BM_ResidentMemory    RSS added by a ForSelf symbolizer that has parsed
+//                        every executable file of this process (counters,
+//                        one iteration; file pages touched count as RSS)
 
 #include <dlfcn.h>
 #include <signal.h>
@@ -16,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -132,6 +136,37 @@ void BM_ElfOpenLibc(benchmark::State& state) {
   state.counters["symbols"] = static_cast<double>(n);
 }
 BENCHMARK(BM_ElfOpenLibc)->Unit(benchmark::kMicrosecond);
+
+long ResidentKb() {
+  std::ifstream statm("/proc/self/statm");
+  long size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+void BM_ResidentMemory(benchmark::State& state) {
+  SymbolizerOptions options;
+  options.use_debug_files = state.range(0) != 0;
+  for (auto _ : state) {
+    long before = ResidentKb();
+    auto s = Symbolizer::ForSelf(options);
+    if (!s.ok()) return state.SkipWithError(s.status().ToString().c_str());
+    size_t lookups = 0;
+    for (const Mapping& m : (*s)->mappings()) {
+      if (!m.executable || !m.IsFile()) continue;
+      for (uint64_t a = m.start; a < m.end; a += 64) {  // a warm cache of many addresses
+        benchmark::DoNotOptimize((*s)->Lookup(a));
+        ++lookups;
+      }
+    }
+    long after = ResidentKb();
+    state.counters["rss_added_kb"] = static_cast<double>(after - before);
+    state.counters["files"] = static_cast<double>((*s)->files_parsed());
+    state.counters["cached_addresses"] = static_cast<double>((*s)->cached_addresses());
+  }
+  state.SetLabel(options.use_debug_files ? "with debug files" : "no debug files");
+}
+BENCHMARK(BM_ResidentMemory)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace flamekit
