@@ -2,6 +2,8 @@
 #include "flamekit/profile/transform.h"
 
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -186,6 +188,25 @@ TEST(TransformTest, BadTransformFilesNameTheEntry) {
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
         << c.json;
   }
+}
+
+TEST(TransformTest, OneListAppliesFromManyThreadsAtOnce) {
+  // The contract: a TransformList and a const Profile may be shared by
+  // threads (UI requests). Run under --config=tsan to check for races.
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(TransformList list,
+                                TransformList::ReadFile(std::string(kDir) + "cleanup.json"));
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(const Profile input,
+                                ReadCollapsedFile("testdata/collapsed/server.txt"));
+  const std::string expected = ToCollapsedString(ApplyTransforms(input, list));
+  std::vector<std::string> results(4);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < results.size(); ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) results[t] = ToCollapsedString(ApplyTransforms(input, list));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const std::string& r : results) EXPECT_EQ(r, expected);
 }
 
 TEST(TransformTest, EmptyListReturnsACopy) {
