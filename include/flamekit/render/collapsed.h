@@ -22,6 +22,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "flamekit/profile/collapsed_io.h"
 #include "flamekit/profile/profile.h"
 #include "flamekit/render/flame_tree.h"
 
@@ -29,8 +30,10 @@ namespace flamekit {
 
 // RenderCollapsed()
 //
-// One line per distinct stack, sorted by frame names (deterministic).
-// Newlines inside names become spaces (the format has no escapes).
+// One line per distinct stack, sorted by frame names (deterministic), each
+// frame spelled by profile/collapsed_io.h's CollapsedFrameText() (kind
+// suffixes, thread brackets; ';' and newlines, which the format cannot
+// hold, become ':' and ' ').
 std::string RenderCollapsed(const Profile& profile);
 
 namespace render_internal {
@@ -61,9 +64,9 @@ inline void AppendCollapsedStack(const Profile& profile,
                                  absl::Span<const FrameId> frames, std::string* out) {
   for (size_t i = 0; i < frames.size(); ++i) {
     if (i != 0) out->push_back(';');
-    const Frame& frame = profile.frame(frames[i]);
-    for (char c : frame.name) out->push_back(c == '\n' || c == '\r' ? ' ' : c);
-    out->append(CollapsedSuffix(frame.kind).data(), CollapsedSuffix(frame.kind).size());
+    // The pipeline's spelling (suffixes, [thread] brackets, ';' -> ':'), so
+    // ReadCollapsedFile() reads back what we write.
+    out->append(CollapsedFrameText(profile.frame(frames[i])));
   }
 }
 

@@ -132,14 +132,14 @@ TEST_F(GoPprofTest, CpuTimeComesFromTheInterval) {
 TEST_F(GoPprofTest, ThreadRootsBecomeLabels) {
   std::string out = Pprof("-tags -sample_index=samples", render_testing::ThreadProfile());
   EXPECT_THAT(out, HasSubstr("thread:"));
-  EXPECT_THAT(out, HasSubstr("[worker-1 tid=101]"));
-  EXPECT_THAT(out, HasSubstr("[worker-2 tid=102]"));
+  EXPECT_THAT(out, HasSubstr("worker-1 tid=101"));
+  EXPECT_THAT(out, HasSubstr("worker-2 tid=102"));
   std::string top = Pprof("-top -sample_index=samples", render_testing::ThreadProfile());
   EXPECT_THAT(top, HasSubstr("File: checkout-service"));
   auto rows = ParseTop(top);
   EXPECT_EQ(rows["Crunch(int)"].first, "1000") << top;
   // Thread frames are labels, not functions.
-  EXPECT_EQ(rows.count("[worker-1 tid=101]"), 0u) << top;
+  EXPECT_EQ(rows.count("worker-1 tid=101"), 0u) << top;
 }
 
 TEST_F(GoPprofTest, MappingsNameTheObjectFiles) {

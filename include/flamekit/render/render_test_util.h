@@ -171,11 +171,11 @@ inline Profile HostileProfile() {
 inline Profile ThreadProfile() {
   Profile p;
   SetFixedMetadata(&p);
-  Add(&p, {{"[worker-1 tid=101]", FrameKind::kThread}, {"start_thread", FrameKind::kLibrary},
+  Add(&p, {{"worker-1 tid=101", FrameKind::kThread}, {"start_thread", FrameKind::kLibrary},
            {"Worker::Loop()"}, {"Crunch(int)"}}, 600);
-  Add(&p, {{"[worker-2 tid=102]", FrameKind::kThread}, {"start_thread", FrameKind::kLibrary},
+  Add(&p, {{"worker-2 tid=102", FrameKind::kThread}, {"start_thread", FrameKind::kLibrary},
            {"Worker::Loop()"}, {"Crunch(int)"}}, 400);
-  Add(&p, {{"[worker-2 tid=102]", FrameKind::kThread}, {"start_thread", FrameKind::kLibrary},
+  Add(&p, {{"worker-2 tid=102", FrameKind::kThread}, {"start_thread", FrameKind::kLibrary},
            {"Worker::Loop()"}, {"Sleep()"}}, 100);
   return p;
 }

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
+#include "flamekit/profile/collapsed_io.h"
 #include "flamekit/render/render_test_util.h"
 #include "flamekit/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -69,6 +71,27 @@ TEST_F(WriteProfileTest, CollapsedMarksKindsAndSortsStacks) {
   EXPECT_THAT(text, HasSubstr("Interp::Eval_[j] 50\n"));
   EXPECT_THAT(text, HasSubstr("Hash(Key const&)_[i] 40\n"));
   EXPECT_THAT(text, StartsWith("main 10\n"));
+}
+
+TEST_F(WriteProfileTest, CollapsedReadsBackIntoTheSameProfile) {
+  for (const Profile& original :
+       {render_testing::SmallProfile(), render_testing::ThreadProfile()}) {
+    ASSERT_THAT(WriteProfile(original, dir_ + "/round.collapsed"), IsOk());
+    absl::StatusOr<Profile> back = ReadCollapsedFile(dir_ + "/round.collapsed");
+    ASSERT_THAT(back, IsOk());
+    EXPECT_EQ(RenderCollapsed(*back), RenderCollapsed(original));
+    EXPECT_EQ(back->total_samples(), original.total_samples());
+    // Kinds survive: thread roots stay threads, kernel frames stay kernel.
+    std::map<std::string, FrameKind> kinds;
+    for (FrameId id = 0; id < back->frame_count(); ++id) {
+      kinds[back->frame(id).name] = back->frame(id).kind;
+    }
+    for (FrameId id = 0; id < original.frame_count(); ++id) {
+      const Frame& f = original.frame(id);
+      if (f.kind == FrameKind::kLibrary) continue;  // collapsed text cannot say "library"
+      EXPECT_EQ(kinds[f.name], f.kind) << f.name;
+    }
+  }
 }
 
 TEST_F(WriteProfileTest, ExplicitFormatWinsOverTheExtension) {
