@@ -212,6 +212,7 @@ class SymbolTable {
   const std::vector<ElfSymbol>& symbols() const { return symbols_; }
 
  private:
+  static constexpr size_t kMaxNestedWalk = 4096;
   std::vector<ElfSymbol> symbols_;      // sorted by address
   std::vector<uint64_t> max_end_;       // max end of symbols_[0..i]
 };
@@ -533,8 +534,12 @@ inline const ElfSymbol* SymbolTable::Find(uint64_t address) const {
       [](uint64_t a, const ElfSymbol& s) { return a < s.address; });
   // Walk back over the symbols starting at or before `address` while one
   // of them may still reach it; keep the innermost (latest-starting) match.
+  // The walk is capped so that a corrupt file with one huge symbol cannot
+  // make every lookup linear; past the cap the answer is "no symbol",
+  // which is safe (file+offset), never a wrong name.
+  size_t steps = 0;
   for (size_t i = static_cast<size_t>(it - symbols_.begin()); i > 0; --i) {
-    if (max_end_[i - 1] <= address) break;
+    if (max_end_[i - 1] <= address || ++steps > kMaxNestedWalk) break;
     const ElfSymbol& s = symbols_[i - 1];
     uint64_t size = std::max<uint64_t>(s.size, 1);
     if (address - s.address < size) return &s;

@@ -349,5 +349,21 @@ TEST(SymbolTableTest, HugeSizesDoNotOverflow) {
   ASSERT_NE(table.Find(UINT64_MAX - 1), nullptr);
 }
 
+TEST(SymbolTableTest, HugeCorruptSymbolDoesNotMakeLookupsLinear) {
+  // One symbol claims the whole address space, 100k small ones follow:
+  // lookups of addresses between the small ones stay fast, and never name a
+  // small neighbour.
+  std::vector<ElfSymbol> syms;
+  syms.push_back({0x1000, UINT64_MAX / 2, "huge", true});
+  for (uint64_t i = 0; i < 100000; ++i) syms.push_back({0x10000 + i * 0x100, 0x10, "small", true});
+  SymbolTable table(std::move(syms));
+  for (uint64_t i = 0; i < 100000; i += 97) {
+    const ElfSymbol* s = table.Find(0x10000 + i * 0x100 + 0x80);
+    if (s != nullptr) EXPECT_EQ(s->name, "huge");
+  }
+  EXPECT_EQ(table.Find(0x10000 + 0x05)->name, "small");
+  EXPECT_EQ(table.Find(0x2000)->name, "huge");
+}
+
 }  // namespace
 }  // namespace flamekit
