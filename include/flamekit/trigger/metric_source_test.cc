@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -215,6 +216,24 @@ TEST(HttpFetchTest, NothingListeningIsUnavailable) {
   absl::Status s = FetchUrl(url, absl::Seconds(1)).status();
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_THAT(std::string(s.message()), HasSubstr("is the service running"));
+}
+
+TEST(HttpFetchTest, ASlowEndpointTimesOut) {
+  httplib::Server server;
+  server.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    res.set_content("up 1\n", "text/plain");
+  });
+  int port = server.bind_to_any_port("127.0.0.1");
+  std::thread thread([&] { server.listen_after_bind(); });
+  absl::Time start = absl::Now();
+  absl::Status s =
+      FetchUrl(absl::StrCat("http://127.0.0.1:", port, "/slow"), absl::Milliseconds(200)).status();
+  absl::Duration took = absl::Now() - start;
+  server.stop();
+  thread.join();
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_LT(took, absl::Milliseconds(1200)) << "the timeout did not apply";
 }
 
 TEST(HttpFetchTest, ParsesUrlsAndRejectsBadOnes) {
