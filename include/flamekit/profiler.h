@@ -120,12 +120,14 @@ struct ProfilerOptions {
   size_t ring_capacity = StackRing::kDefaultCapacity;
   // How often the collector looks for new and exited threads (a stat() of
   // /proc/self/task; the full listing when the thread count changed, and
-  // once a second). A new thread is sampled from at most this long (plus
-  // one sampling interval) after it starts; a thread that starts within
-  // the same interval another exits may take up to a second.
-  // The default trades ~20 ms of lag for fewer wake-ups: on this kind of VM
-  // a wake-up costs the collector ~40 us of CPU (the context switch).
-  absl::Duration thread_poll_interval = absl::Milliseconds(20);
+  // once a second) while threads come and go. After each quiet look the
+  // pause doubles, up to max(thread_poll_interval, 100 ms): a wake-up costs
+  // the collector ~40 us of CPU on this kind of VM (the context switch), so
+  // a process with a stable set of threads pays ~10 of them per second. A
+  // new thread is sampled from at most one pause (plus one sampling
+  // interval) after it starts; one that starts within the same pause
+  // another exits may take up to a second.
+  absl::Duration thread_poll_interval = absl::Milliseconds(10);
   // The signal samples travel on.
   int signal = SIGPROF;
   // Copied into the profile's metadata.
@@ -704,7 +706,9 @@ inline void Profiler::Session::CollectorMain() {
   // changed, or once a second (a thread that exited while another started).
   // The ring is drained when a quarter full or every 100 ms, and the
   // collector wakes every 5 ms while the last drain found it that full.
-  const absl::Duration tick = options_.thread_poll_interval;
+  const absl::Duration min_tick = options_.thread_poll_interval;
+  const absl::Duration max_tick = std::max(min_tick, absl::Milliseconds(100));
+  absl::Duration tick = min_tick;
   const uint64_t drain_threshold = ring_->capacity() / 4;
   absl::Time next_full_sync = absl::InfinitePast();
   absl::Time next_drain = absl::InfinitePast();
@@ -716,7 +720,9 @@ inline void Profiler::Session::CollectorMain() {
     if (sampling_.load()) {
       struct stat task_dir;
       nlink_t links = stat("/proc/self/task", &task_dir) == 0 ? task_dir.st_nlink : 0;
-      if (links != last_links || links == 0 || now >= next_full_sync) {
+      const bool changed = links != last_links || links == 0;
+      tick = changed ? min_tick : std::min(tick * 2, max_tick);
+      if (changed || now >= next_full_sync) {
         SyncThreads(/*refresh_names=*/now >= next_full_sync);
         last_links = links;
         if (now >= next_full_sync) next_full_sync = now + absl::Seconds(1);
