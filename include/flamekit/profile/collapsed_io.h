@@ -174,7 +174,8 @@ absl::Status ReadCollapsedFd(int fd, absl::string_view source_name,
 // CollapsedFrameText()
 //
 // How a frame is written: its name with the kind's annotation ("_[k]",
-// "_[j]", "_[i]"; kThread in brackets). Characters the format cannot hold
+// "_[j]", "_[i]"; kThread in brackets unless its name already has them).
+// Characters the format cannot hold
 // are replaced: ';' by ':', and newline and NUL by spaces (names read from
 // collapsed text never contain them, so text round trips are exact).
 std::string CollapsedFrameText(const Frame& frame);
@@ -594,7 +595,12 @@ inline absl::StatusOr<Profile> ReadCollapsedFile(absl::string_view path,
 inline std::string CollapsedFrameText(const Frame& frame) {
   std::string text;
   text.reserve(frame.name.size() + 4);
-  if (frame.kind == FrameKind::kThread) text += '[';
+  // A thread name that already carries its brackets ("[main tid=1]") gets
+  // no second pair.
+  const bool bracket =
+      frame.kind == FrameKind::kThread &&
+      !(frame.name.size() >= 2 && frame.name.front() == '[' && frame.name.back() == ']');
+  if (bracket) text += '[';
   for (char c : frame.name) {
     if (c == ';') {
       text += ':';
@@ -608,7 +614,9 @@ inline std::string CollapsedFrameText(const Frame& frame) {
     case FrameKind::kKernel: text += "_[k]"; break;
     case FrameKind::kJit: text += "_[j]"; break;
     case FrameKind::kInlined: text += "_[i]"; break;
-    case FrameKind::kThread: text += ']'; break;
+    case FrameKind::kThread:
+      if (bracket) text += ']';
+      break;
     default: break;
   }
   return text;

@@ -378,6 +378,10 @@ TEST(CollapsedIoTest, WriterReplacesCharactersTheFormatCannotHold) {
               p.InternFrame("w", FrameKind::kThread)},
              1);
   EXPECT_EQ(ToCollapsedString(p), "a:b;line break\r;[w] 1\n");
+  // A thread name given with its brackets is not bracketed twice.
+  Profile q;
+  q.AddStack({q.InternFrame("[main tid=7]", FrameKind::kThread), q.InternFrame("f")}, 2);
+  EXPECT_EQ(ToCollapsedString(q), "[main tid=7];f 2\n");
 }
 
 }  // namespace
