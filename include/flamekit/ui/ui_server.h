@@ -320,9 +320,28 @@ inline nlohmann::json ProfileJson(const StoredProfile& p) {
   return j;
 }
 
+// JSON whose strings cannot open markup even if a browser were tricked into
+// reading it as HTML: '<', '>' and '&' (which only occur inside strings)
+// become \u escapes.
+inline std::string SafeJson(const nlohmann::json& body) {
+  std::string text = body.dump(2);
+  std::string out;
+  out.reserve(text.size() + 16);
+  for (char c : text) {
+    switch (c) {
+      case '<': out += "\\u003c"; break;
+      case '>': out += "\\u003e"; break;
+      case '&': out += "\\u0026"; break;
+      default: out.push_back(c);
+    }
+  }
+  out.push_back('\n');
+  return out;
+}
+
 inline void SendJson(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(body.dump(2) + "\n", "application/json");
+  res.set_content(SafeJson(body), "application/json");
 }
 
 inline void SendError(httplib::Response& res, int status, absl::string_view message) {
@@ -974,7 +993,10 @@ inline void UiServer::InstallRoutes() {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  server_.set_read_timeout(5, 0);
+  // Short timeouts: a client that sends its request slowly (or not at all)
+  // holds a worker for at most this long. Browsers and curl send a whole
+  // request at once.
+  server_.set_read_timeout(2, 0);
   server_.set_write_timeout(5, 0);
   server_.set_keep_alive_timeout(2);
   server_.set_keep_alive_max_count(100);
