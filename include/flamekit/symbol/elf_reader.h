@@ -162,6 +162,14 @@ class ElfFile {
   // are skipped. Names point into this ElfFile.
   std::vector<ElfSymbol> FunctionSymbols() const;
 
+  // PltSymbols()
+  //
+  // One "name@plt" symbol per PLT stub that calls a named function through
+  // .rela.plt (x86-64 and AArch64 lazy-binding PLTs, with or without the
+  // IBT .plt.sec), so a sample in a stub is not a bare file offset. Empty
+  // for other machines or when the tables are missing or inconsistent.
+  const std::vector<ElfSymbol>& PltSymbols() const { return plt_symbols_; }
+
   // FileOffsetToVaddr()
   //
   // The virtual address at which the byte at file offset `offset` is
@@ -173,6 +181,7 @@ class ElfFile {
   absl::Status Parse();
   const ElfSection* FindSectionOfType(uint32_t type) const;
   absl::Status Corrupt(absl::string_view what) const;
+  void ParsePlt(uint16_t machine);
 
   std::string display_name_;
   // The image: either an mmap'ed file (mapped_ != nullptr) or owned_.
@@ -187,6 +196,10 @@ class ElfFile {
   std::string build_id_;
   std::string debuglink_;
   uint32_t debuglink_crc_ = 0;
+  // Names of plt_symbols_; filled before plt_symbols_ points into it and
+  // never changed after.
+  std::vector<std::string> plt_names_;
+  std::vector<ElfSymbol> plt_symbols_;
 };
 
 // SymbolTable
@@ -420,6 +433,8 @@ inline absl::Status ElfFile::Parse() {
     }
   }
 
+  ParsePlt(eh.e_machine);
+
   // .gnu_debuglink: a file name, padding to 4 bytes, a CRC-32.
   if (const ElfSection* link = FindSection(".gnu_debuglink")) {
     absl::string_view d = SectionData(*link);
@@ -431,6 +446,65 @@ inline absl::Status ElfFile::Parse() {
     }
   }
   return absl::OkStatus();
+}
+
+inline void ElfFile::ParsePlt(uint16_t machine) {
+  // Lazy-binding PLT layout: a header (16 bytes on x86-64, 32 on AArch64),
+  // then one 16-byte stub per .got.plt slot after the 3 reserved ones; with
+  // IBT (x86-64 -fcf-protection) the stubs called by code are in .plt.sec,
+  // 16 bytes each, without a header.
+  uint64_t header;
+  if (machine == EM_X86_64) {
+    header = 16;
+  } else if (machine == EM_AARCH64) {
+    header = 32;
+  } else {
+    return;
+  }
+  const ElfSection* rela = FindSection(".rela.plt");
+  // The slot a relocation fills tells which stub jumps through it. Linked
+  // with -z now, .got.plt may be folded into .got: then stubs follow the
+  // relocations' order.
+  const ElfSection* got = FindSection(".got.plt");
+  const ElfSection* plt_sec = FindSection(".plt.sec");
+  const ElfSection* plt = FindSection(".plt");
+  if (rela == nullptr || plt == nullptr || rela->link >= sections_.size()) return;
+  const ElfSection& dynsym = sections_[rela->link];
+  if (dynsym.link >= sections_.size()) return;
+  absl::string_view relocs = SectionData(*rela);
+  absl::string_view syms = SectionData(dynsym);
+  absl::string_view strtab = SectionData(sections_[dynsym.link]);
+  const ElfSection& stubs = plt_sec != nullptr ? *plt_sec : *plt;
+  uint64_t first = plt_sec != nullptr ? 0 : header;
+  std::vector<std::pair<uint64_t, std::string>> found;
+  size_t count = relocs.size() / sizeof(Elf64_Rela);
+  for (size_t i = 0; i < count; ++i) {
+    Elf64_Rela r;
+    memcpy(&r, relocs.data() + i * sizeof(r), sizeof(r));
+    uint64_t sym_index = ELF64_R_SYM(r.r_info);
+    if (sym_index == 0) continue;  // IRELATIVE: no name
+    uint64_t index = i;  // the stub's index among the stubs
+    if (got != nullptr) {
+      // .got.plt: 3 reserved slots, then one per stub.
+      if (r.r_offset < got->address + 24 || r.r_offset - got->address >= got->size) continue;
+      index = (r.r_offset - got->address) / 8 - 3;
+    }
+    if (index > stubs.size / 16) continue;
+    uint64_t stub = stubs.address + first + index * 16;
+    if (stub < stubs.address || stub + 16 > stubs.address + stubs.size) continue;
+    Elf64_Sym sym;
+    if (sym_index >= syms.size() / sizeof(Elf64_Sym)) continue;
+    memcpy(&sym, syms.data() + sym_index * sizeof(sym), sizeof(sym));
+    std::optional<absl::string_view> name = symbol_internal::StringAt(strtab, sym.st_name);
+    if (!name || name->empty()) continue;
+    found.emplace_back(stub, absl::StrCat(*name, "@plt"));
+  }
+  plt_names_.reserve(found.size());
+  for (auto& f : found) plt_names_.push_back(std::move(f.second));
+  // plt_names_ no longer grows: its strings stay where they are.
+  for (size_t i = 0; i < found.size(); ++i) {
+    plt_symbols_.push_back(ElfSymbol{found[i].first, 16, plt_names_[i], false});
+  }
 }
 
 inline const ElfSection* ElfFile::FindSection(absl::string_view name) const {

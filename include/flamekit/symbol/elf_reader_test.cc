@@ -3,15 +3,19 @@
 
 #include <elf.h>
 #include <link.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "flamekit/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -198,6 +202,59 @@ TEST(ElfFileTest, FindsBuildIdThroughProgramHeadersWithoutSections) {
   EXPECT_TRUE(bare->FunctionSymbols().empty());
   EXPECT_EQ(bare->build_id(), full->build_id());
   EXPECT_EQ(bare->FileOffsetToVaddr(0x110), 0x400110u);
+}
+
+// "name@plt" labels objdump puts on the stubs of `section`, by address.
+std::map<uint64_t, std::string> ObjdumpPltLabels(const std::string& file, const char* section) {
+  std::map<uint64_t, std::string> out;
+  std::string cmd = absl::StrCat("objdump -d -j ", section, " ", file, " 2>/dev/null");
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char line[1024];
+  while (fgets(line, sizeof(line), p) != nullptr) {
+    // 0000000000000760 <read@plt>:
+    absl::string_view l(line);
+    size_t lt = l.find(" <"), gt = l.find(">:");
+    if (lt == absl::string_view::npos || gt == absl::string_view::npos || gt < lt) continue;
+    std::string name(l.substr(lt + 2, gt - lt - 2));
+    if (!absl::EndsWith(name, "@plt") || absl::StartsWith(name, "*ABS*")) continue;
+    uint64_t addr = 0;
+    if (absl::SimpleHexAtoi(l.substr(0, lt), &addr)) out[addr] = name;
+  }
+  pclose(p);
+  return out;
+}
+
+void ExpectPltMatchesObjdump(const std::string& file) {
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> elf, ElfFile::Open(file));
+  const char* section = elf->FindSection(".plt.sec") != nullptr ? ".plt.sec" : ".plt";
+  std::map<uint64_t, std::string> expected = ObjdumpPltLabels(file, section);
+  if (expected.empty()) GTEST_SKIP() << "objdump gave no @plt labels for " << file;
+  std::map<uint64_t, std::string> got;
+  for (const ElfSymbol& s : elf->PltSymbols()) got[s.address] = std::string(s.name);
+  EXPECT_EQ(got, expected) << file;
+}
+
+TEST(ElfFileTest, PltStubsMatchObjdumpForHelper) {
+  ExpectPltMatchesObjdump(Runfile("include/flamekit/symbol/symbol_test_helper"));
+}
+
+TEST(ElfFileTest, PltStubsMatchObjdumpForIbtPltSec) {
+  std::string file = Runfile("include/flamekit/symbol/symbol_test_helper_ibt");
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> elf, ElfFile::Open(file));
+  if (elf->FindSection(".plt.sec") == nullptr) GTEST_SKIP() << "the linker made no .plt.sec";
+  ExpectPltMatchesObjdump(file);
+}
+
+TEST(ElfFileTest, PltStubsMatchObjdumpWithBindNow) {
+  std::string file = Runfile("include/flamekit/symbol/symbol_test_helper_now");
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> elf, ElfFile::Open(file));
+  EXPECT_EQ(elf->FindSection(".got.plt"), nullptr);
+  ExpectPltMatchesObjdump(file);
+}
+
+TEST(ElfFileTest, PltStubsMatchObjdumpForLibc) {
+  ExpectPltMatchesObjdump("/lib/x86_64-linux-gnu/libc.so.6");
 }
 
 TEST(ElfFileTest, RejectsHandMadeBadFiles) {

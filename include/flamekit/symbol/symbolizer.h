@@ -16,7 +16,7 @@
 //   .dynsym (or of a separate debug file found by build id or
 //   .gnu_debuglink) whose [start, start + size) contains the address,
 //   demangled → kUser for the main executable, kLibrary for shared
-//   libraries and the [vdso];
+//   libraries and the [vdso]; PLT stubs are "name@plt";
 // - addresses in such a file that no symbol contains → "basename+0xOFFSET"
 //   (OFFSET = the file offset, what `addr2line -e FILE` and `objdump` take
 //   after adding the segment's vaddr) with kUnknown; never the nearest
@@ -481,6 +481,8 @@ inline std::unique_ptr<Symbolizer::LoadedFile> Symbolizer::LoadFile(const Mappin
     return file;
   }
   std::vector<ElfSymbol> symbols = file->elf->FunctionSymbols();
+  const std::vector<ElfSymbol>& plt = file->elf->PltSymbols();
+  symbols.insert(symbols.end(), plt.begin(), plt.end());
   if (options_.use_debug_files && !file->elf->has_symtab() && !m.IsVdso()) {
     DebugFileOptions debug_options;
     debug_options.roots = options_.debug_roots;

@@ -512,5 +512,22 @@ TEST(SymbolizerTest, NamesCodeOfLibraryUnloadedBeforeSymbolizing) {
   munmap(over, 4096);
 }
 
+TEST(SymbolizerTest, NamesPltStubs) {
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<ElfFile> elf, ElfFile::Open("/proc/self/exe"));
+  if (elf->PltSymbols().empty()) GTEST_SKIP() << "this executable has no PLT";
+  uint64_t target = 0;
+  for (const ElfSymbol& sym : elf->FunctionSymbols()) {
+    if (sym.name == "FkSymbolTestTarget") target = sym.address;
+  }
+  ASSERT_NE(target, 0u);
+  uint64_t bias = FnAddr(&FkSymbolTestTarget) - target;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s, Symbolizer::ForSelf());
+  const ElfSymbol& stub = elf->PltSymbols().front();
+  Symbolizer::Symbol sym = s->Lookup(stub.address + bias + 4);
+  EXPECT_EQ(sym.name, stub.name);
+  EXPECT_TRUE(absl::EndsWith(sym.name, "@plt"));
+  EXPECT_EQ(sym.kind, FrameKind::kUser);
+}
+
 }  // namespace
 }  // namespace flamekit
