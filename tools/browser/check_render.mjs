@@ -105,7 +105,20 @@ async function clickFrame(page, name) {
     // (700 + 250) / 2000
     expect(/matched: 47\.5% of samples/.test(text), 'matched: ' + text);
     expect(/search=/.test(page.url()), 'url has no search');
-    await page.keyboard.press('Escape');  // leave the search box
+    await page.evaluate(() => document.activeElement.blur());
+  });
+  await check('flame: n / Shift+N step through the matches', async () => {
+    // Matches in preorder: deflate (under Compress), then JsonParser.
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('n');
+    const first = (await state(page)).zoom;
+    await page.keyboard.press('n');
+    const second = (await state(page)).zoom;
+    await page.keyboard.press('Shift+N');
+    const back = (await state(page)).zoom;
+    expect(first === 'deflate' && second === 'JsonParser::Parse(std::basic_string_view<char>)' && back === 'deflate',
+           [first, second, back].join(' / '));
+    await page.keyboard.press('Escape');
   });
   await check('flame: zoom and search survive a reload from the URL', async () => {
     await clickFrame(page, 'Compress(Buffer*)');
@@ -119,7 +132,7 @@ async function clickFrame(page, name) {
   });
   await check('flame: inverted and dark mode', async () => {
     await page.keyboard.press('Escape');
-    await page.click('#icicle');
+    await page.keyboard.press('i');
     await page.click('#dark');
     const s = await state(page);
     expect(s.icicle && s.dark, JSON.stringify(s));
