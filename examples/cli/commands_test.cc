@@ -116,6 +116,15 @@ TEST(CliTest, ConvertAppliesTransformsIncludeAndExcludeInOrder) {
             "find(std::string const&) 15\n");
 }
 
+TEST(CliTest, ConvertMergesSeveralInputs) {
+  Result r = RunFlamekit({"convert", kCollapsed + "before.txt", kCollapsed + "after.txt",
+                          "-f", "-"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  const std::string h = "main;Server::Run();Server::Handle(Request const&);";
+  EXPECT_EQ(r.out, h + "Cache::Lookup(Key const&) 40\n" + h + "Parser::Parse() 90\n" + h +
+                       "memcpy 150\n" + "main;Server::Run();epoll_wait 20\n");
+}
+
 TEST(CliTest, ConvertMergesThreadsUnlessAsked) {
   Result merged = RunFlamekit({"convert", kCollapsed + "threads.txt", "-f", "-"});
   ASSERT_EQ(merged.code, kExitOk) << merged.err;
@@ -148,7 +157,7 @@ TEST(CliTest, UsageErrorsExitTwoWithTheUsageLine) {
   const Case cases[] = {
       {{"convert"}, "missing INPUT"},
       {{"convert", in}, "missing -f OUTPUT"},
-      {{"convert", in, "a", "-f", "x.txt"}, "expected one INPUT, got 2"},
+      {{"convert", "-", in, "-", "-f", "x.txt"}, "standard input ('-') can be read only once"},
       {{"convert", in, "-f"}, "--output needs a value"},
       {{"convert", in, "-f", "a.txt", "-f", "b.txt"}, "--output given more than once"},
       {{"convert", in, "-f", "a.txt", "--bogus"}, "unknown flag --bogus"},

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// flamekit convert INPUT -f OUTPUT: read a profile, transform it, write it
-// in the format the output's extension names.
+// flamekit convert INPUT... -f OUTPUT: read a profile (several are merged),
+// transform it, write it in the format the output's extension names.
 
 #include <string>
 
@@ -23,7 +23,8 @@ constexpr char kDetails[] =
     "FlameGraph, perf + stackcollapse, async-profiler and flamekit write them;\n"
     "'-' reads standard input) and writes OUTPUT in the format its extension\n"
     "names: .txt, .collapsed or .folded for collapsed text ('-' for standard\n"
-    "output).\n\n"
+    "output). Several INPUTs are merged into one profile (their samples\n"
+    "add up).\n\n"
     "Flags:\n"
     "  -f, --output OUTPUT   where to write (required)\n"
     "  --top N               also print the N hottest functions (self and total)\n";
@@ -36,7 +37,7 @@ const Command& Self() {
   static const Command command = {
       "convert",
       "Convert a profile to another format, filtering and transforming stacks",
-      "flamekit convert INPUT -f OUTPUT [--include RE] [--exclude RE] "
+      "flamekit convert INPUT... -f OUTPUT [--include RE] [--exclude RE] "
       "[--transforms FILE.json] [--threads] [--lenient] [--top N]",
       details->c_str(), &Run};
   return command;
@@ -52,13 +53,11 @@ int Run(absl::Span<const std::string> argv, CommandIo& io) {
     PrintHelp(command, io.out);
     return kExitOk;
   }
-  if (args->positional.size() != 1) {
-    return UsageError(command,
-                      args->positional.empty()
-                          ? "missing INPUT"
-                          : absl::StrCat("expected one INPUT, got ",
-                                         args->positional.size(), " arguments"),
-                      io);
+  if (args->positional.empty()) return UsageError(command, "missing INPUT", io);
+  int stdin_inputs = 0;
+  for (const std::string& p : args->positional) stdin_inputs += p == "-";
+  if (stdin_inputs > 1) {
+    return UsageError(command, "standard input ('-') can be read only once", io);
   }
   if (!args->Has(kOutputFlag.name) || args->Value(kOutputFlag.name).empty()) {
     return UsageError(command, "missing -f OUTPUT", io);
@@ -69,7 +68,9 @@ int Run(absl::Span<const std::string> argv, CommandIo& io) {
     if (!n.ok()) return UsageError(command, n.status().message(), io);
     top = *n;
   }
-  const std::string input = args->positional[0];
+  const std::string input = args->positional.size() == 1
+                                ? args->positional[0]
+                                : absl::StrCat(args->positional.size(), " inputs");
   const std::string output = args->Value(kOutputFlag.name);
 
   // Transforms first: a bad regex should not wait for a large input.
@@ -77,8 +78,23 @@ int Run(absl::Span<const std::string> argv, CommandIo& io) {
   if (!format.ok()) return ExitCode(command, format, io);
   absl::StatusOr<TransformList> transforms = BuildTransforms(*args);
   if (!transforms.ok()) return ExitCode(command, transforms.status(), io);
-  absl::StatusOr<Profile> loaded = LoadProfile(input, args->Has(kLenientFlag.name), io);
+  absl::StatusOr<Profile> loaded =
+      LoadProfile(args->positional[0], args->Has(kLenientFlag.name), io);
   if (!loaded.ok()) return ExitCode(command, loaded.status(), io);
+  for (size_t i = 1; i < args->positional.size(); ++i) {
+    absl::StatusOr<Profile> more =
+        LoadProfile(args->positional[i], args->Has(kLenientFlag.name), io);
+    if (!more.ok()) return ExitCode(command, more.status(), io);
+    absl::StatusOr<Profile> merged = MergeProfiles(*loaded, *more);
+    if (!merged.ok()) {
+      return ExitCode(command,
+                      absl::Status(merged.status().code(),
+                                   absl::StrCat(args->positional[i], ": ",
+                                                merged.status().message())),
+                      io);
+    }
+    loaded = *std::move(merged);
+  }
   Profile profile =
       PrepareProfile(*loaded, *transforms, args->Has(kThreadsFlag.name), input, io);
   if (profile.total_samples() == 0) {

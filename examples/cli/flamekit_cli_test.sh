@@ -61,7 +61,7 @@ grep -qx "main;Server::Run();epoll_wait 20 10" "${OUT}/diff.txt" ||
 expect 2 "no args" --
 expect 2 "unknown flag" -- convert "${DATA}/collapsed/server.txt" -f x.txt --nope
 expect_stderr "unknown flag --nope"
-expect_stderr "usage: flamekit convert INPUT -f OUTPUT"
+expect_stderr "usage: flamekit convert INPUT... -f OUTPUT"
 expect 2 "missing output" -- diff a b
 expect_stderr "missing -f OUTPUT"
 
