@@ -708,7 +708,8 @@ inline httplib::Server::HandlerResponse UiServer::CheckRequest(const httplib::Re
     ui_internal::SendError(res, 403, "cross-origin request refused");
     return HR::Handled;
   }
-  bool open_path = req.path == "/login" || absl::StartsWith(req.path, "/static/");
+  bool open_path = req.path == "/login" || req.path == "/favicon.ico" ||
+                   absl::StartsWith(req.path, "/static/");
   if (!open_path && !Authenticated(req)) {
     refused_.fetch_add(1, std::memory_order_relaxed);
     bool api = absl::StartsWith(req.path, "/api/") || req.path == "/metrics";
@@ -720,9 +721,9 @@ inline httplib::Server::HandlerResponse UiServer::CheckRequest(const httplib::Re
       res.status = 401;
       kainjow::mustache::mustache page(ui_internal::TemplateText("login.html"));
       kainjow::mustache::data data;
-      data.set("error", req.has_header("Cookie") || req.has_header("Authorization")
-                            ? "That token is not valid."
-                            : "");
+      bool tried = req.has_header("Cookie") || req.has_header("Authorization");
+      data.set("error", tried ? "That token is not valid." : "");
+      data.set("has_error", tried);
       res.set_content(page.render(data), "text/html; charset=utf-8");
     }
     return HR::Handled;
@@ -909,12 +910,15 @@ inline std::string UiServer::RenderIndex(const httplib::Request& req, absl::stri
   page.set("event", status.event);
   page.set("elapsed", ui_internal::HumanDuration(status.elapsed));
   page.set("samples", absl::StrCat(status.samples));
+  // kainjow mustache treats an empty string as true in a section: flags.
   page.set("error", std::string(error));
+  page.set("has_error", !error.empty());
   page.set("raw", raw);
   page.set("token", !token_digest_.empty());
   {
     absl::MutexLock lock(&capture_mu_);
     page.set("last_error", last_error_);
+    page.set("has_last_error", !last_error_.empty());
   }
   data events{data::type::list};
   for (const std::string& e : options_.profiler->Events()) {
@@ -930,6 +934,7 @@ inline std::string UiServer::RenderIndex(const httplib::Request& req, absl::stri
                            : std::string());
   page.set("per_thread", defaults.per_thread);
   page.set("transforms", defaults.transforms_json);
+  page.set("has_transforms", !defaults.transforms_json.empty() && defaults.transforms_json != "[]");
 
   std::vector<StoredProfile> list = store_->List();
   data rows{data::type::list};
@@ -1026,6 +1031,9 @@ inline void UiServer::InstallRoutes() {
   server_.Get("/", [this](const Request& req, Response& res) {
     res.set_content(RenderIndex(req, ""), "text/html; charset=utf-8");
   });
+  // Browsers ask for it on every page; an empty answer keeps 404s (and
+  // console errors) away.
+  server_.Get("/favicon.ico", [](const Request&, Response& res) { res.status = 204; });
   server_.Get("/static/ui.js", [](const Request&, Response& res) {
     res.set_content(ui_internal::TemplateText("ui.js"), "text/javascript; charset=utf-8");
   });
@@ -1040,6 +1048,7 @@ inline void UiServer::InstallRoutes() {
     kainjow::mustache::mustache page(ui_internal::TemplateText("login.html"));
     kainjow::mustache::data data;
     data.set("error", "");
+    data.set("has_error", false);
     res.set_content(page.render(data), "text/html; charset=utf-8");
   });
   server_.Post("/login", [this](const Request& req, Response& res) {
@@ -1054,6 +1063,7 @@ inline void UiServer::InstallRoutes() {
       kainjow::mustache::mustache page(ui_internal::TemplateText("login.html"));
       kainjow::mustache::data data;
       data.set("error", "That token is not valid.");
+      data.set("has_error", true);
       res.set_content(page.render(data), "text/html; charset=utf-8");
       return;
     }

@@ -88,6 +88,7 @@ TEST_F(UiServerTest, IndexShowsControlsAndSecurityHeaders) {
   EXPECT_THAT(r.body, HasSubstr("Start profiling"));
   EXPECT_THAT(r.body, HasSubstr("<option value=\"cpu\""));
   EXPECT_THAT(r.body, HasSubstr("No profiles yet"));
+  EXPECT_THAT(r.body, Not(HasSubstr("class=\"error\"")));
   EXPECT_THAT(r.body, Not(HasSubstr("<script>")));  // no inline script
   EXPECT_THAT(r.Header("Content-Security-Policy"), HasSubstr("script-src 'self'"));
   EXPECT_EQ(r.Header("X-Content-Type-Options"), "nosniff");

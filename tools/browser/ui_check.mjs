@@ -1,0 +1,224 @@
+// Real-browser checks of the embedded profiler UI (//examples/http_ui):
+// Debian's /usr/bin/chromium driven by playwright-core (no browser
+// download), against a running http_ui demo.
+//
+//   node tools/browser/ui_check.mjs URL SCREENSHOT_DIR [TOKEN_URL TOKEN]
+//
+// Prints "PASS name" / "FAIL name: why" per step and a last line
+// "check-result: N passed, M failed". Exit status 1 when any step failed.
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const [baseUrl, shotDir, tokenUrl, token] = process.argv.slice(2);
+if (!baseUrl || !shotDir) {
+  console.error('usage: node ui_check.mjs URL SCREENSHOT_DIR [TOKEN_URL TOKEN]');
+  process.exit(2);
+}
+fs.mkdirSync(shotDir, { recursive: true });
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fk-ui-chromium-'));
+
+let passed = 0, failed = 0, stopAll = false;
+async function step(name, fn) {
+  if (stopAll) { failed++; console.log(`FAIL ${name}: skipped after an earlier failure`); return; }
+  try {
+    await fn();
+    passed++;
+    console.log(`PASS ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}: ${String(e && e.message || e).split('\n')[0]}`);
+  }
+}
+function expect(cond, message) { if (!cond) throw new Error(message); }
+
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath,
+  headless: true,
+  viewport: { width: 1280, height: 860 },
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const origin = new URL(baseUrl).origin;
+const problems = [];
+function watch(page, allowed = origin) {
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()} (${page.url()})`); });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message} (${page.url()})`));
+  page.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(allowed) && !u.startsWith('data:') && !u.startsWith('blob:')) problems.push('network: ' + u);
+  });
+  page.on('dialog', (d) => d.accept());
+}
+function expectNoProblems(where) {
+  const p = problems.splice(0);
+  expect(p.length === 0, `${where}: ${p.join(' | ')}`);
+}
+const shot = (page, name) => page.screenshot({ path: path.join(shotDir, name + '.png'), fullPage: true });
+const page = await context.newPage();
+watch(page);
+
+async function rows() {
+  return page.$$eval('tr.profile', (trs) => trs.map((tr) => ({
+    id: tr.dataset.id,
+    samples: parseInt(tr.querySelector('td.samples').textContent, 10),
+    warning: !!tr.querySelector('.warning'),
+    html: tr.querySelector('a.open').getAttribute('href'),
+    raw: tr.querySelector('a.raw').getAttribute('href'),
+  })));
+}
+
+await step('open the UI under its CSP', async () => {
+  const response = await page.goto(baseUrl);
+  expect(response.status() === 200, 'status ' + response.status());
+  const csp = response.headers()['content-security-policy'] || '';
+  expect(csp.includes("script-src 'self'"), 'CSP header: ' + csp);
+  expect(response.headers()['x-frame-options'] === 'DENY', 'no X-Frame-Options');
+  await page.waitForSelector('#start-button');
+  expect((await page.textContent('#start-button')).trim() === 'Start profiling', 'caption');
+  await page.waitForTimeout(1200);  // let ui.js poll once
+  expectNoProblems('index');
+  await shot(page, '01-index');
+});
+
+await step('event dropdown lists only sampleable events', async () => {
+  const options = await page.$$eval('#event option', (os) => os.map((o) => o.value));
+  const status = await (await page.request.get(baseUrl + 'api/status')).json();
+  expect(JSON.stringify(options) === JSON.stringify(status.events), `dropdown ${options} vs ${status.events}`);
+  expect(options.includes('cpu') && options.includes('itimer'), 'cpu/itimer missing: ' + options);
+  const pmu = fs.existsSync('/sys/bus/event_source/devices/cpu/events/cycles') ||
+      fs.existsSync('/sys/bus/event_source/devices/cpu_core/events/cycles');
+  if (!pmu) expect(!options.includes('cycles') && !options.includes('instructions'), 'hardware events listed without a PMU');
+});
+
+await step('start: state, elapsed and samples follow', async () => {
+  await page.selectOption('#event', 'cpu');
+  await page.fill('#interval', '5ms');
+  await page.fill('#duration', '');
+  await Promise.all([page.waitForNavigation(), page.click('#start-button')]);
+  await page.waitForSelector('#stop-button', { state: 'visible' });
+  expect((await page.textContent('#button-caption')).trim() === 'Stop profiling', 'caption not Stop profiling');
+  expect((await page.textContent('#state')).trim() === 'running', 'state not running');
+  await page.waitForTimeout(3000);
+  const samples = parseInt(await page.textContent('#samples'), 10);
+  const elapsed = await page.textContent('#elapsed');
+  expect(samples > 0, 'samples while running: ' + samples);
+  expect(parseFloat(elapsed) >= 2, 'elapsed: ' + elapsed);
+  await shot(page, '02-running');
+});
+
+let first;
+await step('stop: the new profile is listed with its sample count', async () => {
+  await Promise.all([page.waitForNavigation(), page.click('#stop-button')]);
+  await page.waitForSelector('#start-button', { state: 'visible' });
+  const list = await rows();
+  expect(list.length === 1, 'rows: ' + list.length);
+  first = list[0];
+  expect(first.samples > 0, 'samples: ' + first.samples);
+  expect(/^\/profiles\/\d+-cpu-flamegraph-\d{8}-\d{6}\.html$/.test(first.html), 'name: ' + first.html);
+  expect(first.warning === (first.samples < 1000), 'low-sample warning does not match');
+  expectNoProblems('after stop');
+  await shot(page, '03-stopped');
+});
+
+await step('a second capture stops itself after its duration', async () => {
+  await page.selectOption('#event', 'itimer');
+  await page.fill('#interval', '');
+  await page.fill('#duration', '2');
+  await Promise.all([page.waitForNavigation(), page.click('#start-button')]);
+  await page.waitForSelector('#auto-stop:not(:empty)', { timeout: 5000 });
+  // ui.js reloads the page when the capture ends by itself.
+  await page.waitForFunction(() => document.querySelectorAll('tr.profile').length === 2, null, { timeout: 15000 });
+  const list = await rows();
+  expect(list[0].html.includes('-itimer-flamegraph-'), 'newest first: ' + list[0].html);
+  expect(list[0].samples > 0, 'itimer samples: ' + list[0].samples);
+});
+
+await step('open a flame graph (its scripts run under the CSP)', async () => {
+  const graph = await context.newPage();
+  watch(graph);
+  const response = await graph.goto(origin + first.html);
+  expect(response.status() === 200, 'status ' + response.status());
+  await graph.waitForFunction(() => window.fkReady === true, null, { timeout: 20000 });
+  const text = await graph.evaluate(() => document.body.innerText);
+  expect(text.length > 0, 'empty page');
+  await graph.waitForTimeout(300);
+  await shot(graph, '04-flame-graph');
+  await graph.close();
+  expectNoProblems('flame graph');
+});
+
+await step('raw toggle shows the collapsed .txt', async () => {
+  expect(!(await page.isVisible('a.raw')), 'raw links visible before the toggle');
+  await page.check('#raw-toggle');
+  await page.waitForSelector('a.raw', { state: 'visible' });
+  await shot(page, '05-raw-toggle');
+  const response = await page.request.get(origin + first.raw);
+  expect(response.status() === 200, 'raw status ' + response.status());
+  expect((response.headers()['content-type'] || '').startsWith('text/plain'), 'raw type');
+  const text = await response.text();
+  const total = text.trim().split('\n').reduce((s, l) => s + parseInt(l.slice(l.lastIndexOf(' ') + 1), 10), 0);
+  expect(total === first.samples, `raw total ${total} != listed ${first.samples}`);
+});
+
+await step('diff two profiles', async () => {
+  const list = await rows();
+  await page.selectOption('#diff-a', list[1].id);
+  await page.selectOption('#diff-b', list[0].id);
+  await Promise.all([page.waitForNavigation(), page.click('#diff-button')]);
+  expect(page.url().includes(`/diff?a=${list[1].id}&b=${list[0].id}`), 'url ' + page.url());
+  await page.waitForFunction(() => window.fkReady === true, null, { timeout: 20000 });
+  await page.waitForTimeout(300);
+  await shot(page, '06-diff');
+  expectNoProblems('diff');
+  await page.goto(baseUrl);
+  await Promise.all([page.waitForNavigation(), page.click('a.diff-previous')]);
+  await page.waitForFunction(() => window.fkReady === true, null, { timeout: 20000 });
+  expectNoProblems('diff with previous');
+  await page.goto(baseUrl);
+});
+
+await step('delete all (after a confirmation)', async () => {
+  let asked = '';
+  page.once('dialog', (d) => { asked = d.message(); });
+  await Promise.all([page.waitForNavigation(), page.click('#delete-all')]);
+  expect(asked.includes('Delete all 2 profiles'), 'confirmation: ' + asked);
+  await page.waitForSelector('#no-profiles');
+  const status = await (await page.request.get(baseUrl + 'api/status')).json();
+  expect(status.profiles === 0, 'profiles left: ' + status.profiles);
+  expectNoProblems('delete all');
+  await shot(page, '07-deleted');
+});
+
+if (tokenUrl && token) {
+  const login = await context.newPage();
+  watch(login, new URL(tokenUrl).origin);
+  await step('token: the UI asks to sign in and refuses a wrong token', async () => {
+    const response = await login.goto(tokenUrl);
+    expect(response.status() === 401, 'status ' + response.status());
+    await login.fill('#token', 'wrong-token-123');
+    await Promise.all([login.waitForNavigation(), login.click('#login-button')]);
+    expect(await login.isVisible('#login-error'), 'no error shown');
+    problems.splice(0);  // the 401s themselves are logged as console errors
+    await shot(login, '08-login-refused');
+  });
+  await step('token: signing in sets an HttpOnly cookie and opens the UI', async () => {
+    await login.fill('#token', token);
+    await Promise.all([login.waitForNavigation(), login.click('#login-button')]);
+    await login.waitForSelector('#start-button');
+    const cookies = await context.cookies(tokenUrl);
+    const session = cookies.find((c) => c.name === 'flamekit_session');
+    expect(session && session.httpOnly && session.sameSite === 'Strict', 'cookie: ' + JSON.stringify(session));
+    expect(!(await login.evaluate(() => document.cookie)).includes('flamekit_session'), 'cookie visible to JS');
+    await login.waitForTimeout(1200);
+    expectNoProblems('signed in');
+    await shot(login, '09-signed-in');
+  });
+}
+
+await context.close();
+fs.rmSync(userDataDir, { recursive: true, force: true });
+console.log(`check-result: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

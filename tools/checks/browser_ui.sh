@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Real-browser check of the embedded profiler UI: builds and runs the
+# //examples/http_ui demo (once open, once with a token) on ephemeral
+# loopback ports and drives Debian's /usr/bin/chromium with playwright-core
+# (tools/browser/ui_check.mjs): open, pick an event, start, stop, see the
+# profile and its samples, open it, raw toggle, diff two, delete all, sign
+# in. Prints "check-result: N passed, M failed". Screenshots go to
+# $(bazel info bazel-testlogs)/browser_ui/.
+#
+# BAZEL overrides the bazel command (default: plain `bazel`), e.g.
+# BAZEL="bazel --output_base=/root/.cache/bazel/fk_ui".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+BAZEL=${BAZEL:-bazel}
+config=()
+[ "${CI:-}" = "true" ] && config=(--config=ci)
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "SKIP: /usr/bin/chromium is missing (apt-get install chromium)"
+  echo "check-result: 0 passed, 0 failed"
+  exit 0
+fi
+if ! command -v node >/dev/null; then
+  echo "SKIP: node is missing"
+  echo "check-result: 0 passed, 0 failed"
+  exit 0
+fi
+if [ ! -d tools/browser/node_modules/playwright-core ]; then
+  (cd tools/browser && npm ci --no-audit --no-fund --loglevel=error) || {
+    echo "FAIL: npm ci in tools/browser failed"
+    echo "check-result: 0 passed, 1 failed"
+    exit 1
+  }
+fi
+
+$BAZEL build "${config[@]}" //examples/http_ui:http_ui_demo || {
+  echo "check-result: 0 passed, 1 failed"
+  exit 1
+}
+bin=$($BAZEL info "${config[@]}" bazel-bin)/examples/http_ui/http_ui
+shots=$($BAZEL info "${config[@]}" bazel-testlogs)/browser_ui
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Starts the demo and prints its URL (waits up to 20 s for it).
+start_demo() {
+  local name=$1; shift
+  "$bin" --port=0 --dir="$work/$name" --exit_after_s=600 "$@" >"$work/$name.out" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 200); do
+    url=$(grep -o 'http://[^ ]*' "$work/$name.out" 2>/dev/null | head -n 1)
+    [ -n "$url" ] && { echo "$url"; return 0; }
+    sleep 0.1
+  done
+  echo "demo $name did not print its URL:" >&2
+  cat "$work/$name.out" >&2
+  return 1
+}
+
+url=$(start_demo open) || { echo "check-result: 0 passed, 1 failed"; exit 1; }
+token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+token_url=$(start_demo token --token="$token") || { echo "check-result: 0 passed, 1 failed"; exit 1; }
+echo "UI at $url (token UI at $token_url); screenshots in $shots"
+node "$root/tools/browser/ui_check.mjs" "$url" "$shots" "$token_url" "$token"
