@@ -2,7 +2,7 @@
 # Real-browser check of the embedded profiler UI: builds and runs the
 # //examples/http_ui demo (once open, once with a token) on ephemeral
 # loopback ports and drives Debian's /usr/bin/chromium with playwright-core
-# (tools/browser/ui_check.mjs): open, pick an event, start, stop, see the
+# (tools/browser/ui_check.js): open, pick an event, start, stop, see the
 # profile and its samples, open it, raw toggle, diff two, delete all, sign
 # in. Prints "check-result: N passed, M failed". Screenshots go to
 # $(bazel info bazel-testlogs)/browser_ui/.
@@ -68,4 +68,4 @@ url=$(start_demo open) || { echo "check-result: 0 passed, 1 failed"; exit 1; }
 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 token_url=$(start_demo token --token="$token") || { echo "check-result: 0 passed, 1 failed"; exit 1; }
 echo "UI at $url (token UI at $token_url); screenshots in $shots"
-node "$root/tools/browser/ui_check.mjs" "$url" "$shots" "$token_url" "$token"
+node "$root/tools/browser/ui_check.js" "$url" "$shots" "$token_url" "$token"

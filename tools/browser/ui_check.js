@@ -2,7 +2,7 @@
 // Debian's /usr/bin/chromium driven by playwright-core (no browser
 // download), against a running http_ui demo.
 //
-//   node tools/browser/ui_check.mjs URL SCREENSHOT_DIR [TOKEN_URL TOKEN]
+//   node tools/browser/ui_check.js URL SCREENSHOT_DIR [TOKEN_URL TOKEN]
 //
 // Prints "PASS name" / "FAIL name: why" per step and a last line
 // "check-result: N passed, M failed". Exit status 1 when any step failed.
@@ -13,7 +13,7 @@ import path from 'node:path';
 
 const [baseUrl, shotDir, tokenUrl, token] = process.argv.slice(2);
 if (!baseUrl || !shotDir) {
-  console.error('usage: node ui_check.mjs URL SCREENSHOT_DIR [TOKEN_URL TOKEN]');
+  console.error('usage: node ui_check.js URL SCREENSHOT_DIR [TOKEN_URL TOKEN]');
   process.exit(2);
 }
 fs.mkdirSync(shotDir, { recursive: true });
