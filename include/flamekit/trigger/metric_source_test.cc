@@ -86,7 +86,9 @@ TEST(ProcessCpuSourceTest, MatchesTheKernelCpuClockOfASpikingProcess) {
   // One tick (10 ms) of resolution over ~1 s, plus the few ms between the
   // two clocks' reads.
   EXPECT_NEAR(*busy, expected, 6.0) << "kernel CPU clock says " << expected << "%";
-  EXPECT_GT(*busy, 20.0) << "the spike should be visible at all";
+  // The spike burns a core when it gets one; on a shared machine it gets
+  // less, but it must show.
+  EXPECT_GT(*busy, *idle + 1.0) << "the spike should be visible at all";
 }
 
 TEST(ProcessCpuSourceTest, ProcessThatExitsGivesNotFound) {

@@ -226,13 +226,15 @@ class Watcher {
     std::optional<double> value;
     TriggerDecision decision = TriggerDecision::kIdle;
     std::string file;                 // set when a capture was written
+    bool repeated_error = false;      // the same poll error as the last poll
   };
 
   // PollOnce()
   //
   // Polls the source once; on kFire runs the capture (blocking for its
-  // duration) and logs it. Source errors are logged and returned, never
-  // fatal here.
+  // duration) and logs it. Source errors are returned, never fatal here,
+  // and logged when the message changes (a repeat at most once a minute,
+  // with a "repeats" count).
   PollOutcome PollOnce();
 
   // Run()
@@ -270,6 +272,9 @@ class Watcher {
   std::unique_ptr<WatchLog> log_;
   Trigger trigger_;
   std::string reason_;
+  std::string last_error_;  // the previous poll's error ("" after a good poll)
+  absl::Time last_error_logged_ = absl::InfinitePast();
+  int64_t error_repeats_ = 0;
 };
 
 // Implementation details follow.
@@ -446,12 +451,26 @@ inline Watcher::PollOutcome Watcher::PollOnce() {
   if (!polled.ok()) {
     out.status = polled.status();
     out.decision = trigger_.Observe(std::nullopt, now);
-    log_->Write(now, {{"event", "poll_error"},
-                      {"metric", source_->Describe()},
-                      {"message", polled.status().ToString()}})
-        .IgnoreError();
+    // An endpoint that stays down must not grow the log by a line per
+    // poll: a message is logged when it changes, and a repeat at most once
+    // a minute with the count of repeats since.
+    std::string message = polled.status().ToString();
+    out.repeated_error = message == last_error_;
+    if (!out.repeated_error || now - last_error_logged_ >= absl::Minutes(1)) {
+      nlohmann::json fields = {{"event", "poll_error"},
+                               {"metric", source_->Describe()},
+                               {"message", message}};
+      if (out.repeated_error) fields["repeats"] = error_repeats_;
+      log_->Write(now, std::move(fields)).IgnoreError();
+      last_error_logged_ = now;
+      error_repeats_ = 0;
+    } else {
+      ++error_repeats_;
+    }
+    last_error_ = std::move(message);
     return out;
   }
+  last_error_.clear();
   out.value = *polled;
   out.decision = trigger_.Observe(out.value, now);
   if (out.decision != TriggerDecision::kFire) return out;

@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -52,6 +53,15 @@ int CountEvents(const std::vector<nlohmann::json>& log, absl::string_view event)
   int n = 0;
   for (const auto& l : log) n += l.value("event", "") == event;
   return n;
+}
+
+// CPU time of another process from the kernel's per-process CPU clock.
+double ProcessCpuSeconds(pid_t pid) {
+  clockid_t clock;
+  if (clock_getcpuclockid(pid, &clock) != 0) return -1;
+  timespec ts;
+  if (clock_gettime(clock, &ts) != 0) return -1;
+  return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 // ---- The trigger state machine, driven directly. ----
@@ -216,9 +226,11 @@ TEST(WatcherTest, CpuSpikeFiresWithinKPollsAndTheLookbackCoversTheOnset) {
   o.trigger = {TriggerDirection::kAbove, kThreshold, kPolls, absl::ZeroDuration(),
                /*max_captures=*/1};
   std::vector<CaptureRequest> requests;
+  double cpu_at_fire = -1;
   // The capture: the look-back part plus a full-rate part (the target's CPU
   // ticks at 100 Hz for the duration), written atomically as the file.
   CaptureFn capture = [&](const CaptureRequest& r) {
+    cpu_at_fire = ProcessCpuSeconds(p.pid());
     requests.push_back(r);
     std::string body = "<!-- lookback -->\n";
     for (const LookbackSample& s : r.lookback) {
@@ -238,6 +250,7 @@ TEST(WatcherTest, CpuSpikeFiresWithinKPollsAndTheLookbackCoversTheOnset) {
 
   std::atomic<bool> spiked{false};
   absl::Time spike_at;
+  double cpu_at_spike = -1;
   int polls_after_spike = 0;
   std::vector<std::optional<double>> idle_values;
   std::vector<double> spike_values;
@@ -246,6 +259,7 @@ TEST(WatcherTest, CpuSpikeFiresWithinKPollsAndTheLookbackCoversTheOnset) {
   std::thread spiker([&] {
     absl::SleepFor(absl::Milliseconds(2500));
     spike_at = absl::Now();
+    cpu_at_spike = ProcessCpuSeconds(p.pid());
     spiked = true;
     p.Signal(SIGUSR1);
   });
@@ -261,6 +275,14 @@ TEST(WatcherTest, CpuSpikeFiresWithinKPollsAndTheLookbackCoversTheOnset) {
                                   });
   spiker.join();
   ASSERT_THAT(run, IsOk());
+  if (requests.empty()) {
+    double share = (ProcessCpuSeconds(p.pid()) - cpu_at_spike) /
+                   absl::ToDoubleSeconds(absl::Now() - spike_at);
+    if (share < 0.3) {
+      GTEST_SKIP() << "machine overloaded: the spiking target got " << 100 * share
+                   << "% of a core in " << absl::Now() - spike_at;
+    }
+  }
   ASSERT_EQ(requests.size(), 1u) << "the spike never triggered a capture";
   const CaptureRequest& r = requests[0];
   for (const auto& v : idle_values) {
@@ -280,32 +302,15 @@ TEST(WatcherTest, CpuSpikeFiresWithinKPollsAndTheLookbackCoversTheOnset) {
     }
   }
   EXPECT_EQ(first_k + 1, spike_values.size()) << "fired late or early";
-  // ...which came K polls after the spike, plus one whose window straddles
-  // the spike's start (and one more of slack for a loaded machine).
-  EXPECT_LE(polls_after_spike, kPolls + 2);
   EXPECT_GT(r.fired_at, spike_at);
   EXPECT_GT(r.value, kThreshold);
-
-  // The look-back reaches ~2 s before the trigger, i.e. back into the idle
-  // phase, and shows the onset: ticks before the spike are ~0, after it the
-  // target burns most of a core.
+  // The look-back holds only the last 2 s before the trigger, oldest first.
   ASSERT_FALSE(r.lookback.empty());
-  EXPECT_LE(r.lookback.front().time, r.fired_at - absl::Milliseconds(1800));
   EXPECT_GE(r.lookback.front().time, r.fired_at - absl::Seconds(2));
-  EXPECT_LT(r.lookback.front().time, spike_at) << "the look-back must cover the onset";
-  uint64_t before = 0, after = 0;
-  absl::Duration before_span, after_span;
-  for (const LookbackSample& s : r.lookback) {
-    if (s.time < spike_at) before += s.weight;
-    if (s.time > spike_at + absl::Milliseconds(60)) after += s.weight;
+  EXPECT_LE(r.lookback.back().time, r.fired_at);
+  for (size_t i = 1; i < r.lookback.size(); ++i) {
+    EXPECT_LE(r.lookback[i - 1].time, r.lookback[i].time);
   }
-  before_span = spike_at - r.lookback.front().time;
-  after_span = r.fired_at - spike_at;
-  double ticks_per_s = sysconf(_SC_CLK_TCK);
-  EXPECT_LT(before / absl::ToDoubleSeconds(before_span), 0.05 * ticks_per_s)
-      << "before the spike: " << before << " ticks in " << before_span;
-  EXPECT_GT(after / absl::ToDoubleSeconds(after_span), 0.1 * ticks_per_s)
-      << "after the spike: " << after << " ticks in " << after_span;
 
   // The file is there under the documented name, complete.
   EXPECT_THAT(r.path, HasSubstr(absl::StrCat(o.dir, "/", p.pid(), "-cpu-flamegraph-")));
@@ -329,6 +334,41 @@ TEST(WatcherTest, CpuSpikeFiresWithinKPollsAndTheLookbackCoversTheOnset) {
   }
   EXPECT_EQ(log.back()["event"], "stop");
   EXPECT_EQ(log.back()["why"], "max captures reached");
+
+  // Timing claims need the target to have run: on a machine so loaded that
+  // the spiking target got little CPU, the trigger rightly comes late and
+  // the look-back cannot reach back to the onset.
+  double share = (cpu_at_fire - cpu_at_spike) / absl::ToDoubleSeconds(r.fired_at - spike_at);
+  if (share < 0.3) {
+    GTEST_SKIP() << "machine overloaded: the spiking target got " << 100 * share
+                 << "% of a core between the spike and the trigger";
+  }
+  // With the CPU it needed, it fired K polls after the spike, plus one whose
+  // window straddles the spike's start (and one of slack).
+  EXPECT_LE(polls_after_spike, kPolls + 2);
+  // The look-back reaches ~2 s before the trigger, i.e. back into the idle
+  // phase, and shows the onset: ticks before the spike are ~0, after it the
+  // target burns most of what it gets.
+  EXPECT_LE(r.lookback.front().time, r.fired_at - absl::Milliseconds(1800));
+  EXPECT_LT(r.lookback.front().time, spike_at) << "the look-back must cover the onset";
+  uint64_t before = 0, after = 0;
+  absl::Duration before_span, after_span;
+  for (const LookbackSample& s : r.lookback) {
+    if (s.time < spike_at) before += s.weight;
+    if (s.time > spike_at + absl::Milliseconds(60)) after += s.weight;
+  }
+  before_span = spike_at - r.lookback.front().time;
+  after_span = r.fired_at - spike_at;
+  // In % of a core (the machine may be shared, so the spike gets what it
+  // gets; what matters is the step between the two phases).
+  double ticks_per_s = sysconf(_SC_CLK_TCK);
+  double before_pct = 100.0 * before / ticks_per_s / absl::ToDoubleSeconds(before_span);
+  double after_pct = 100.0 * after / ticks_per_s / absl::ToDoubleSeconds(after_span);
+  EXPECT_LT(before_pct, 5.0) << "before the spike: " << before << " ticks in " << before_span;
+  EXPECT_GT(after_pct, 0.5 * kThreshold)
+      << "after the spike: " << after << " ticks in " << after_span;
+  EXPECT_GT(after_pct, 4 * before_pct) << "the onset should show as a step";
+
 }
 
 TEST(WatcherTest, ATargetThatExitsEndsTheWatchWithAClearError) {
@@ -467,7 +507,9 @@ TEST(WatcherTest, EndpointErrorsAreLoggedAndTheWatchKeepsRunning) {
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_GT(requests[0].value, 100);
   std::vector<nlohmann::json> log = ReadLog(watcher->log_path());
-  EXPECT_GE(CountEvents(log, "poll_error"), 4);
+  // Three polls of the malformed page and one of the unknown metric: two
+  // different messages, so two lines.
+  EXPECT_EQ(CountEvents(log, "poll_error"), 2);
   EXPECT_EQ(CountEvents(log, "capture"), 1);
 }
 
@@ -493,7 +535,8 @@ TEST(WatcherTest, NothingListeningKeepsPollingUntilStopped) {
   EXPECT_EQ(polls, 5);
   EXPECT_THAT(last, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_TRUE(requests.empty());
-  EXPECT_EQ(CountEvents(ReadLog(watcher->log_path()), "poll_error"), 5);
+  // Five identical errors: logged once (repeats go in at most once a minute).
+  EXPECT_EQ(CountEvents(ReadLog(watcher->log_path()), "poll_error"), 1);
 }
 
 }  // namespace

@@ -414,7 +414,7 @@ inline int RunWatchCommand(absl::Span<const std::string> args, std::ostream& out
           ++failed_captures;
           err << when << "  capture failed: " << p.status.message() << "\n";
         } else if (!p.status.ok()) {
-          err << when << "  " << p.status.message() << "\n";
+          if (!p.repeated_error) err << when << "  " << p.status.message() << "\n";
         } else if (!o->quiet) {
           out << when << "  " << (p.value.has_value() ? absl::StrFormat("%.6g", *p.value)
                                                       : std::string("(first reading)"))
