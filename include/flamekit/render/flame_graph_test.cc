@@ -4,10 +4,15 @@
 
 #include "flamekit/render/flame_graph.h"
 
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "flamekit/render/render_test_util.h"
+#include "flamekit/render/templates.h"
 #include "flamekit/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -128,6 +133,33 @@ TEST(FlameGraphHtmlTest, MinwidthIsReported) {
   std::vector<std::string> names = data["tree"]["names"];
   EXPECT_THAT(names, Not(::testing::Contains("Hash(Key const&)")));  // 2 %
   EXPECT_THAT(names, ::testing::Contains("Compress(Buffer*)"));       // 12.5 %
+}
+
+}  // namespace
+}  // namespace flamekit
+
+namespace flamekit {
+namespace {
+
+TEST(FlameGraphHtmlTest, TemplatesDirWithTheShippedCopyGivesTheSamePage) {
+  const char* tmp = getenv("TEST_TMPDIR");
+  std::string dir = std::string(tmp ? tmp : "/tmp") + "/shipped_templates";
+  mkdir(dir.c_str(), 0755);
+  for (const EmbeddedTemplate& entry : kTemplateFiles) {
+    std::ofstream(dir + "/" + entry.file_name, std::ios::binary) << entry.text;
+  }
+  RenderOptions options;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::string embedded,
+                                RenderFlameGraphHtml(render_testing::SmallProfile(), options));
+  options.templates_dir = dir;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::string from_dir,
+                                RenderFlameGraphHtml(render_testing::SmallProfile(), options));
+  EXPECT_TRUE(embedded == from_dir);
+  // And an edited copy is picked up.
+  std::ofstream(dir + "/flame_graph.html.mustache") << "<h1>{{title}}</h1>{{{frames_json}}}";
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(from_dir,
+                                RenderFlameGraphHtml(render_testing::SmallProfile(), options));
+  EXPECT_THAT(from_dir, ::testing::StartsWith("<h1>checkout-service cpu</h1>{\"v\":1"));
 }
 
 }  // namespace
