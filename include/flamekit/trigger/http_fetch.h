@@ -69,11 +69,14 @@ bool HttpFetchAvailable();
 
 // FetchUrl()
 //
-// GETs `url` and returns the body of a 200 response. Errors: InvalidArgument
-// for a malformed URL; Unavailable when nothing listens, the connection
-// times out after `timeout`, or the server answers non-200 (the status code
-// is in the message); Unimplemented in the static build.
-absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duration timeout);
+// GETs `url` and returns the body of a 200 response, sending
+// `Authorization: Bearer <bearer_token>` when the token is not empty (the
+// flamekit UI's /metrics needs it). Errors: InvalidArgument for a malformed
+// URL; Unavailable when nothing listens, the connection times out after
+// `timeout`, or the server answers non-200 (the status code is in the
+// message); PermissionDenied for 401/403; Unimplemented in the static build.
+absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duration timeout,
+                                     absl::string_view bearer_token = "");
 
 // Implementation details follow.
 
@@ -133,7 +136,8 @@ inline absl::StatusOr<ParsedUrl> ParseHttpUrl(absl::string_view url) {
 
 inline bool HttpFetchAvailable() { return true; }
 
-inline absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duration timeout) {
+inline absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duration timeout,
+                                            absl::string_view bearer_token) {
   absl::StatusOr<ParsedUrl> parsed = ParseHttpUrl(url);
   if (!parsed.ok()) return parsed.status();
   std::string base = absl::StrCat(parsed->scheme, "://",
@@ -146,11 +150,19 @@ inline absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duratio
   client.set_connection_timeout(usec);
   client.set_read_timeout(usec);
   client.set_write_timeout(usec);
+  if (!bearer_token.empty()) client.set_bearer_token_auth(std::string(bearer_token));
   httplib::Result result = client.Get(parsed->path.c_str());
   if (!result) {
     return absl::UnavailableError(absl::StrCat(
         "GET ", url, " failed: ", httplib::to_string(result.error()),
         "; is the service running and listening there?"));
+  }
+  if (result->status == 401 || result->status == 403) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "GET ", url, " answered HTTP ", result->status,
+        bearer_token.empty() ? "; the endpoint wants a token: pass --token TOKEN or set "
+                               "FLAMEKIT_TOKEN"
+                             : "; the token was refused: check --token / FLAMEKIT_TOKEN"));
   }
   if (result->status != 200) {
     return absl::UnavailableError(absl::StrCat("GET ", url, " answered HTTP ", result->status,
@@ -163,8 +175,10 @@ inline absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duratio
 
 inline bool HttpFetchAvailable() { return false; }
 
-inline absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duration timeout) {
+inline absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duration timeout,
+                                            absl::string_view bearer_token) {
   (void)timeout;
+  (void)bearer_token;
   absl::StatusOr<ParsedUrl> parsed = ParseHttpUrl(url);
   if (!parsed.ok()) return parsed.status();
   return absl::UnimplementedError(absl::StrCat(

@@ -29,9 +29,16 @@ namespace flamekit {
 
 class TestMetricsServer {
  public:
-  TestMetricsServer() {
-    server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  // With a `token`, /metrics answers 401 unless the request carries
+  // `Authorization: Bearer <token>` (as the flamekit UI does).
+  explicit TestMetricsServer(std::string token = "") : token_(std::move(token)) {
+    server_.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
       requests_.fetch_add(1, std::memory_order_relaxed);
+      if (!token_.empty() && req.get_header_value("Authorization") != "Bearer " + token_) {
+        res.status = 401;
+        res.set_content("missing or wrong token", "text/plain");
+        return;
+      }
       std::lock_guard<std::mutex> lock(mu_);
       res.set_content(page_, "text/plain; version=0.0.4");
     });
@@ -55,6 +62,7 @@ class TestMetricsServer {
   int requests() const { return requests_.load(std::memory_order_relaxed); }
 
  private:
+  std::string token_;
   httplib::Server server_;
   std::mutex mu_;
   std::string page_;

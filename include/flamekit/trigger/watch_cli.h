@@ -13,7 +13,7 @@
 //   flamekit watch PID --rss-above BYTES            (also --cpu-below, --rss-below)
 //   flamekit watch [PID] --metric URL 'NAME{label=~"re"}' --above X | --below X
 //   common: --cooldown 60s --max-captures N --max-disk SIZE --event EVENT
-//           --id NAME --quiet
+//           --id NAME --token TOKEN (or $FLAMEKIT_TOKEN) --quiet
 //
 // Thread-safety: RunWatchCommand() is for the main thread of a command-line
 // process: it installs SIGINT/SIGTERM handlers for its duration (restoring
@@ -33,6 +33,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -77,6 +78,8 @@ inline constexpr char kWatchUsage[] =
     "  --max-disk SIZE    stop once captures use SIZE (512M, 2G; default no cap)\n"
     "  --event EVENT      what to profile (default cpu)\n"
     "  --id NAME          name in capture files (default the PID or the URL's host_port)\n"
+    "  --token TOKEN      bearer token for --metric (e.g. the flamekit UI's /metrics);\n"
+    "                     default $FLAMEKIT_TOKEN, which keeps it out of `ps`\n"
     "  --quiet            no line per poll\n"
     "Captures: <id>-<event>-flamegraph-<UTC time>-<reason>.html; log: DIR/watch.jsonl.\n"
     "Runs until Ctrl-C, --max-captures/--max-disk, or the target exits.\n";
@@ -88,6 +91,7 @@ struct WatchCommandOptions {
   pid_t pid = 0;         // 0 when watching only a metric URL
   std::string url;       // --metric URL
   std::string selector;  // --metric SELECTOR
+  std::string token;     // --token, else $FLAMEKIT_TOKEN
   bool quiet = false;
   WatchOptions watch;    // id, event, dir, intervals, trigger
 };
@@ -291,6 +295,10 @@ inline absl::StatusOr<WatchCommandOptions> ParseWatchArgs(absl::Span<const std::
       if (!v.ok()) return v.status();
       o.watch.id = *v;
       id_given = true;
+    } else if (a == "--token") {
+      absl::StatusOr<std::string> v = value(a);
+      if (!v.ok()) return v.status();
+      o.token = *v;
     } else if (a == "--quiet" || a == "-q") {
       o.quiet = true;
     } else if (!a.empty() && a[0] == '-') {
@@ -310,6 +318,10 @@ inline absl::StatusOr<WatchCommandOptions> ParseWatchArgs(absl::Span<const std::
   if (trigger_flags > 1) return bad("watch one metric at a time");
   if (o.source == WatchCommandOptions::Source::kMetric) {
     if (!threshold.has_value()) return bad("--metric needs --above X or --below X");
+    if (o.token.empty()) {
+      const char* env = std::getenv("FLAMEKIT_TOKEN");
+      if (env != nullptr) o.token = env;
+    }
     absl::StatusOr<ParsedUrl> url = ParseHttpUrl(o.url);
     if (!url.ok()) return url.status();
     absl::StatusOr<MetricSelector> sel = MetricSelector::Parse(o.selector);
@@ -350,8 +362,9 @@ inline absl::StatusOr<std::unique_ptr<MetricSource>> MakeMetricSource(
   absl::Duration timeout =
       std::min(absl::Seconds(10), std::max(absl::Seconds(1), o.watch.every));
   std::string url = o.url;
+  std::string token = o.token;
   return std::unique_ptr<MetricSource>(std::make_unique<PrometheusSource>(
-      url, *std::move(sel), [url, timeout] { return FetchUrl(url, timeout); }));
+      url, *std::move(sel), [url, timeout, token] { return FetchUrl(url, timeout, token); }));
 }
 
 inline int RunWatchCommand(absl::Span<const std::string> args, std::ostream& out,

@@ -215,6 +215,35 @@ TEST(WatchCommandTest, MetricEndToEndAndSetupErrors) {
   EXPECT_THAT(r.err, HasSubstr("usage: flamekit watch"));
 }
 
+TEST(WatchCommandTest, TokenProtectedMetricsLikeTheUis) {
+  TestMetricsServer server("s3cret");
+  server.SetPage("# TYPE flamekit_profiler_running gauge\nflamekit_profiler_running 1\n");
+  std::vector<CaptureRequest> requests;
+  std::string dir = TempDir("cli-token");
+  Args base = {"--metric", server.Url(), "flamekit_profiler_running", "--above", "0",
+               "--every", "20ms", "--max-captures", "1", "--dir", dir, "--quiet"};
+  // Without the token: every poll is refused with what to do, and the watch
+  // keeps polling until stopped.
+  int polls_left = 3;
+  ::unsetenv("FLAMEKIT_TOKEN");
+  Result r = RunWatch(base, FileCapture(&requests), [&] { return --polls_left < 0; });
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(requests.empty());
+  EXPECT_THAT(r.err, HasSubstr("answered HTTP 401; the endpoint wants a token: pass --token"));
+  // With it, from the environment (kept out of `ps`).
+  ::setenv("FLAMEKIT_TOKEN", "s3cret", 1);
+  r = RunWatch(base, FileCapture(&requests));
+  ::unsetenv("FLAMEKIT_TOKEN");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(requests.size(), 1u);
+  // A wrong one on the command line.
+  polls_left = 2;
+  Args wrong = base;
+  wrong.insert(wrong.end(), {"--token", "nope"});
+  r = RunWatch(wrong, FileCapture(&requests), [&] { return --polls_left < 0; });
+  EXPECT_THAT(r.err, HasSubstr("the token was refused"));
+}
+
 TEST(WatchCommandTest, CtrlCStopsTheWatch) {
   TestMetricsServer server;
   server.SetPage("q 1\n");
