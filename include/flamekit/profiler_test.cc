@@ -183,11 +183,11 @@ TEST_F(ProfilerTest, PerThreadSplitAndNameFilters) {
   options.per_thread = true;
   options.exclude_threads = {"fk-beta"};
   ASSERT_THAT(profiler_.Start(options), IsOk());
-  // Until fk-alpha has had 0.5 s of CPU (a busy machine gives it less than
+  // Until fk-alpha has had 0.3 s of CPU (a busy machine gives it less than
   // the wall time), at most a minute.
   double alpha_at_start = alpha_cpu.load();
   absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (alpha_cpu.load() - alpha_at_start < 0.5 && absl::Now() < deadline) {
+  while (alpha_cpu.load() - alpha_at_start < 0.3 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(20));
   }
   absl::StatusOr<Profile> profile = profiler_.Stop();
@@ -195,8 +195,8 @@ TEST_F(ProfilerTest, PerThreadSplitAndNameFilters) {
   a.join();
   b.join();
   ASSERT_TRUE(profile.ok());
-  // 10 ms ctimer over >= 0.5 s of CPU: ~50 samples.
-  EXPECT_GT(SamplesWith(*profile, "[fk-alpha tid="), 25u) << Describe(*profile);
+  // 10 ms ctimer over >= 0.3 s of CPU: ~30 samples.
+  EXPECT_GT(SamplesWith(*profile, "[fk-alpha tid="), 15u) << Describe(*profile);
   EXPECT_EQ(SamplesWith(*profile, "fk-beta"), 0u) << Describe(*profile);
   // Every stack starts with its thread.
   profile->ForEachStack([&](absl::Span<const FrameId> stack, uint64_t) {
@@ -265,15 +265,16 @@ TEST_F(ProfilerTest, ThreadChurnIsSampledAndCleanedUp) {
   options.interval = absl::Milliseconds(1);
   options.thread_poll_interval = absl::Milliseconds(2);
   ASSERT_THAT(profiler_.Start(options), IsOk());
-  for (int round = 0; round < 20; ++round) {
+  for (int round = 0; round < 10; ++round) {
     std::vector<std::thread> threads;
-    for (int i = 0; i < 8; ++i) threads.emplace_back([] { SpinFor(0.02); });
+    for (int i = 0; i < 6; ++i) threads.emplace_back([] { SpinFor(0.02); });
     for (auto& t : threads) t.join();
   }
   absl::StatusOr<Profile> profile = profiler_.Stop();
   ASSERT_TRUE(profile.ok());
   EXPECT_GT(profile->metadata().threads, 20u) << "new threads were not sampled";
-  EXPECT_GT(SamplesWith(*profile, "SpinFor"), 100u) << Describe(*profile);
+  // 1.2 s of CPU in SpinFor at <= 250 Hz per thread.
+  EXPECT_GT(SamplesWith(*profile, "SpinFor"), 60u) << Describe(*profile);
 }
 
 __attribute__((noinline)) uint64_t Recurse(int depth) {
@@ -495,8 +496,11 @@ TEST_F(ProfilerTest, StartStopAThousandTimes) {
   }
   struct rusage after_usage;
   getrusage(RUSAGE_SELF, &after_usage);
-  // No leak worth the name: max RSS grew by less than 50 MB.
+#if !defined(__SANITIZE_ADDRESS__)
+  // No leak worth the name: max RSS grew by less than 50 MB. (Under ASan
+  // its quarantine keeps freed memory; LeakSanitizer checks leaks there.)
   EXPECT_LT(after_usage.ru_maxrss - before_usage.ru_maxrss, 50 * 1024);
+#endif
   EXPECT_FALSE(IsSignalHandlerInstalled(SIGPROF));
 }
 
