@@ -226,6 +226,13 @@ async function clickFrame(page, name) {
     const w = await g.locator('rect').getAttribute('width');
     expect(parseFloat(w) > 1000, 'zoomed width ' + w);
     await page.screenshot({ path: path.join(shotDir, 'svg_zoomed.png') });
+    // A frame too narrow for a label gets one once zoomed.
+    const narrow = page.locator('#frames g', { hasText: 'Cache::Lookup(Key const&)' }).first();
+    expect(await narrow.locator('text').count() === 0, 'narrow frame already labelled');
+    await page.keyboard.press('Escape');
+    await narrow.click();
+    const label = await narrow.locator('text').textContent();
+    expect(label === 'Cache::Lookup(Key const&)', 'label after zoom: ' + label);
     expect(problems.length === 0, problems.join('; '));
   });
   await page.close();

@@ -152,16 +152,19 @@ inline absl::StatusOr<std::string> RenderSvgFromTree(const FlameTree& tree,
   auto emit = [&](double x, double w, int level, absl::string_view name,
                   const std::string& tooltip, const std::string& fill) {
     const int y = y_of(level);
-    absl::StrAppendFormat(&frames, "<g class=\"frame\" fk-x=\"%.2f\" fk-w=\"%.2f\" fk-d=\"%d\"><title>",
-                          x - kPad, w, level);
+    // Lean on purpose (a big profile keeps ~100k frames): the script reads
+    // x and width back from the rect, and adds a <text> only when zooming
+    // makes room for one.
+    absl::StrAppendFormat(&frames, "<g fk-d=\"%d\"><title>", level);
     AppendXmlEscaped(&frames, tooltip);
     absl::StrAppendFormat(&frames,
                           "</title><rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" "
-                          "fill=\"%s\" rx=\"2\" ry=\"2\"/><text x=\"%.2f\" y=\"%.1f\">",
-                          x, y, std::max(w - 0.5, 0.1), kRow - 1, fill, x + 3, y + 11.5);
+                          "fill=\"%s\"/>",
+                          x, y, std::max(w - 0.5, 0.1), kRow - 1, fill);
     // Verdana 12px averages about 7 pixels a character.
     const int fit = static_cast<int>((w - 6) / 7.0);
     if (fit >= 3) {
+      absl::StrAppendFormat(&frames, "<text x=\"%.2f\" y=\"%.1f\">", x + 3, y + 11.5);
       if (static_cast<int>(name.size()) <= fit) {
         AppendXmlEscaped(&frames, name);
       } else {
@@ -171,8 +174,9 @@ inline absl::StatusOr<std::string> RenderSvgFromTree(const FlameTree& tree,
         AppendXmlEscaped(&frames, name.substr(0, cut));
         frames.append("..");
       }
+      frames.append("</text>");
     }
-    frames.append("</text></g>\n");
+    frames.append("</g>\n");
   };
   auto percent = [&](double n) { return total > 0 ? 100.0 * n / total : 0.0; };
   std::string all_tooltip =
