@@ -187,8 +187,8 @@ TEST(CliTest, BadInputExitsOneWithOneMessage) {
       {{"convert", kCollapsed + "bad_line.txt", "-f", Tmp("x.txt")},
        "bad_line.txt:3: expected 'frames count'"},
       {{"convert", kCollapsed + "empty.txt", "-f", Tmp("x.txt")}, "empty file"},
-      {{"convert", in, "-f", Tmp("x.html")}, "format .html not built yet"},
-      {{"convert", in, "-f", Tmp("noext")}, "give the file an extension"},
+      {{"convert", in, "-f", Tmp("x.xyz")}, "cannot tell the output format"},
+      {{"convert", in, "-f", Tmp("noext")}, "name it .html, .svg, .txt"},
       {{"convert", in, "-f", "/nonexistent/dir/x.txt"}, "directory does not exist"},
       {{"convert", in, "-f", Tmp("x.txt"), "--include", "("}, "--include: invalid regex \"(\""},
       {{"convert", in, "-f", Tmp("x.txt"), "--exclude", "[z-a]"}, "--exclude: invalid regex"},
@@ -199,7 +199,7 @@ TEST(CliTest, BadInputExitsOneWithOneMessage) {
       {{"convert", in, "-f", Tmp("x.txt"), "--transforms", kTransforms + "unknown_key.json"},
        "entry 3: unknown key \"drop\""},
       {{"diff", in, "/nonexistent.txt", "-f", Tmp("d.txt")}, "no such file"},
-      {{"diff", in, in, "-f", Tmp("d.svg")}, "format .svg not built yet"},
+      {{"diff", in, in, "-f", Tmp("d.pb.gz")}, "a diff cannot be written as pprof"},
   };
   for (const Case& c : cases) {
     Result r = RunFlamekit(c.args);
@@ -209,7 +209,8 @@ TEST(CliTest, BadInputExitsOneWithOneMessage) {
     // One message: one line.
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
-  EXPECT_FALSE(Exists(Tmp("x.html")));
+  EXPECT_FALSE(Exists(Tmp("x.xyz")));
+  EXPECT_FALSE(Exists(Tmp("d.pb.gz")));
   EXPECT_FALSE(Exists(Tmp("x.txt")));
 }
 
@@ -265,13 +266,35 @@ TEST(OutputTest, ExtensionsChooseTheFormat) {
   EXPECT_EQ(OutputExtension(".hidden"), "");
   EXPECT_TRUE(CheckOutputFormat("a.folded", false).ok());
   EXPECT_TRUE(CheckOutputFormat("-", true).ok());
-  EXPECT_EQ(CheckOutputFormat("a.pb.gz", false).code(), absl::StatusCode::kUnimplemented);
+  EXPECT_TRUE(CheckOutputFormat("a.pb.gz", false).ok());
+  EXPECT_EQ(CheckOutputFormat("a.pb.gz", /*diff=*/true).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckOutputFormat("a.xyz", false).code(), absl::StatusCode::kInvalidArgument);
   Profile p;
   p.AddStack({p.InternFrame("main")}, 1);
-  EXPECT_EQ(WriteOutput(p, Tmp("o.html"), {}).code(), absl::StatusCode::kUnimplemented);
-  EXPECT_FALSE(Exists(Tmp("o.html")));
   EXPECT_TRUE(WriteOutput(p, Tmp("o.collapsed"), {}).ok());
   EXPECT_EQ(ReadAll(Tmp("o.collapsed")), "main 1\n");
+  EXPECT_EQ(WriteOutput(p, Tmp("o.xyz"), {}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(Exists(Tmp("o.xyz")));
+}
+
+TEST(OutputTest, RenderedFormatsCarryTheRenderFlags) {
+  Profile p;
+  p.AddStack({p.InternFrame("main"), p.InternFrame("HandleRequest")}, 3);
+  OutputOptions options;
+  options.render.title = "checkout after the fix";
+  ASSERT_TRUE(WriteOutput(p, Tmp("o.html"), options).ok());
+  std::string html = ReadAll(Tmp("o.html"));
+  EXPECT_THAT(html, HasSubstr("<canvas"));
+  EXPECT_THAT(html, HasSubstr("checkout after the fix"));
+  EXPECT_THAT(html, HasSubstr("HandleRequest"));
+  // --format overrides the extension, for any file name.
+  options.render.format = OutputFormat::kSvg;
+  ASSERT_TRUE(WriteOutput(p, Tmp("o.out"), options).ok());
+  EXPECT_THAT(ReadAll(Tmp("o.out")), HasSubstr("<svg"));
+  options.render.format = OutputFormat::kCollapsed;
+  ASSERT_TRUE(WriteOutput(p, Tmp("o2.out"), options).ok());
+  EXPECT_EQ(ReadAll(Tmp("o2.out")), "main;HandleRequest 3\n");
 }
 
 }  // namespace

@@ -22,7 +22,8 @@ constexpr char kDetails[] =
     "Reads INPUT (collapsed stacks, 'frame;frame;frame COUNT' a line, as\n"
     "FlameGraph, perf + stackcollapse, async-profiler and flamekit write them;\n"
     "'-' reads standard input) and writes OUTPUT in the format its extension\n"
-    "names: .txt, .collapsed or .folded for collapsed text ('-' for standard\n"
+    "names: .html (interactive flame graph), .svg, .pb.gz or .pprof (pprof),\n"
+    ".txt, .collapsed or .folded (collapsed text; '-' for standard\n"
     "output). Several INPUTs are merged into one profile (their samples\n"
     "add up).\n\n"
     "Flags:\n"
@@ -33,12 +34,13 @@ int Run(absl::Span<const std::string> argv, CommandIo& io);
 
 const Command& Self() {
   static const std::string* const details =
-      new std::string(absl::StrCat(kDetails, kInputFlagsHelp));
+      new std::string(absl::StrCat(kDetails, kRenderFlagsHelp, kInputFlagsHelp));
   static const Command command = {
       "convert",
       "Convert a profile to another format, filtering and transforming stacks",
       "flamekit convert INPUT... -f OUTPUT [--include RE] [--exclude RE] "
-      "[--transforms FILE.json] [--threads] [--lenient] [--top N]",
+      "[--transforms FILE.json] [--threads] [--lenient] [--top N] "
+      "[--format F] [--title T] [--minwidth PCT] [--inverted] [--reverse]",
       details->c_str(), &Run};
   return command;
 }
@@ -46,7 +48,8 @@ const Command& Self() {
 int Run(absl::Span<const std::string> argv, CommandIo& io) {
   const Command& command = Self();
   const FlagSpec flags[] = {kOutputFlag,  kIncludeFlag, kExcludeFlag, kTransformsFlag,
-                            kThreadsFlag, kLenientFlag, kTopFlag};
+                            kThreadsFlag, kLenientFlag, kTopFlag,     kTitleFlag,
+                            kMinwidthFlag, kInvertedFlag, kReverseFlag, kFormatFlag};
   absl::StatusOr<ParsedArgs> args = ParseArgs(argv, flags);
   if (!args.ok()) return UsageError(command, args.status().message(), io);
   if (args->help) {
@@ -74,7 +77,9 @@ int Run(absl::Span<const std::string> argv, CommandIo& io) {
   const std::string output = args->Value(kOutputFlag.name);
 
   // Transforms first: a bad regex should not wait for a large input.
-  absl::Status format = CheckOutputFormat(output, /*diff=*/false);
+  absl::StatusOr<RenderOptions> render = BuildRenderOptions(*args);
+  if (!render.ok()) return UsageError(command, render.status().message(), io);
+  absl::Status format = CheckOutputFormat(output, /*diff=*/false, *render);
   if (!format.ok()) return ExitCode(command, format, io);
   absl::StatusOr<TransformList> transforms = BuildTransforms(*args);
   if (!transforms.ok()) return ExitCode(command, transforms.status(), io);
@@ -106,6 +111,7 @@ int Run(absl::Span<const std::string> argv, CommandIo& io) {
                     io);
   }
   OutputOptions options;
+  options.render = *render;
   options.stdout_stream = &io.out;
   absl::Status written = WriteOutput(profile, output, options);
   if (!written.ok()) return ExitCode(command, written, io);

@@ -22,9 +22,10 @@ constexpr char kDetails[] =
     "Reads two profiles (collapsed stacks; '-' reads standard input for one of\n"
     "them), matches their stacks and writes, for every stack of either, its\n"
     "samples before (BASE) and after (NEW). OUTPUT's extension names the\n"
-    "format: .txt, .collapsed or .folded for FlameGraph's difffolded text\n"
+    "format: .html for an interactive diff graph (growth red, shrink blue),\n"
+    ".svg, or .txt, .collapsed, .folded for FlameGraph's difffolded text\n"
     "('frame;frame BEFORE AFTER' a line, which flamegraph.pl draws as a\n"
-    "differential flame graph); '-' writes it to standard output.\n\n"
+    "differential flame graph); '-' writes the text to standard output.\n\n"
     "Flags:\n"
     "  -f, --output OUTPUT   where to write (required)\n"
     "  -n, --normalize       scale BEFORE counts so both sides have the same\n"
@@ -36,11 +37,12 @@ int Run(absl::Span<const std::string> argv, CommandIo& io);
 
 const Command& Self() {
   static const std::string* const details =
-      new std::string(absl::StrCat(kDetails, kInputFlagsHelp));
+      new std::string(absl::StrCat(kDetails, kRenderFlagsHelp, kInputFlagsHelp));
   static const Command command = {
       "diff", "Compare two profiles stack by stack (before/after counts)",
       "flamekit diff BASE NEW -f OUTPUT [--normalize] [--include RE] "
-      "[--exclude RE] [--transforms FILE.json] [--threads] [--lenient]",
+      "[--exclude RE] [--transforms FILE.json] [--threads] [--lenient] "
+      "[--format F] [--title T] [--minwidth PCT] [--inverted] [--reverse]",
       details->c_str(), &Run};
   return command;
 }
@@ -48,7 +50,9 @@ const Command& Self() {
 int Run(absl::Span<const std::string> argv, CommandIo& io) {
   const Command& command = Self();
   const FlagSpec flags[] = {kOutputFlag,  kNormalizeFlag, kIncludeFlag, kExcludeFlag,
-                            kTransformsFlag, kThreadsFlag, kLenientFlag};
+                            kTransformsFlag, kThreadsFlag, kLenientFlag,
+                            kTitleFlag,   kMinwidthFlag,  kInvertedFlag, kReverseFlag,
+                            kFormatFlag};
   absl::StatusOr<ParsedArgs> args = ParseArgs(argv, flags);
   if (!args.ok()) return UsageError(command, args.status().message(), io);
   if (args->help) {
@@ -68,7 +72,9 @@ int Run(absl::Span<const std::string> argv, CommandIo& io) {
     return UsageError(command, "missing -f OUTPUT", io);
   }
   const std::string output = args->Value(kOutputFlag.name);
-  absl::Status format = CheckOutputFormat(output, /*diff=*/true);
+  absl::StatusOr<RenderOptions> render = BuildRenderOptions(*args);
+  if (!render.ok()) return UsageError(command, render.status().message(), io);
+  absl::Status format = CheckOutputFormat(output, /*diff=*/true, *render);
   if (!format.ok()) return ExitCode(command, format, io);
   absl::StatusOr<TransformList> transforms = BuildTransforms(*args);
   if (!transforms.ok()) return ExitCode(command, transforms.status(), io);
@@ -98,6 +104,7 @@ int Run(absl::Span<const std::string> argv, CommandIo& io) {
   }
   DiffProfile diff = ComputeDiff(sides[0], sides[1]);
   OutputOptions options;
+  options.render = *render;
   options.stdout_stream = &io.out;
   options.normalize = args->Has(kNormalizeFlag.name);
   absl::Status written = WriteDiffOutput(diff, output, options);

@@ -78,8 +78,18 @@ expect_stderr "not collapsed text"
 expect 1 "bad regex file" -- convert "${DATA}/collapsed/server.txt" -f "${OUT}/r.txt" \
   --transforms "${DATA}/transforms/bad_regex.json"
 expect_stderr 'entry 2: invalid regex "("'
-expect 1 "html not yet" -- convert "${DATA}/collapsed/server.txt" -f "${OUT}/f.html"
-expect_stderr "format .html not built yet"
+expect 0 "html" -- convert "${DATA}/collapsed/server.txt" -f "${OUT}/f.html" --title "server profile"
+grep -q "<canvas" "${OUT}/f.html" || fail "f.html is not a flame graph page"
+grep -q "server profile" "${OUT}/f.html" || fail "f.html lacks the --title"
+expect 0 "svg" -- convert "${DATA}/collapsed/server.txt" -f "${OUT}/f.svg" --minwidth 0.5
+grep -q "<svg" "${OUT}/f.svg" || fail "f.svg is not an SVG"
+expect 0 "diff html" -- diff "${DATA}/collapsed/before.txt" "${DATA}/collapsed/after.txt" -f "${OUT}/d.html"
+grep -q "<canvas" "${OUT}/d.html" || fail "d.html is not a diff graph page"
+expect 1 "unknown extension" -- convert "${DATA}/collapsed/server.txt" -f "${OUT}/f.xyz"
+expect_stderr "cannot tell the output format"
+[[ -e "${OUT}/f.xyz" ]] && fail "an unknown format left an output file"
+expect 2 "bad minwidth" -- convert "${DATA}/collapsed/server.txt" -f "${OUT}/f.html" --minwidth abc
+expect_stderr "--minwidth takes a percentage"
 expect 1 "missing input" -- convert "${OUT}/does-not-exist.txt" -f "${OUT}/m.txt"
 expect_stderr "no such file"
 expect 1 "directory input" -- convert "${OUT}" -f "${OUT}/d.txt"

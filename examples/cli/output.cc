@@ -2,6 +2,7 @@
 #include "examples/cli/output.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "flamekit/base/atomic_file.h"
 #include "flamekit/profile/collapsed_io.h"
+#include "flamekit/render/write_profile.h"
 
 namespace flamekit {
 namespace cli {
@@ -16,18 +18,6 @@ namespace {
 
 bool IsCollapsedExtension(absl::string_view ext) {
   return ext == ".txt" || ext == ".collapsed" || ext == ".folded";
-}
-
-absl::Status Unsupported(absl::string_view path, absl::string_view what) {
-  std::string ext = OutputExtension(path);
-  if (ext.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot tell the output format of '", path, "': give the file an "
-        "extension such as .txt (collapsed ", what, ")"));
-  }
-  return absl::UnimplementedError(absl::StrCat(
-      "format ", ext, " not built yet; write collapsed ", what,
-      " to a .txt, .collapsed or .folded file"));
 }
 
 absl::Status WriteText(absl::string_view path, absl::string_view text,
@@ -56,12 +46,51 @@ std::string OutputExtension(absl::string_view path) {
   return absl::AsciiStrToLower(base.substr(dot));
 }
 
-absl::Status CheckOutputFormat(absl::string_view path, bool diff) {
-  if (path == "-" || IsCollapsedExtension(OutputExtension(path))) {
-    return absl::OkStatus();
+absl::StatusOr<RenderOptions> BuildRenderOptions(const ParsedArgs& args) {
+  RenderOptions render;
+  render.title = args.Value(kTitleFlag.name);
+  render.inverted = args.Has(kInvertedFlag.name);
+  render.reverse = args.Has(kReverseFlag.name);
+  if (args.Has(kMinwidthFlag.name)) {
+    std::string text = args.Value(kMinwidthFlag.name);
+    char* end = nullptr;
+    double value = strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(value >= 0.0 && value < 100.0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--minwidth takes a percentage from 0 to 100, e.g. 0.1; got '", text, "'"));
+    }
+    render.minwidth = value;
   }
-  // Keep in step with WriteOutput() and WriteDiffOutput().
-  return Unsupported(path, diff ? "diff text" : "text");
+  if (args.Has(kFormatFlag.name)) {
+    absl::StatusOr<OutputFormat> format = ParseOutputFormat(args.Value(kFormatFlag.name));
+    if (!format.ok()) return format.status();
+    render.format = *format;
+  }
+  return render;
+}
+
+namespace {
+
+// Collapsed text is streamed by collapsed_io (bounded memory for huge
+// profiles); every other format is rendered by render/write_profile.h.
+bool StreamsCollapsed(absl::string_view path, const RenderOptions& render) {
+  if (path == "-") return true;
+  if (render.format != OutputFormat::kAuto) return render.format == OutputFormat::kCollapsed;
+  return IsCollapsedExtension(OutputExtension(path));
+}
+
+}  // namespace
+
+absl::Status CheckOutputFormat(absl::string_view path, bool diff,
+                               const RenderOptions& render) {
+  if (StreamsCollapsed(path, render)) return absl::OkStatus();
+  absl::StatusOr<OutputFormat> format = ResolveFormat(path, render);
+  if (!format.ok()) return format.status();
+  if (diff && *format == OutputFormat::kPprof) {
+    // The same message WriteDiff() gives, before any input is read.
+    return RenderDiff(DiffProfile(), OutputFormat::kPprof, render).status();
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WriteOutput(const Profile& profile, absl::string_view path,
@@ -74,11 +103,8 @@ absl::Status WriteOutput(const Profile& profile, absl::string_view path,
       return WriteText("-", text, options);
     });
   }
-  const std::string ext = OutputExtension(path);
-  if (IsCollapsedExtension(ext)) return WriteCollapsedFile(profile, path);
-  // New formats go here, e.g.:
-  //   if (ext == ".html") return WriteFlameGraphHtmlFile(profile, path, ...);
-  return Unsupported(path, "text");
+  if (StreamsCollapsed(path, options.render)) return WriteCollapsedFile(profile, path);
+  return WriteProfile(profile, path, options.render);
 }
 
 std::string DiffFoldedText(const DiffProfile& diff, bool normalize) {
@@ -101,12 +127,12 @@ std::string DiffFoldedText(const DiffProfile& diff, bool normalize) {
 
 absl::Status WriteDiffOutput(const DiffProfile& diff, absl::string_view path,
                              const OutputOptions& options) {
-  if (path == "-" || IsCollapsedExtension(OutputExtension(path))) {
+  if (StreamsCollapsed(path, options.render)) {
     return WriteText(path, DiffFoldedText(diff, options.normalize), options);
   }
-  // New formats go here, e.g.:
-  //   if (ext == ".html") return WriteDiffFlameGraphHtmlFile(diff, path, ...);
-  return Unsupported(path, "diff text");
+  RenderOptions render = options.render;
+  render.normalize = options.normalize;
+  return WriteDiff(diff, path, render);
 }
 
 }  // namespace cli

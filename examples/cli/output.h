@@ -6,10 +6,11 @@
 // (HTML, SVG, pprof from render/) are wired in here and nowhere else. Main
 // thread only; never for signal handlers.
 //
-//   .txt .collapsed .folded   collapsed text (diff: FlameGraph's
+//   .txt .collapsed .folded   collapsed text, streamed (diff: FlameGraph's
 //                             difffolded "stack before after" lines)
 //   -                         collapsed text on standard output
-//   anything else             Unimplemented "format .html not built yet"
+//   .html .svg .pb.gz .pprof  render/write_profile.h (flame graph, diff
+//                             graph, SVG, pprof), or --format for any path
 //
 // Example:
 //
@@ -22,9 +23,12 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "examples/cli/flags.h"
 #include "flamekit/profile/diff.h"
 #include "flamekit/profile/profile.h"
+#include "flamekit/render/render_options.h"
 
 namespace flamekit {
 namespace cli {
@@ -34,7 +38,30 @@ struct OutputOptions {
   std::ostream* stdout_stream = nullptr;
   // diff only: scale `before` counts to the `after` total (rounded).
   bool normalize = false;
+  // Title, pruning, views and an explicit format, for the rendered formats.
+  RenderOptions render;
 };
+
+// The flags every command that writes a rendered output accepts, and their
+// help text.
+inline constexpr FlagSpec kTitleFlag = {"--title", "", true};
+inline constexpr FlagSpec kMinwidthFlag = {"--minwidth", "", true};
+inline constexpr FlagSpec kInvertedFlag = {"--inverted", "", false};
+inline constexpr FlagSpec kReverseFlag = {"--reverse", "", false};
+inline constexpr FlagSpec kFormatFlag = {"--format", "", true};
+inline constexpr char kRenderFlagsHelp[] =
+    "  --format FORMAT       html, svg, collapsed or pprof, whatever OUTPUT's\n"
+    "                        extension (default: by extension)\n"
+    "  --title TEXT          title of the flame graph\n"
+    "  --minwidth PERCENT    prune frames narrower than this share of samples\n"
+    "  --inverted            icicle view (root at the top)\n"
+    "  --reverse             callers of the hottest leaves merged (leaf first)\n";
+
+// BuildRenderOptions()
+//
+// RenderOptions from the flags above; InvalidArgument for a bad --minwidth
+// or --format.
+absl::StatusOr<RenderOptions> BuildRenderOptions(const ParsedArgs& args);
 
 // OutputExtension()
 //
@@ -47,7 +74,8 @@ std::string OutputExtension(absl::string_view path);
 // OK when WriteOutput() (or WriteDiffOutput() when `diff`) can write `path`'s
 // format; the same error it would return otherwise. Lets a command fail
 // before reading a large input.
-absl::Status CheckOutputFormat(absl::string_view path, bool diff);
+absl::Status CheckOutputFormat(absl::string_view path, bool diff,
+                               const RenderOptions& render = {});
 
 // WriteOutput()
 //
