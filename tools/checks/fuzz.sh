@@ -26,12 +26,13 @@ passed=0 failed=0
 for target in "${targets[@]}"; do
   rel=${target#//}; rel=${rel/://}
   name=$(basename "$rel")
-  # The corpus folder is the replay test's data: testdata/fuzz/<corpus>.
-  corpus=$(bazel query "${ci[@]}" "labels(data, ${target}_replay)" 2>/dev/null | sed -n 's|^//testdata/fuzz:||p' | head -n 1)
+  # The seeds are whatever the replay test replays (its data files).
   work="$root/out/fuzz/$name"
   rm -rf "$work"; mkdir -p "$work/corpus"
-  [ -n "$corpus" ] && cp -r "testdata/fuzz/$corpus/." "$work/corpus/" 2>/dev/null
-  rm -f "$work/corpus/BUILD.bazel"
+  while read -r label; do
+    file=${label#//}; file=${file/://}
+    [ -f "$file" ] && cp "$file" "$work/corpus/$(echo "$file" | tr '/' '_')"
+  done < <(bazel query "${ci[@]}" "kind('source file', deps(labels(data, ${target}_replay), 1))" 2>/dev/null)
   if [ ! -x "$bin/$rel" ]; then
     echo "fuzz: $target did not build"; failed=$((failed + 1)); continue
   fi
