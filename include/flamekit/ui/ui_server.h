@@ -1003,8 +1003,11 @@ inline void UiServer::InstallRoutes() {
   // request at once.
   server_.set_read_timeout(2, 0);
   server_.set_write_timeout(5, 0);
-  server_.set_keep_alive_timeout(2);
-  server_.set_keep_alive_max_count(100);
+  // One request per connection: with a few workers, idle keep-alive
+  // connections would each hold a worker and starve the others (20 polling
+  // clients on 4 workers did). Loopback connections are cheap to reopen.
+  server_.set_keep_alive_timeout(1);
+  server_.set_keep_alive_max_count(1);
   server_.set_pre_routing_handler(
       [this](const Request& req, Response& res) { return CheckRequest(req, res); });
   server_.set_post_routing_handler([](const Request&, Response& res) {
