@@ -38,9 +38,6 @@ std::string RenderCollapsed(const Profile& profile);
 
 namespace render_internal {
 
-// The suffix the collapsed format marks `kind` with ("_[k]" for kernel, ...).
-absl::string_view CollapsedSuffix(FrameKind kind);
-
 // Appends "a;b;c" for `frames` of `profile`.
 void AppendCollapsedStack(const Profile& profile, absl::Span<const FrameId> frames,
                           std::string* out);
@@ -50,15 +47,6 @@ void AppendCollapsedStack(const Profile& profile, absl::Span<const FrameId> fram
 // Implementation details follow.
 
 namespace render_internal {
-
-inline absl::string_view CollapsedSuffix(FrameKind kind) {
-  switch (kind) {
-    case FrameKind::kKernel: return "_[k]";
-    case FrameKind::kJit: return "_[j]";
-    case FrameKind::kInlined: return "_[i]";
-    default: return "";
-  }
-}
 
 inline void AppendCollapsedStack(const Profile& profile,
                                  absl::Span<const FrameId> frames, std::string* out) {

@@ -18,7 +18,6 @@
 #ifndef FLAMEKIT_RENDER_DIFF_GRAPH_H_
 #define FLAMEKIT_RENDER_DIFF_GRAPH_H_
 
-#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -108,26 +107,11 @@ inline absl::StatusOr<std::string> RenderDiffGraphSvg(const DiffProfile& diff,
 }
 
 inline std::string RenderDiffCollapsed(const DiffProfile& diff) {
-  std::vector<size_t> order(diff.stacks.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  const Profile& frames = diff.frames;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    const std::vector<FrameId>& x = diff.stacks[a].frames;
-    const std::vector<FrameId>& y = diff.stacks[b].frames;
-    size_t n = std::min(x.size(), y.size());
-    for (size_t i = 0; i < n; ++i) {
-      if (x[i] == y[i]) continue;
-      int c = frames.frame(x[i]).name.compare(frames.frame(y[i]).name);
-      if (c != 0) return c < 0;
-      return frames.frame(x[i]).kind < frames.frame(y[i]).kind;
-    }
-    return x.size() < y.size();
-  });
+  // diff.stacks are already in SortedStackIndices() order (diff.h).
   std::string out;
-  for (size_t index : order) {
-    const DiffStack& s = diff.stacks[index];
+  for (const DiffStack& s : diff.stacks) {
     if (s.frames.empty()) continue;
-    render_internal::AppendCollapsedStack(frames, s.frames, &out);
+    render_internal::AppendCollapsedStack(diff.frames, s.frames, &out);
     out.push_back(' ');
     render_internal::AppendUint(&out, s.before);
     out.push_back(' ');
