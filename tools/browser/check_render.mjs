@@ -188,6 +188,22 @@ async function clickFrame(page, name) {
   await page.close();
 }
 
+// ---- RenderOptions inverted + reverse: the page opens that way -------------------
+{
+  const { page, problems } = await open('small_inverted_reversed.html');
+  await check('flame: opens in the view RenderOptions asked for', async () => {
+    await ready(page);
+    const s = await state(page);
+    expect(s.icicle && s.reversed, JSON.stringify(s));
+    // Leaves are roots now: do_epoll_wait sits on the first row under "all".
+    const c = await page.evaluate(() => window.fkFrameCenter('do_epoll_wait'));
+    const top = await page.evaluate(() => document.getElementById('canvas').getBoundingClientRect().top + window.scrollY);
+    expect(c && c.y - top < 17 * 2, 'leaf not on the first row');
+    expect(problems.length === 0, problems.join('; '));
+  });
+  await page.close();
+}
+
 // ---- Hostile names -------------------------------------------------------------
 {
   const { page, problems } = await open('hostile.html');

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Writes the pages tools/checks/browser_render.sh opens in a real browser:
 //   browser_fixtures OUTPUT_DIR
-// small.html, hostile.html, small.svg, diff.html, and big.html (1,000,000
+// small.html, small_inverted_reversed.html, hostile.html, small.svg, diff.html, and big.html (1,000,000
 // samples over 50,000 stacks: the render benchmark's input).
 
 #include <stdio.h>
@@ -35,6 +35,13 @@ bool WriteDiffPage(const flamekit::DiffProfile& diff, const std::string& path) {
   return true;
 }
 
+flamekit::RenderOptions InvertedReversed() {
+  flamekit::RenderOptions options;
+  options.inverted = true;
+  options.reverse = true;
+  return options;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -47,6 +54,7 @@ int main(int argc, char** argv) {
   bool ok = Write(rt::SmallProfile(), dir + "/small.html") &&
             Write(rt::HostileProfile(), dir + "/hostile.html") &&
             Write(rt::SmallProfile(), dir + "/small.svg") &&
+            Write(rt::SmallProfile(), dir + "/small_inverted_reversed.html", InvertedReversed()) &&
             WriteDiffPage(flamekit::ComputeDiff(rt::SmallProfile(), rt::SmallProfileAfter()),
                           dir + "/diff.html") &&
             Write(rt::LargeProfile(1000000, 50000), dir + "/big.html");
