@@ -231,6 +231,10 @@ TEST_F(ProfilerTest, AutoStopsAfterDuration) {
 }
 
 TEST_F(ProfilerTest, WallShowsBlockedThreadsWithTheirState) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer defers signals to blocked threads and cannot fork a "
+                  "multi-threaded process";
+#endif
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   std::thread blocked([&] {
@@ -381,6 +385,10 @@ TEST_F(ProfilerTest, ChainsToTheApplicationsSigprofHandler) {
 }
 
 TEST_F(ProfilerTest, ForkedChildIsHealthyAndNotProfiling) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer defers signals to blocked threads and cannot fork a "
+                  "multi-threaded process";
+#endif
   for (const char* event : {"ctimer", "itimer", "wall", "cpu"}) {
     ProfilerOptions options;
     options.event = event;
@@ -419,6 +427,10 @@ TEST_F(ProfilerTest, ForkedChildIsHealthyAndNotProfiling) {
 }
 
 TEST_F(ProfilerTest, ExitWhileProfilingIsClean) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer defers signals to blocked threads and cannot fork a "
+                  "multi-threaded process";
+#endif
   for (const char* event : {"ctimer", "wall", "cpu"}) {
     pid_t child = fork();
     ASSERT_GE(child, 0);

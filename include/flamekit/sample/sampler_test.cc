@@ -234,6 +234,10 @@ TEST_F(EngineTest, CtimerFollowsOtherThreadsAndForgetsExitedOnes) {
 }
 
 TEST_F(EngineTest, WallSeesBlockedThreadsInTheirSystemCall) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer defers signals to blocked threads and cannot fork a "
+                  "multi-threaded process";
+#endif
   WallClockSampler sampler(absl::Milliseconds(5));
   Activate(sampler.source());
   ASSERT_OK(sampler.Start());

@@ -31,15 +31,16 @@
 #include <signal.h>
 #include <time.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "flamekit/sample/sampler.h"
@@ -74,9 +75,12 @@ class WallClockSampler : public Sampler {
   std::unique_ptr<std::thread> timer_thread_;
   std::atomic<pid_t> timer_tid_{0};
   std::atomic<uint64_t> signals_sent_{0};
-  absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  absl::flat_hash_set<pid_t> threads_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex: ThreadSanitizer sees pthread
+  // mutexes, not Debian's uninstrumented absl::Mutex.
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;                   // under mu_
+  absl::flat_hash_set<pid_t> threads_;  // under mu_
 };
 
 // Implementation details follow.
@@ -93,7 +97,7 @@ inline absl::Status WallClockSampler::Start() {
   absl::Status installed = InstallSignalHandler(signo_, &SampleSignalCallback);
   if (!installed.ok()) return installed;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stop_ = false;
   }
   timer_thread_ = std::make_unique<std::thread>([this] { Run(); });
@@ -102,13 +106,13 @@ inline absl::Status WallClockSampler::Start() {
 }
 
 inline absl::Status WallClockSampler::AddThread(pid_t tid) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (tid != timer_tid_.load()) threads_.insert(tid);
   return absl::OkStatus();
 }
 
 inline void WallClockSampler::RemoveThread(pid_t tid) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   threads_.erase(tid);
 }
 
@@ -124,10 +128,10 @@ inline void WallClockSampler::Run() {
   while (true) {
     next += interval_;
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       absl::Duration wait = next - absl::Now();
       if (wait > absl::ZeroDuration()) {
-        mu_.AwaitWithTimeout(absl::Condition(&stop_), wait);
+        wake_.wait_for(lock, absl::ToChronoNanoseconds(wait), [this] { return stop_; });
       } else {
         next = absl::Now();  // fell behind (suspended VM): do not burst
       }
@@ -145,9 +149,10 @@ inline void WallClockSampler::Run() {
 inline void WallClockSampler::Stop() {
   if (timer_thread_ == nullptr) return;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
+  wake_.notify_all();
   timer_thread_->join();
   timer_thread_.reset();
   timer_tid_.store(0);
