@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <random>
 #include <thread>
 #include <vector>
@@ -118,7 +119,13 @@ TEST(ThreadStackTableTest, ConcurrentReadersSeeConsistentBounds) {
       }
     });
   }
-  for (uint64_t round = 1; round < 20000; ++round) {
+  // At least 20,000 writes, and until the readers (which a busy machine may
+  // start late) have found entries many times; at most 20 s.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (uint64_t round = 1;
+       round < 20000 ||
+       (found.load() < 100000 && std::chrono::steady_clock::now() < deadline);
+       ++round) {
     uint32_t tid = 1 + round % 63;
     if (round % 3 == 0) {
       table.Erase(tid);
