@@ -204,6 +204,21 @@ async function clickFrame(page, name) {
   await page.close();
 }
 
+// ---- A 5,000-frame stack: drawn, cut with a note, no errors ----------------------
+{
+  const { page, problems } = await open('deep.html');
+  await check('flame: a 5,000-frame stack is cut with a note, not a blank page', async () => {
+    await ready(page);
+    const note = await page.textContent('#depth-note');
+    expect(/5000 frames deep/.test(note), 'note: ' + note);
+    expect(await page.evaluate(() => window.fkFrameCenter('leaf')) !== null, 'shallow frame not drawn');
+    const h = await page.evaluate(() => document.getElementById('canvas').height / (window.devicePixelRatio || 1));
+    expect(h <= 32000, 'canvas height ' + h);
+    expect(problems.length === 0, problems.join('; '));
+  });
+  await page.close();
+}
+
 // ---- Hostile names -------------------------------------------------------------
 {
   const { page, problems } = await open('hostile.html');

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Writes the pages tools/checks/browser_render.sh opens in a real browser:
 //   browser_fixtures OUTPUT_DIR
-// small.html, small_inverted_reversed.html, hostile.html, small.svg, diff.html, and big.html (1,000,000
+// small.html, small_inverted_reversed.html, hostile.html, deep.html, small.svg, diff.html, and big.html (1,000,000
 // samples over 50,000 stacks: the render benchmark's input).
 
 #include <stdio.h>
 
 #include <string>
+#include <vector>
 
 #include "flamekit/profile/diff.h"
 #include "flamekit/render/render_test_util.h"
@@ -35,6 +36,17 @@ bool WriteDiffPage(const flamekit::DiffProfile& diff, const std::string& path) {
   return true;
 }
 
+// One stack 5,000 frames deep, beside a shallow one.
+flamekit::Profile DeepProfile() {
+  flamekit::Profile p;
+  std::vector<flamekit::FrameId> stack;
+  for (int i = 0; i < 5000; ++i) stack.push_back(p.InternFrame("recurse" + std::to_string(i % 3)));
+  p.AddStack(stack, 700);
+  flamekit::FrameId shallow[] = {p.InternFrame("recurse0"), p.InternFrame("leaf")};
+  p.AddStack(shallow, 300);
+  return p;
+}
+
 flamekit::RenderOptions InvertedReversed() {
   flamekit::RenderOptions options;
   options.inverted = true;
@@ -53,6 +65,7 @@ int main(int argc, char** argv) {
   const std::string dir = argv[1];
   bool ok = Write(rt::SmallProfile(), dir + "/small.html") &&
             Write(rt::HostileProfile(), dir + "/hostile.html") &&
+            Write(DeepProfile(), dir + "/deep.html") &&
             Write(rt::SmallProfile(), dir + "/small.svg") &&
             Write(rt::SmallProfile(), dir + "/small_inverted_reversed.html", InvertedReversed()) &&
             WriteDiffPage(flamekit::ComputeDiff(rt::SmallProfile(), rt::SmallProfileAfter()),
