@@ -278,7 +278,7 @@ TEST(WatcherTest, CpuSpikeFiresWithinKPollsAndTheLookbackCoversTheOnset) {
   if (requests.empty()) {
     double share = (ProcessCpuSeconds(p.pid()) - cpu_at_spike) /
                    absl::ToDoubleSeconds(absl::Now() - spike_at);
-    if (share < 0.3) {
+    if (share < 0.2) {
       GTEST_SKIP() << "machine overloaded: the spiking target got " << 100 * share
                    << "% of a core in " << absl::Now() - spike_at;
     }
@@ -336,10 +336,10 @@ TEST(WatcherTest, CpuSpikeFiresWithinKPollsAndTheLookbackCoversTheOnset) {
   EXPECT_EQ(log.back()["why"], "max captures reached");
 
   // Timing claims need the target to have run: on a machine so loaded that
-  // the spiking target got little CPU, the trigger rightly comes late and
-  // the look-back cannot reach back to the onset.
+  // the spiking target got little CPU (less than twice the 10 % line), the
+  // trigger rightly comes late and the look-back cannot reach the onset.
   double share = (cpu_at_fire - cpu_at_spike) / absl::ToDoubleSeconds(r.fired_at - spike_at);
-  if (share < 0.3) {
+  if (share < 0.2) {
     GTEST_SKIP() << "machine overloaded: the spiking target got " << 100 * share
                  << "% of a core between the spike and the trigger";
   }

@@ -157,7 +157,7 @@ TEST(WatchCommandTest, CpuSpikeEndToEnd) {
     ASSERT_TRUE(t.ok());
     double cpu_s = static_cast<double>(t->utime_ticks + t->stime_ticks) / sysconf(_SC_CLK_TCK);
     double share = cpu_s / absl::ToDoubleSeconds(absl::Now() - spike_at);
-    if (share < 0.3) {
+    if (share < 0.2) {
       GTEST_SKIP() << "machine overloaded: the spiking target got " << 100 * share
                    << "% of a core";
     }
