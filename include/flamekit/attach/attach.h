@@ -130,6 +130,8 @@ struct AttachProgress {
   uint32_t threads_followed = 0; // threads an event was opened on
   uint32_t threads_now = 0;      // of those, still open
   uint32_t threads_missed = 0;   // threads that exited before we could open them
+  uint32_t threads_failed = 0;   // threads whose event could not be opened
+  std::string thread_error;      // why, for the last of those
   uint64_t mmaps = 0;            // executable mappings reported during the capture
   AttachStopReason stop_reason = AttachStopReason::kNotStopped;
 };
@@ -565,7 +567,14 @@ inline absl::Status AttachSession::OpenThread(pid_t tid, bool first) {
   }
   absl::StatusOr<ScopedFd> fd = OpenPerfEvent(options);
   if (!fd.ok()) {
-    if (fd.status().code() == absl::StatusCode::kNotFound && !first) ++progress_.threads_missed;
+    if (!first) {
+      if (fd.status().code() == absl::StatusCode::kNotFound) {
+        ++progress_.threads_missed;
+      } else {
+        ++progress_.threads_failed;
+        progress_.thread_error = std::string(fd.status().message());
+      }
+    }
     return fd.status();
   }
   auto t = std::make_unique<ThreadEvent>();
@@ -579,6 +588,10 @@ inline absl::Status AttachSession::OpenThread(pid_t tid, bool first) {
       break;
     }
     if (ring.status().code() != absl::StatusCode::kResourceExhausted || pages == 1) {
+      if (!first) {
+        ++progress_.threads_failed;
+        progress_.thread_error = std::string(ring.status().message());
+      }
       return ring.status();
     }
   }

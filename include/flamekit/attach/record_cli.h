@@ -35,6 +35,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -632,6 +633,13 @@ inline int RunRecord(const std::vector<std::string>& args, const RecordOutput& o
     return kRecordOk;
   }
   attach_internal::ScopedRecordSignals signals;
+  // One perf event (one descriptor) per thread: allow as many descriptors
+  // as the hard limit does, as perf does.
+  rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   // 1. The target.
   std::optional<attach_internal::LaunchedChild> child;
@@ -748,6 +756,10 @@ inline int RunRecord(const std::vector<std::string>& args, const RecordOutput& o
         stats.lost_samples, " lost, ", profile.metadata().threads, " threads");
     if (stats.threads_followed > 1) {
       absl::StrAppend(&summary, " (", stats.threads_followed, " followed)");
+    }
+    if (stats.threads_failed > 0) {
+      absl::StrAppend(&summary, "; ", stats.threads_failed,
+                      " threads could not be followed: ", stats.thread_error);
     }
     if (stats.throttles > 0) {
       absl::StrAppend(&summary, ", throttled ", stats.throttles,

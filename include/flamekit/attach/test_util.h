@@ -16,10 +16,12 @@
 #ifndef FLAMEKIT_ATTACH_TEST_UTIL_H_
 #define FLAMEKIT_ATTACH_TEST_UTIL_H_
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -155,6 +157,28 @@ class SpawnedProcess {
   int out_ = -1;
   std::string error_;
 };
+
+// ProcessCpuMs()
+//
+// Milliseconds the process `pid` has run on a CPU so far, all threads
+// (from /proc/PID/task/*/schedstat; threads that exited are not counted).
+inline int64_t ProcessCpuMs(pid_t pid) {
+  int64_t total_ns = 0;
+  std::string dir = absl::StrCat("/proc/", pid, "/task");
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::string path = absl::StrCat(dir, "/", e->d_name, "/schedstat");
+    FILE* f = fopen(path.c_str(), "re");
+    if (f == nullptr) continue;
+    long long ns = 0;
+    if (fscanf(f, "%lld", &ns) == 1) total_ns += ns;
+    fclose(f);
+  }
+  closedir(d);
+  return total_ns / 1000000;
+}
 
 struct CommandResult {
   int exit_code = -1;  // 128 + signal when killed
