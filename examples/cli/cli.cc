@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "examples/cli/command.h"
+#include "examples/cli/record_command.h"
 
 namespace flamekit {
 namespace cli {
@@ -57,6 +58,8 @@ int RunCli(absl::Span<const std::string> argv, CommandIo& io) {
     PrintOverview(io.err);
     return kExitUsage;
   }
+  // `flamekit -d 30 -e cpu -f flame.html PID`, as profiler.sh users type it.
+  if (IsProfilerShForm(argv)) return RunProfilerShForm(argv, io);
   const std::string& name = argv[0];
   if (name == "help" || name == "--help" || name == "-h") {
     if (argv.size() == 1 || name != "help") {
@@ -77,6 +80,12 @@ int RunCli(absl::Span<const std::string> argv, CommandIo& io) {
     io.err << "flamekit: unknown command '" << name
            << "'; run 'flamekit help' for the list\n";
     return kExitUsage;
+  }
+  // `flamekit COMMAND --help` is the same text as `flamekit help COMMAND`
+  // for every command, whichever library implements it.
+  if (argv.size() == 2 && (argv[1] == "--help" || argv[1] == "-h")) {
+    PrintHelp(*command, io.out);
+    return kExitOk;
   }
   return command->run(argv.subspan(1), io);
 }

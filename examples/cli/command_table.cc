@@ -10,8 +10,11 @@
 #include "examples/cli/command.h"
 
 #define FLAMEKIT_CLI_COMMANDS(X) \
+  X(RecordCommand)               \
+  X(ListCommand)                 \
   X(ConvertCommand)              \
-  X(DiffCommand)
+  X(DiffCommand)                 \
+  X(DoctorCommand)
 
 namespace flamekit {
 namespace cli {
