@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <memory>
 #include <string>
@@ -33,6 +34,15 @@ struct LoadExperiment {
   double base_rps = 0;    // service requests/s without HTTP load
   double loaded_rps = 0;  // ... with it
   double drop_percent = 0;
+  // The same per CPU second of the request thread: what the UI's work does
+  // to the service itself (cache, signals), whatever else the machine runs.
+  double base_per_cpu_s = 0;
+  double loaded_per_cpu_s = 0;
+  double cpu_drop_percent = 0;
+  // Process CPU (all threads, clients included) per wall second, in cores,
+  // without and with the load: what the UI costs the machine.
+  double base_cores = 0;
+  double loaded_cores = 0;
   uint64_t http_requests = 0;
   uint64_t http_errors = 0;
   std::string first_error;
@@ -74,9 +84,17 @@ inline LoadExperiment RunLoadExperiment(int rounds, absl::Duration phase, int co
   }
   absl::SleepFor(absl::Milliseconds(500));  // warm up
   double base_requests = 0, base_seconds = 0, loaded_requests = 0, loaded_seconds = 0;
+  double base_cpu = 0, loaded_cpu = 0, base_process_cpu = 0, loaded_process_cpu = 0;
+  auto process_cpu = [] {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+  };
   for (int round = 0; round < rounds; ++round) {
     for (bool loaded : {false, true}) {
       uint64_t before = service.requests_handled();
+      double cpu_before = service.request_cpu_seconds();
+      double process_before = process_cpu();
       absl::Time t0 = absl::Now();
       if (loaded) {
         ui_testing::UiLoadResult r =
@@ -93,6 +111,8 @@ inline LoadExperiment RunLoadExperiment(int rounds, absl::Duration phase, int co
       double done = static_cast<double>(service.requests_handled() - before);
       (loaded ? loaded_requests : base_requests) += done;
       (loaded ? loaded_seconds : base_seconds) += seconds;
+      (loaded ? loaded_cpu : base_cpu) += service.request_cpu_seconds() - cpu_before;
+      (loaded ? loaded_process_cpu : base_process_cpu) += process_cpu() - process_before;
     }
   }
   absl::StatusOr<StoredProfile> saved = (*ui)->StopProfiling();
@@ -102,6 +122,11 @@ inline LoadExperiment RunLoadExperiment(int rounds, absl::Duration phase, int co
   out.base_rps = base_requests / base_seconds;
   out.loaded_rps = loaded_requests / loaded_seconds;
   out.drop_percent = 100.0 * (1.0 - out.loaded_rps / out.base_rps);
+  out.base_per_cpu_s = base_requests / base_cpu;
+  out.loaded_per_cpu_s = loaded_requests / loaded_cpu;
+  out.cpu_drop_percent = 100.0 * (1.0 - out.loaded_per_cpu_s / out.base_per_cpu_s);
+  out.base_cores = base_process_cpu / base_seconds;
+  out.loaded_cores = loaded_process_cpu / loaded_seconds;
   return out;
 }
 

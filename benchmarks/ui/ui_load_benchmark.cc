@@ -25,6 +25,11 @@ void BM_ServiceThroughputUnderUiLoad(benchmark::State& state) {
     state.counters["base_rps"] = e.base_rps;
     state.counters["loaded_rps"] = e.loaded_rps;
     state.counters["drop_pct"] = e.drop_percent;
+    state.counters["per_cpu_s_base"] = e.base_per_cpu_s;
+    state.counters["per_cpu_s_loaded"] = e.loaded_per_cpu_s;
+    state.counters["cpu_drop_pct"] = e.cpu_drop_percent;
+    state.counters["cores_base"] = e.base_cores;
+    state.counters["cores_loaded"] = e.loaded_cores;
     state.counters["http_requests"] = static_cast<double>(e.http_requests);
     state.counters["http_errors"] = static_cast<double>(e.http_errors);
     state.counters["p50_ms"] = absl::ToDoubleMilliseconds(e.p50);

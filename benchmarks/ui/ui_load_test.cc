@@ -23,6 +23,9 @@ TEST(UiLoadTest, TwentyConnectionsForTenSecondsWithoutErrors) {
   EXPECT_GT(e.base_rps, 0);
   EXPECT_GT(e.loaded_rps, 0);  // the service kept working
   EXPECT_GT(e.profile_samples, 0u);
+  printf("service per CPU second: %.1f alone, %.1f under UI load (drop %.2f%%); "
+         "process cores %.2f -> %.2f\n",
+         e.base_per_cpu_s, e.loaded_per_cpu_s, e.cpu_drop_percent, e.base_cores, e.loaded_cores);
   printf("service: %.1f req/s alone, %.1f req/s under UI load (drop %.2f%%); "
          "UI: %llu requests, p50 %s, p99 %s; profile %llu samples\n",
          e.base_rps, e.loaded_rps, e.drop_percent,

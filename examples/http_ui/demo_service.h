@@ -20,8 +20,10 @@
 #define FLAMEKIT_EXAMPLES_HTTP_UI_DEMO_SERVICE_H_
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,6 +59,10 @@ class DemoService {
   uint64_t requests_handled() const { return requests_.load(std::memory_order_relaxed); }
   uint64_t cache_updates() const { return cache_updates_.load(std::memory_order_relaxed); }
   uint64_t log_flushes() const { return log_flushes_.load(std::memory_order_relaxed); }
+  // CPU time the request threads have used so far, in seconds (their
+  // throughput per CPU second does not depend on what else the machine
+  // runs).
+  double request_cpu_seconds() const;
 
  private:
   void RequestLoop(uint64_t seed);
@@ -68,6 +74,7 @@ class DemoService {
   std::atomic<uint64_t> cache_updates_{0};
   std::atomic<uint64_t> log_flushes_{0};
   std::vector<std::thread> threads_;
+  size_t request_thread_count_ = 0;
   std::mutex cache_mu_;
   std::map<uint64_t, uint64_t> cache_;
   std::string log_path_;
@@ -147,6 +154,7 @@ inline void DemoService::Start(const DemoServiceOptions& options) {
   for (int i = 0; i < options.request_threads; ++i) {
     threads_.emplace_back([this, i] { RequestLoop(0x9e3779b97f4a7c15ull + i); });
   }
+  request_thread_count_ = static_cast<size_t>(std::max(options.request_threads, 0));
   for (int i = 0; i < options.contention_threads; ++i) {
     threads_.emplace_back([this, i] { ContentionLoop(0x2545f4914f6cdd1dull + i); });
   }
@@ -158,6 +166,19 @@ inline void DemoService::Stop() {
   for (std::thread& t : threads_) t.join();
   threads_.clear();
   if (remove_log_ && !log_path_.empty()) ::unlink(log_path_.c_str());
+}
+
+inline double DemoService::request_cpu_seconds() const {
+  double total = 0;
+  for (size_t i = 0; i < request_thread_count_ && i < threads_.size(); ++i) {
+    clockid_t clock;
+    // const_cast: native_handle() is not const, and reading it changes nothing.
+    std::thread& t = const_cast<std::thread&>(threads_[i]);
+    if (pthread_getcpuclockid(t.native_handle(), &clock) != 0) continue;
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) == 0) total += ts.tv_sec + ts.tv_nsec * 1e-9;
+  }
+  return total;
 }
 
 __attribute__((noinline)) inline void DemoService::RequestLoop(uint64_t seed) {
