@@ -1,40 +1,36 @@
 #!/usr/bin/env bash
-# Runs every command in README.md's ```sh blocks, from the repository root,
-# in order, and fails on the first that fails: the README's commands must
-# work as written. Two exceptions, both run elsewhere: `bash tools/test.sh`
-# (the command running this check; CI runs it through .ci/run) and lines
-# inside ```python blocks (the WORKSPACE snippet, which
+# Runs README.md's ```sh blocks, each as one script (bash -euo pipefail) from
+# the repository root, in order: the README's commands must work as written.
+# Each block is one case. Two exceptions, both run elsewhere: the line
+# `bash tools/test.sh` (the command running this check; CI runs it through
+# .ci/run) and ```python blocks (the WORKSPACE snippet, which
 # tools/checks/consumer_workspace.sh proves by building a workspace that
-# contains it).
+# contains it; checked line by line below).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+work=$(mktemp -d /tmp/flamekit-readme.XXXXXX)
+trap 'rm -rf "$work"' EXIT
 
-# Collect commands: one per line, with backslash continuations joined.
-commands=$(awk '
-  /^```sh[[:space:]]*$/ { inblock = 1; next }
+# Split the sh blocks into files: $work/block-N.sh.
+awk -v dir="$work" '
+  /^```sh[[:space:]]*$/ { inblock = 1; n++; file = sprintf("%s/block-%02d.sh", dir, n); next }
   /^```/ { inblock = 0; next }
-  inblock {
-    line = $0
-    sub(/[[:space:]]+#.*$/, "", line)   # trailing comments
-    if (line ~ /\\$/) { sub(/\\$/, "", line); pending = pending line; next }
-    line = pending line; pending = ""
-    if (line ~ /^[[:space:]]*$/) next
-    print line
-  }' README.md)
+  inblock && $0 !~ /^[[:space:]]*bash tools\/test\.sh([[:space:]]|$)/ { print > file }
+' README.md
 
 passed=0 failed=0
-while IFS= read -r cmd; do
-  case "$cmd" in
-    "bash tools/test.sh"*) continue ;;
-  esac
-  echo "readme\$ $cmd"
-  if bash -c "$cmd" </dev/null; then
+for block in "$work"/block-*.sh; do
+  [ -f "$block" ] || continue
+  grep -qvE '^[[:space:]]*(#.*)?$' "$block" || continue   # nothing left to run
+  echo "readme: --- $(basename "$block")"
+  sed 's/^/readme$ /' "$block"
+  if bash -euo pipefail "$block" </dev/null; then
     passed=$((passed + 1))
   else
-    echo "readme: FAILED (exit $?): $cmd"
+    echo "readme: FAILED (exit $?): $(basename "$block")"
     failed=$((failed + 1))
   fi
-done <<< "$commands"
+done
 
 # The WORKSPACE snippet users copy must be the one the consumer workspace
 # uses (modulo the path to flamekit).
