@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "flamekit/attach/target_symbols.h"
 #include "flamekit/attach/test_util.h"
 #include "flamekit/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -179,6 +181,37 @@ TEST_F(AttachSessionTest, StopFlagStopsSoon) {
   for (size_t i = 1; i < progress.size(); ++i) {
     EXPECT_GE(progress[i].samples, progress[i - 1].samples);
   }
+}
+
+// With the real symbolizer (named on the session's helper thread): the
+// workload's functions by name, and the same counts as without it.
+TEST_F(AttachSessionTest, NamesFramesWithTheSymbolizer) {
+  SpawnedProcess target = SpawnedProcess::Start({Workload(), "split", "20"});
+  ASSERT_TRUE(target.ok()) << target.error();
+  AttachOptions options;
+  options.pid = target.pid();
+  options.period = PerfPeriod::Interval(absl::Milliseconds(1));
+  options.duration = absl::Milliseconds(800);
+  std::unique_ptr<AttachSession> session = CreateOrSkip(options);
+  if (session == nullptr) GTEST_SKIP() << skip_;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<SymbolizerAttachSymbols> symbols,
+                                SymbolizerAttachSymbols::ForProcess(target.pid()));
+  session->set_symbols(std::move(symbols));
+  ASSERT_THAT(session->Run(), IsOk());
+  Profile profile = session->TakeProfile();
+  ASSERT_GT(profile.total_samples(), 0u);
+  uint64_t with_hot = 0;
+  profile.ForEachStack([&](absl::Span<const FrameId> frames, uint64_t count) {
+    std::vector<std::string> names;
+    for (FrameId f : frames) names.push_back(profile.frame(f).name);
+    auto run_split = std::find(names.begin(), names.end(), "RunSplit");
+    if (run_split != names.end() && run_split + 1 != names.end() &&
+        (run_split[1] == "HotA" || run_split[1] == "HotB")) {
+      with_hot += count;
+      EXPECT_EQ(profile.frame(frames[run_split - names.begin() + 1]).kind, FrameKind::kUser);
+    }
+  });
+  EXPECT_GT(with_hot, profile.total_samples() * 9 / 10);
 }
 
 TEST_F(AttachSessionTest, NoSuchProcessIsNotFound) {

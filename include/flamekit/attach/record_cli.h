@@ -366,6 +366,10 @@ Profiles a running process with perf events; nothing is loaded into it.
   -q, --quiet              no progress line and no summary
   -h, --help               this text
 Ctrl-C stops and writes the profile; a second Ctrl-C aborts without writing.
+With -- COMMAND, profiling ends when the command exits (or after -d, leaving
+it running). Exit codes: 2 usage, 3 no such process, 4 permission, 5 perf
+events unavailable, 6 no PMU, 7 --name matched none or several, 8 output,
+9 resource limits, 10 command could not start, 130 aborted.
 )";
 }
 
