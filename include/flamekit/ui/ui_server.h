@@ -114,13 +114,14 @@ class UiServer {
  public:
   UiServer(const UiServer&) = delete;
   UiServer& operator=(const UiServer&) = delete;
-  // Stops the server (and an auto-stop capture still running is stopped
-  // and saved).
+  // Stops the server; a capture started from the UI that is still running
+  // is stopped and saved.
   ~UiServer();
 
   // Stop()
   //
-  // Stops serving and joins the server's threads. Idempotent.
+  // Stops serving and joins the server's threads; a capture started from
+  // the UI is stopped and saved. Idempotent.
   void Stop();
 
   int port() const { return port_; }
@@ -552,6 +553,13 @@ inline void UiServer::Stop() {
   server_.stop();
   if (server_thread_.joinable()) server_thread_.join();
   if (watcher_thread_.joinable()) watcher_thread_.join();
+  // A capture started from the UI is not lost with the UI: stop and save it.
+  bool capturing;
+  {
+    absl::MutexLock lock(&capture_mu_);
+    capturing = ui_capture_;
+  }
+  if (capturing) (void)StopProfiling();
 }
 
 inline void UiServer::WatchCaptures() {

@@ -318,6 +318,24 @@ TEST(ServeUiTest, RefusesOtherAddressesWithoutAToken) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(ServeUiTest, StoppingTheUiSavesARunningCapture) {
+  UiOptions options;
+  options.dir = ui_testing::MakeTempDir("ui");
+  options.profiler = ProfilerForTest();
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(auto ui, ServeUi("127.0.0.1", 0, options));
+  UiStartOptions start;
+  start.event = "itimer";
+  ASSERT_THAT(ui->StartProfiling(start), IsOk());
+  {
+    CpuBurner burner;
+    absl::SleepFor(absl::Milliseconds(300));
+  }
+  ui->Stop();
+  EXPECT_FALSE(Profiler::Global().IsRunning());
+  ASSERT_EQ(ui->store().List().size(), 1u);
+  EXPECT_EQ(ui->store().List()[0].event, "itimer");
+}
+
 TEST(ServeUiTest, BusyPortSaysSo) {
   UiOptions options;
   options.dir = ui_testing::MakeTempDir("ui");
