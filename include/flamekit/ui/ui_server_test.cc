@@ -257,6 +257,21 @@ TEST_F(UiServerTest, DiffOfTwoProfiles) {
   EXPECT_EQ(Json(Get("/api/profiles"))["profiles"].size(), 2u);
 }
 
+TEST_F(UiServerTest, PerThreadSplitRootsStacksAtThreads) {
+  nlohmann::json profile = Capture("event=cpu&per_thread=1", 0.8);
+  RawResponse raw = Get(profile["raw_url"].get<std::string>());
+  ASSERT_EQ(raw.status, 200);
+  ASSERT_FALSE(raw.body.empty());
+  // Every stack starts with a thread frame "[name tid=N]".
+  for (absl::string_view line : absl::StrSplit(raw.body, '\n', absl::SkipEmpty())) {
+    EXPECT_TRUE(absl::StartsWith(line, "[")) << line;
+    EXPECT_THAT(std::string(line.substr(0, line.find(';'))), HasSubstr("tid=")) << line;
+  }
+  nlohmann::json plain = Capture("event=cpu", 0.5);
+  RawResponse plain_raw = Get(plain["raw_url"].get<std::string>());
+  EXPECT_THAT(plain_raw.body, Not(HasSubstr("tid=")));
+}
+
 TEST_F(UiServerTest, MetricsInPrometheusFormat) {
   Capture("event=cpu", 0.5);
   RawResponse r = Get("/metrics");
