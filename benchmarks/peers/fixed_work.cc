@@ -7,6 +7,12 @@
 // cost of signal delivery and of any in-process profiler) as one JSON line.
 // The work has nested, non-inlined calls so stack walking does real work.
 //
+// With FLAMEKIT_PROFILE_EVENT set (cpu, ctimer, itimer, wall, ...) it runs
+// flamekit's embedded profiler around the work at FLAMEKIT_PROFILE_HZ
+// (default 100) and writes the profile to FLAMEKIT_PROFILE_OUT (collapsed
+// text), so the runner can
+// put the embedded engines beside the other profilers.
+//
 //   fixed_work --threads 2 --iterations 4000
 //   {"cpu_seconds":2.01,"wall_seconds":1.02,"threads":2,"checksum":...}
 
@@ -17,8 +23,13 @@
 #include <time.h>
 
 #include <cstdint>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "absl/time/time.h"
+#include "flamekit/profile/collapsed_io.h"
+#include "flamekit/profiler.h"
 
 namespace {
 
@@ -62,6 +73,21 @@ int main(int argc, char** argv) {
     fprintf(stderr, "usage: %s [--threads N] [--iterations N]\n", argv[0]);
     return 2;
   }
+  const char* event = getenv("FLAMEKIT_PROFILE_EVENT");
+  if (event != nullptr && *event != '\0') {
+    flamekit::ProfilerOptions options;
+    options.event = event;
+    const char* hz = getenv("FLAMEKIT_PROFILE_HZ");
+    int rate = hz != nullptr ? atoi(hz) : 100;
+    if (rate < 1) rate = 100;
+    options.interval = absl::Nanoseconds(1000000000 / rate);
+    options.fallback = false;  // measure the engine asked for, or fail
+    absl::Status started = flamekit::Profiler::Global().Start(options);
+    if (!started.ok()) {
+      fprintf(stderr, "fixed_work: %s\n", started.ToString().c_str());
+      return 1;
+    }
+  }
   timespec start, end;
   clock_gettime(CLOCK_MONOTONIC, &start);
   std::vector<uint64_t> results(threads);
@@ -71,6 +97,18 @@ int main(int argc, char** argv) {
   }
   for (auto& th : pool) th.join();
   clock_gettime(CLOCK_MONOTONIC, &end);
+  if (flamekit::Profiler::Global().IsRunning()) {
+    absl::StatusOr<flamekit::Profile> profile = flamekit::Profiler::Global().Stop();
+    const char* out = getenv("FLAMEKIT_PROFILE_OUT");
+    if (!profile.ok() || out == nullptr ||
+        !flamekit::WriteCollapsedFile(*profile, out).ok()) {
+      fprintf(stderr, "fixed_work: the embedded profile was not written\n");
+      return 1;
+    }
+    printf("flamekit_embedded samples=%llu engine=%s\n",
+           static_cast<unsigned long long>(profile->total_samples()),
+           profile->metadata().engine.c_str());
+  }
   rusage usage;
   getrusage(RUSAGE_SELF, &usage);
   uint64_t checksum = 0;

@@ -75,7 +75,8 @@ def main():
             if "flamekit_embedded" in probe.stdout:
                 modes["flamekit embedded %s %d Hz" % (engine, hz)] = (workload, env)
             else:
-                skipped["flamekit embedded"] = "fixed_work not built with the embedded profiler"
+                skipped["flamekit embedded %s" % engine] = (
+                    probe.stderr.strip().splitlines() or ["no output"])[-1]
         if os.path.exists(GPERFTOOLS):
             env = dict(os.environ, LD_PRELOAD=GPERFTOOLS,
                        CPUPROFILE=os.path.join(tmp, "gperftools.prof"),
