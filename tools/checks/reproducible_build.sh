@@ -13,7 +13,7 @@ work=$(mktemp -d /tmp/flamekit-repro.XXXXXX)
 trap 'for ob in "$work"/*.ob; do [ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1; done; rm -rf "$work"' EXIT
 
 targets=()
-for t in //examples/cli:flamekit //examples/http_ui:http_ui_demo //examples/container:flamekit_container //examples/demo:demo_workload; do
+for t in //examples/cli:flamekit //examples/http_ui:http_ui //examples/container:flamekit_container //examples/demo:demo_workload; do
   pkg=${t#//}; pkg=${pkg%%:*}
   [ -f "$pkg/BUILD.bazel" ] && targets+=("$t")
 done
