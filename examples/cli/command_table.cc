@@ -14,7 +14,8 @@
   X(ListCommand)                 \
   X(ConvertCommand)              \
   X(DiffCommand)                 \
-  X(DoctorCommand)
+  X(DoctorCommand)               \
+  X(WatchCommand)
 
 namespace flamekit {
 namespace cli {

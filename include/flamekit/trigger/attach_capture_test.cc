@@ -94,7 +94,7 @@ TEST(LookbackSamplerTest, FillsTheRingWithNamedStacksAtTheLowRate) {
   for (const LookbackSample& s : samples) {
     total += s.weight;
     for (uint64_t id : s.frames) {
-      if (absl::EndsWith((*sampler)->names().Get(id).name, "OnsetSpikeFunction")) {
+      if (absl::StrContains((*sampler)->names().Get(id).name, "OnsetSpikeFunction")) {
         hot += s.weight;
         break;
       }
