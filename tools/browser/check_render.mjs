@@ -6,10 +6,9 @@
 // PAGES_DIR holds what //include/flamekit/render:browser_fixtures writes.
 // Prints "PASS name" / "FAIL name: why" per case, timings, and a last line
 // "check-result: N passed, M failed". Exit status 1 when any case failed.
-import { chromium } from 'playwright-core';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { caseRunner, expect, launchChromium } from './harness.mjs';
 
 const [pagesDir, shotDir] = process.argv.slice(2);
 if (!pagesDir || !shotDir) {
@@ -17,30 +16,9 @@ if (!pagesDir || !shotDir) {
   process.exit(2);
 }
 fs.mkdirSync(shotDir, { recursive: true });
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fk-chromium-'));
-
-let passed = 0, failed = 0;
-const results = [];
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`PASS ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${String(e && e.message || e).split('\n')[0]}`);
-  }
-}
-function expect(cond, message) { if (!cond) throw new Error(message); }
-
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 800 },
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const cases = caseRunner();
+const check = (name, fn) => cases.run(name, fn);
+const context = await launchChromium({ width: 1280, height: 800 });
 
 // A page with its console errors, page errors and non-file requests recorded.
 async function open(file, hash = '') {
@@ -348,7 +326,5 @@ if (fs.existsSync(path.join(pagesDir, 'diff.html'))) {
 }
 
 await context.close();
-fs.rmSync(userDataDir, { recursive: true, force: true });
 console.log(`screenshots in ${shotDir}`);
-console.log(`check-result: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+process.exit(cases.finish());

@@ -6,10 +6,9 @@
 //
 // Prints "PASS name" / "FAIL name: why" per step and a last line
 // "check-result: N passed, M failed". Exit status 1 when any step failed.
-import { chromium } from 'playwright-core';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { caseRunner, expect, launchChromium } from './harness.mjs';
 
 const [baseUrl, shotDir, tokenUrl, token] = process.argv.slice(2);
 if (!baseUrl || !shotDir) {
@@ -17,30 +16,9 @@ if (!baseUrl || !shotDir) {
   process.exit(2);
 }
 fs.mkdirSync(shotDir, { recursive: true });
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fk-ui-chromium-'));
-
-let passed = 0, failed = 0, stopAll = false;
-async function step(name, fn) {
-  if (stopAll) { failed++; console.log(`FAIL ${name}: skipped after an earlier failure`); return; }
-  try {
-    await fn();
-    passed++;
-    console.log(`PASS ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${String(e && e.message || e).split('\n')[0]}`);
-  }
-}
-function expect(cond, message) { if (!cond) throw new Error(message); }
-
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 860 },
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const cases = caseRunner();
+const step = (name, fn) => cases.run(name, fn);
+const context = await launchChromium({ width: 1280, height: 860 });
 const origin = new URL(baseUrl).origin;
 const problems = [];
 function watch(page, allowed = origin) {
@@ -99,7 +77,9 @@ await step('start: state, elapsed and samples follow', async () => {
   await page.fill('#duration', '');
   await Promise.all([page.waitForNavigation(), page.click('#start-button')]);
   await page.waitForSelector('#stop-button', { state: 'visible' });
-  expect((await page.textContent('#button-caption')).trim() === 'Stop profiling', 'caption not Stop profiling');
+  // The one visible button says what it will do.
+  expect((await page.textContent('#stop-button')).trim() === 'Stop profiling', 'button not "Stop profiling"');
+  expect(!(await page.isVisible('#start-button')), 'the Start button is still visible while running');
   expect((await page.textContent('#state')).trim() === 'running', 'state not running');
   await page.waitForTimeout(3000);
   const samples = parseInt(await page.textContent('#samples'), 10);
@@ -219,6 +199,4 @@ if (tokenUrl && token) {
 }
 
 await context.close();
-fs.rmSync(userDataDir, { recursive: true, force: true });
-console.log(`check-result: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+process.exit(cases.finish());

@@ -10,34 +10,9 @@
 # BAZEL overrides the bazel command (default: plain `bazel`), e.g.
 # BAZEL="bazel --output_base=/root/.cache/bazel/fk_ui".
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-root=$(pwd)
-BAZEL=${BAZEL:-bazel}
-config=()
-[ "${CI:-}" = "true" ] && config=(--config=ci)
+source "$(dirname "$0")/lib/browser_prelude.sh"
 
-if [ ! -x /usr/bin/chromium ]; then
-  echo "SKIP: /usr/bin/chromium is missing (apt-get install chromium)"
-  echo "check-result: 0 passed, 0 failed"
-  exit 0
-fi
-if ! command -v node >/dev/null; then
-  echo "SKIP: node is missing"
-  echo "check-result: 0 passed, 0 failed"
-  exit 0
-fi
-if [ ! -d tools/browser/node_modules/playwright-core ]; then
-  (cd tools/browser && npm ci --no-audit --no-fund --loglevel=error) || {
-    echo "FAIL: npm ci in tools/browser failed"
-    echo "check-result: 0 passed, 1 failed"
-    exit 1
-  }
-fi
-
-$BAZEL build "${config[@]}" //examples/http_ui:http_ui_demo || {
-  echo "check-result: 0 passed, 1 failed"
-  exit 1
-}
+$BAZEL build "${config[@]}" //examples/http_ui:http_ui || fail_setup
 bin=$($BAZEL info "${config[@]}" bazel-bin)/examples/http_ui/http_ui
 shots=$($BAZEL info "${config[@]}" bazel-testlogs)/browser_ui
 work=$(mktemp -d)
@@ -64,8 +39,8 @@ start_demo() {
   return 1
 }
 
-url=$(start_demo open) || { echo "check-result: 0 passed, 1 failed"; exit 1; }
+url=$(start_demo open) || fail_setup
 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-token_url=$(start_demo token --token="$token") || { echo "check-result: 0 passed, 1 failed"; exit 1; }
+token_url=$(start_demo token --token="$token") || fail_setup
 echo "UI at $url (token UI at $token_url); screenshots in $shots"
 node "$root/tools/browser/ui_check.js" "$url" "$shots" "$token_url" "$token"

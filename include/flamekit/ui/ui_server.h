@@ -914,7 +914,6 @@ inline std::string UiServer::RenderIndex(const httplib::Request& req, absl::stri
   data page;
   page.set("running", status.running);
   page.set("state", status.running ? "running" : "idle");
-  page.set("button_caption", status.running ? "Stop profiling" : "Start profiling");
   page.set("event", status.event);
   page.set("elapsed", ui_internal::HumanDuration(status.elapsed));
   page.set("samples", absl::StrCat(status.samples));
