@@ -78,7 +78,7 @@ TEST(LookbackSamplerTest, FillsTheRingWithNamedStacksAtTheLowRate) {
       LookbackSampler::Start(options, ring, symbols);
   SKIP_WITHOUT_PERF(sampler.status());
   ASSERT_THAT(sampler.status(), IsOk());
-  absl::SleepFor(absl::Milliseconds(2300));
+  absl::SleepFor(absl::Milliseconds(4500));
   std::vector<LookbackSample> tail = (*sampler)->Pause();
   double cpu = ProcessCpuSeconds(target.pid()) - cpu0;
   std::vector<LookbackSample> samples = ring->Snapshot(absl::Now());
@@ -87,8 +87,8 @@ TEST(LookbackSamplerTest, FillsTheRingWithNamedStacksAtTheLowRate) {
   absl::Time stopping = absl::Now();
   (*sampler)->Stop();
   EXPECT_LT(absl::Now() - stopping, absl::Seconds(2)) << "Stop() must join promptly";
-  EXPECT_GE(stats.batches, 3u);
-  if (cpu < 0.5) GTEST_SKIP() << "the target got only " << cpu << " s of CPU in 2.3 s";
+  EXPECT_GE(stats.batches, 2u);  // whole 2 s batches and the one Pause() cut
+  if (cpu < 1.0) GTEST_SKIP() << "the target got only " << cpu << " s of CPU in 4.5 s";
 
   uint64_t total = 0, hot = 0;
   for (const LookbackSample& s : samples) {
@@ -100,10 +100,10 @@ TEST(LookbackSamplerTest, FillsTheRingWithNamedStacksAtTheLowRate) {
       }
     }
   }
-  // FLAMEKIT_LOOKBACK_HZ per second of the target's CPU time, give or take
-  // the batch boundaries and a loaded machine's timer slack.
+  // FLAMEKIT_LOOKBACK_HZ per second of the target's CPU time, less up to
+  // one sample per batch (each batch's events start a fresh period).
   double expected = cpu * FLAMEKIT_LOOKBACK_HZ;
-  EXPECT_GE(total, expected * 0.5) << "cpu " << cpu << " s";
+  EXPECT_GE(total, expected * 0.6 - stats.batches) << "cpu " << cpu << " s";
   EXPECT_LE(total, expected * 1.5 + 3) << "cpu " << cpu << " s";
   EXPECT_GE(hot, total * 8 / 10) << "leaf frames should be named OnsetSpikeFunction";
   EXPECT_EQ(stats.samples, total);
@@ -206,7 +206,9 @@ TEST(AttachCaptureTest, CaptureHasTheLookbackBeforeTheTriggerAndTheSpikeAfter) {
     }
   }
   EXPECT_EQ(capture_baseline, 0u) << "the baseline stopped at SIGUSR1, before the capture";
-  if (baseline_cpu < 0.1) {
+  // Each look-back batch (2 s) samples a thread only after 1/19 s of its
+  // CPU: judge the look-back only when the baseline got clearly more.
+  if (baseline_cpu < 0.25) {
     GTEST_SKIP() << "the baseline got only " << baseline_cpu << " s of CPU in 2.5 s";
   }
   EXPECT_GT(lookback_total, 0u) << text;
@@ -276,7 +278,7 @@ TEST(AttachCaptureTest, WatchCapturesTheSpikeWithItsOnset) {
   ASSERT_TRUE(absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &counted)) << rest.substr(0, 80);
   std::string log = ReadFile(dir + "/watch.jsonl");
   EXPECT_THAT(log, HasSubstr("\"event\":\"capture\""));
-  if (baseline_cpu < 0.1) {
+  if (baseline_cpu < 0.35) {
     GTEST_SKIP() << "the baseline got only " << baseline_cpu << " s of CPU in 3.5 s";
   }
   EXPECT_GT(counted, 0u) << "note: " << rest.substr(0, 200);
