@@ -24,7 +24,11 @@ mkdir -p "$out"
 
 # Benchmarks are cc_binary targets tagged "benchmark"; the peer workloads
 # are tagged "benchmark_peer".
-mapfile -t benchmarks < <(bazel query "${ci[@]}" 'attr(tags, "\bbenchmark\b", kind(cc_binary, //...))' 2>/dev/null)
+mapfile -t benchmarks < <(bazel query 'attr(tags, "\bbenchmark\b", kind(cc_binary, //...))' 2>/dev/null)
+if [ ${#benchmarks[@]} -eq 0 ]; then
+  echo "run_benchmarks: no benchmark targets found (bazel query failed?)" >&2
+  exit 1
+fi
 bazel build "${ci[@]}" -c opt "${benchmarks[@]}" //benchmarks/peers:all //examples/cli:flamekit 2>&1 |
   grep -vE '^(Loading|Analyzing|INFO: (Analyzed|Found|Elapsed|[0-9]+ process))' || true
 bin=$(bazel info "${ci[@]}" -c opt bazel-bin)

@@ -13,7 +13,7 @@ work=$(mktemp -d /tmp/flamekit-repro.XXXXXX)
 trap 'for ob in "$work"/*.ob; do [ -d "$ob" ] && bazel --output_base="$ob" shutdown >/dev/null 2>&1; done; rm -rf "$work"' EXIT
 
 targets=()
-for t in //examples/cli:flamekit //examples/http_ui:http_ui //examples/container:flamekit_container //examples/demo:demo_workload; do
+for t in //examples/cli:flamekit //examples/demo:demo_workload; do
   pkg=${t#//}; pkg=${pkg%%:*}
   [ -f "$pkg/BUILD.bazel" ] && targets+=("$t")
 done
@@ -23,7 +23,7 @@ config=()
 for copy in first second/nested; do
   git clone -q "$root" "$work/$copy" || exit 1
   (cd "$work/$copy" &&
-   bazel --output_base="$work/${copy//\//_}.ob" build "${config[@]}" -c opt "${targets[@]}" >"$work/${copy//\//_}.log" 2>&1) ||
+   bazel --output_base="$work/${copy//\//_}.ob" build "${config[@]}" --disk_cache= -c opt "${targets[@]}" >"$work/${copy//\//_}.log" 2>&1) ||
     { cat "$work/${copy//\//_}.log"; echo "check-result: 0 passed, 1 failed"; exit 1; }
 done
 
