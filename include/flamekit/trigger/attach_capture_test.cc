@@ -283,10 +283,25 @@ TEST(AttachCaptureTest, WatchCapturesTheSpikeWithItsOnset) {
   }
   EXPECT_GT(counted, 0u) << "note: " << rest.substr(0, 200);
   EXPECT_THAT(html, HasSubstr("[look-back before trigger]"));
+  EXPECT_THAT(log, Not(HasSubstr("\"lookback_samples\":0,")));
+  // When the trigger fired (the log's fired_at): on a loaded machine the
+  // spike may take longer than the 3 s look-back to cross the line, and the
+  // look-back then rightly holds only the spike's onset.
+  size_t f = log.find("\"fired_at\":\"");
+  ASSERT_NE(f, std::string::npos) << log;
+  std::string fired_text = log.substr(f + 12, log.find('"', f + 12) - (f + 12));
+  absl::Time fired;
+  std::string parse_error;
+  ASSERT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", fired_text, &fired, &parse_error))
+      << fired_text << ": " << parse_error;
+  if (fired - signalled > absl::Milliseconds(2500)) {
+    GTEST_SKIP() << "the trigger fired " << (fired - signalled)
+                 << " after the spike began (loaded machine), so the 3 s look-back holds "
+                 << counted << " samples of the onset only";
+  }
   // BaselineFunction runs only before SIGUSR1, and the capture starts after
   // the trigger: its presence means the look-back reached before the signal.
   EXPECT_THAT(html, HasSubstr("BaselineFunction"));
-  EXPECT_THAT(log, Not(HasSubstr("\"lookback_samples\":0,")));
 }
 
 }  // namespace
