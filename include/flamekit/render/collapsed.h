@@ -61,14 +61,8 @@ inline void AppendCollapsedStack(const Profile& profile,
 }  // namespace render_internal
 
 inline std::string RenderCollapsed(const Profile& profile) {
-  std::string out;
-  for (size_t index : profile.SortedStackIndices()) {
-    render_internal::AppendCollapsedStack(profile, profile.stack(index), &out);
-    out.push_back(' ');
-    render_internal::AppendUint(&out, profile.stack_count_at(index));
-    out.push_back('\n');
-  }
-  return out;
+  // The pipeline's writer: one spelling of collapsed text in the project.
+  return ToCollapsedString(profile);
 }
 
 }  // namespace flamekit
