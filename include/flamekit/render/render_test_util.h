@@ -146,7 +146,7 @@ inline std::vector<std::string> HostileNames() {
       "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E \xCE\xBB \xF0\x9F\x94\xA5 caf\xC3\xA9",
       "line\xE2\x80\xA8separator\xE2\x80\xA9paragraph",
       "bad utf8 \xFF\xFE\xC3( end",
-      std::string("control\x01\x07\x1b[31mchars\ttab", 27),
+      "control\x01\x07\x1b[31mchars\ttab",
       "<!-- comment --> ]]> {{mustache}} {{{triple}}} ${template}",
       std::string(10000, 'N'),
   };
