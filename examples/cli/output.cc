@@ -108,21 +108,7 @@ absl::Status WriteOutput(const Profile& profile, absl::string_view path,
 }
 
 std::string DiffFoldedText(const DiffProfile& diff, bool normalize) {
-  std::vector<std::string> texts(diff.frames.frame_count());
-  for (size_t i = 0; i < texts.size(); ++i) {
-    texts[i] = CollapsedFrameText(diff.frames.frame(static_cast<FrameId>(i)));
-  }
-  std::string out;
-  for (const DiffStack& s : diff.stacks) {
-    for (size_t i = 0; i < s.frames.size(); ++i) {
-      if (i) out += ';';
-      out += texts[s.frames[i]];
-    }
-    uint64_t before = s.before;
-    if (normalize) before = static_cast<uint64_t>(llround(diff.NormalizedBefore(s)));
-    absl::StrAppend(&out, " ", before, " ", s.after, "\n");
-  }
-  return out;
+  return RenderDiffCollapsed(diff, normalize);
 }
 
 absl::Status WriteDiffOutput(const DiffProfile& diff, absl::string_view path,

@@ -18,6 +18,7 @@
 #ifndef FLAMEKIT_RENDER_DIFF_GRAPH_H_
 #define FLAMEKIT_RENDER_DIFF_GRAPH_H_
 
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,7 +58,7 @@ absl::StatusOr<std::string> RenderDiffGraphSvg(const DiffProfile& diff,
 //
 // FlameGraph's difffolded text: "a;b;c BEFORE AFTER" a line, raw counts,
 // sorted by frame names.
-std::string RenderDiffCollapsed(const DiffProfile& diff);
+std::string RenderDiffCollapsed(const DiffProfile& diff, bool normalize = false);
 
 // Implementation details follow.
 
@@ -106,14 +107,18 @@ inline absl::StatusOr<std::string> RenderDiffGraphSvg(const DiffProfile& diff,
                                             diff.frames.metadata(), options);
 }
 
-inline std::string RenderDiffCollapsed(const DiffProfile& diff) {
+inline std::string RenderDiffCollapsed(const DiffProfile& diff, bool normalize) {
   // diff.stacks are already in SortedStackIndices() order (diff.h).
   std::string out;
   for (const DiffStack& s : diff.stacks) {
     if (s.frames.empty()) continue;
     render_internal::AppendCollapsedStack(diff.frames, s.frames, &out);
     out.push_back(' ');
-    render_internal::AppendUint(&out, s.before);
+    // Normalized: BEFORE scaled to the AFTER total, rounded (what
+    // flamegraph.pl's difffolded input expects: whole counts).
+    render_internal::AppendUint(
+        &out, normalize ? static_cast<uint64_t>(std::llround(diff.NormalizedBefore(s)))
+                        : s.before);
     out.push_back(' ');
     render_internal::AppendUint(&out, s.after);
     out.push_back('\n');

@@ -107,7 +107,7 @@ inline absl::StatusOr<std::string> RenderDiff(const DiffProfile& diff, OutputFor
   switch (format) {
     case OutputFormat::kHtml: return RenderDiffGraphHtml(diff, options);
     case OutputFormat::kSvg: return RenderDiffGraphSvg(diff, options);
-    case OutputFormat::kCollapsed: return RenderDiffCollapsed(diff);
+    case OutputFormat::kCollapsed: return RenderDiffCollapsed(diff, options.normalize);
     case OutputFormat::kPprof:
       return absl::InvalidArgumentError(
           "a diff cannot be written as pprof: write both profiles as .pb.gz and compare "
