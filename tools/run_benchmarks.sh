@@ -29,7 +29,8 @@ if [ ${#benchmarks[@]} -eq 0 ]; then
   echo "run_benchmarks: no benchmark targets found (bazel query failed?)" >&2
   exit 1
 fi
-bazel build "${ci[@]}" -c opt "${benchmarks[@]}" //benchmarks/peers:all //examples/cli:flamekit 2>&1 |
+bazel build "${ci[@]}" -c opt "${benchmarks[@]}" //benchmarks/render:render_peak_memory \
+  //benchmarks/peers:all //examples/cli:flamekit 2>&1 |
   grep -vE '^(Loading|Analyzing|INFO: (Analyzed|Found|Elapsed|[0-9]+ process))' || true
 bin=$(bazel info "${ci[@]}" -c opt bazel-bin)
 
@@ -42,6 +43,14 @@ for target in "${benchmarks[@]}"; do
   FLAMEKIT_BENCHMARK_QUICK=$quick "$bin/$rel" "${min_time[@]}" \
     --benchmark_format=console --benchmark_out="$out/$name.json" --benchmark_out_format=json
 done
+
+# Peak memory needs a process that does nothing else, so this one is not a
+# Google Benchmark program; it writes its row in the same JSON shape.
+echo "== render peak memory: 1M samples over 50k stacks, collapsed file -> HTML"
+"$bin/benchmarks/render/render_peak_memory" gen "$out/big.collapsed"
+"$bin/benchmarks/render/render_peak_memory" html "$out/big.collapsed" "$out/big.html" \
+  "$out/benchmarks_render_render_peak_memory.json"
+rm -f "$out/big.collapsed" "$out/big.html"
 
 echo "== peers"
 rounds=7 iterations=4000

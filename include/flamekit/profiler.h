@@ -872,13 +872,23 @@ inline void Profiler::Session::DrainLocked() {
       absl::StatusOr<std::unique_ptr<Symbolizer>> created = Symbolizer::ForSelf();
       if (created.ok()) owner_->symbolizer_ = std::move(*created);
     }
+    Symbolizer* symbolizer = owner_->symbolizer_.get();
+    // The symbolizer re-reads maps on a miss at most every 100 ms, and a
+    // name given here is kept for the whole session: code dlopen()ed just
+    // after the last re-read would stay "[unknown]" (and be unnameable
+    // after its dlclose()). So misses get one forced re-read per drain.
+    std::vector<uint64_t> missed;
     for (uint64_t pc : unsymbolized_) {
       Symbolizer::Symbol& symbol = symbols_[pc];
-      if (owner_->symbolizer_ != nullptr) {
-        symbol = owner_->symbolizer_->Lookup(pc);
+      if (symbolizer != nullptr) {
+        symbol = symbolizer->Lookup(pc);
+        if (symbol.kind == FrameKind::kUnknown && symbol.name == "[unknown]") missed.push_back(pc);
       } else {
         symbol = Symbolizer::Symbol{absl::StrCat("0x", absl::Hex(pc)), FrameKind::kUnknown};
       }
+    }
+    if (!missed.empty() && symbolizer->Refresh().ok()) {
+      for (uint64_t pc : missed) symbols_[pc] = symbolizer->Lookup(pc);
     }
     unsymbolized_.clear();
   }

@@ -279,8 +279,15 @@ TEST_F(ProfilerTest, ThreadChurnIsSampledAndCleanedUp) {
   // 40 threads of 50 ms CPU each. A thread is armed one poll after it
   // starts, which under ThreadSanitizer (slow thread start, slow /proc
   // reads) has been 20 ms and more: 50 ms leaves every thread time to be
-  // seen, 20 ms did not (18 of 60 in a CI run).
-  EXPECT_GT(profile->metadata().threads, 25u) << "new threads were not sampled";
+  // seen, 20 ms did not (18 of 60 in a CI run). Under AddressSanitizer the
+  // collector's drains (symbolizing) are slow enough to delay arming, and
+  // 22 of 40 was seen once in 4 runs: the bar there is half the threads.
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr size_t kMinThreads = 18;
+#else
+  constexpr size_t kMinThreads = 25;
+#endif
+  EXPECT_GT(profile->metadata().threads, kMinThreads) << "new threads were not sampled";
   // At <= 250 Hz (the tick) a thread gives at most 12 samples; losing a poll
   // and a tick to being armed leaves ~6-11 each, so 120 means most gave some.
   EXPECT_GT(SamplesWith(*profile, "SpinFor"), 120u) << Describe(*profile);
@@ -489,8 +496,10 @@ TEST_F(ProfilerTest, DlopenedCodeIsNamedAndDlcloseIsSafe) {
     ASSERT_NE(handle, nullptr) << dlerror();
     auto burn = reinterpret_cast<uint64_t (*)(double)>(dlsym(handle, "FkDsoBurn"));
     ASSERT_NE(burn, nullptr);
-    burn(0.2);
-    absl::SleepFor(absl::Milliseconds(20));  // let the collector name it
+    // Drains come 100-200 ms apart (the collector's tick), so 0.3 s of CPU
+    // spans at least one while the library is loaded: that drain must name
+    // it, and the name must survive dlclose().
+    burn(0.3);
     ASSERT_EQ(dlclose(handle), 0);
   }
   SpinFor(0.05);

@@ -446,7 +446,7 @@ TEST_F(RecordCliTest, ShowsProgressOnATerminal) {
   int status = 0;
   waitpid(tool, &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << screen;
-  EXPECT_THAT(screen, ::testing::ContainsRegex("\rflamekit: [0-9.]+s/1\.5s  samples [0-9]+  "
+  EXPECT_THAT(screen, ::testing::ContainsRegex("\rflamekit: [0-9.]+s/1\\.5s  samples [0-9]+  "
                                                "lost 0  threads 1"));
   EXPECT_THAT(screen, HasSubstr("wrote " + out));
   // --quiet: nothing at all.

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -103,6 +104,9 @@ TEST_F(PerfRingTest, ReadsOwnSamplesWithCallchains) {
   int64_t cpu0 = ThreadCpuNanos();
   BurnCpu(200);
   int64_t cpu_ms = (ThreadCpuNanos() - cpu0) / 1000000;
+  // Stopped before reading, or a sample taken after Read() (this loop is
+  // slow under ASan) would be left pending.
+  ASSERT_EQ(ioctl(fd_.get(), PERF_EVENT_IOC_DISABLE, 0), 0);
   PerfRecordCounts counts = ring.Read(sink);
   EXPECT_EQ(counts.malformed, 0u);
   EXPECT_EQ(counts.samples, sink.samples.size());
