@@ -15,7 +15,10 @@
 // from a signal handler. Only one Profiler may sample at a time in a
 // process (the signal handler is process-wide); Profiler::Global() is the
 // one to use. fork() while profiling leaves the child healthy and not
-// profiling (its IsRunning() is false, Start() works there).
+// profiling (its IsRunning() is false, Start() works there); a fork() that
+// races a Start()/Stop()/Status() or a symbolization pass on another
+// thread waits for it to finish (a pthread_atfork handler takes the
+// profiler's locks), so the child never inherits one of them held.
 //
 // The returned profile is untransformed: transforms (RE2) are applied by the
 // caller (profile/transform.h, the UI), which keeps RE2, mustache, httplib
@@ -215,6 +218,8 @@ class Profiler {
   class Session;
 
   void AbandonIfForked();
+  // The pthread_atfork parent and child handlers: unlock what prepare took.
+  static void ReleaseForkLocks();
 
   std::mutex control_mu_;  // Start/Stop/Dump/Status/defaults
   ProfilerOptions defaults_;
@@ -231,6 +236,10 @@ namespace profiler_internal {
 
 // Only one Profiler may own the signal path at a time.
 inline std::atomic<Profiler*> g_active_profiler{nullptr};
+
+// The Profiler whose locks this thread's fork() took in the pthread_atfork
+// prepare handler, to release in the parent and child handlers.
+inline thread_local Profiler* t_forking_profiler = nullptr;
 
 inline bool IsTimerEngine(absl::string_view event) {
   return event == "ctimer" || event == "itimer" || event == "wall";
@@ -396,15 +405,40 @@ inline Profiler::Profiler() {
   });
   static std::once_flag atfork_once;
   std::call_once(atfork_once, [] {
-    // In a child forked while profiling, no engine thread exists: stop
-    // accepting samples at once (async-signal-safe stores only); the
-    // Profiler notices the new pid on its next call and drops the session.
-    pthread_atfork(nullptr, nullptr, [] {
-      sample_internal::g_shared.source.store(static_cast<int>(SampleSource::kNone));
-      sample_internal::t_cached_tid = 0;
-      profiler_internal::g_active_profiler.store(nullptr);
-    });
+    // A child gets copies of mutexes in whatever state other threads held
+    // them, and those threads do not exist there: a lock held by the
+    // collector (symbolizing) or by a Status() call from the UI at fork()
+    // time would deadlock the child's first Profiler call. So fork() takes
+    // both locks first (in the order Start/Stop take them; the collector
+    // never takes control_mu_), waiting out at most one Stop() or one
+    // symbolization pass.
+    pthread_atfork(
+        [] {
+          Profiler* active = profiler_internal::g_active_profiler.load();
+          if (active == nullptr) return;
+          active->control_mu_.lock();
+          active->symbol_mu_.lock();
+          profiler_internal::t_forking_profiler = active;
+        },
+        [] { ReleaseForkLocks(); },
+        [] {
+          ReleaseForkLocks();
+          // No engine thread exists in the child: stop accepting samples
+          // at once; the Profiler notices the new pid on its next call and
+          // drops the session.
+          sample_internal::g_shared.source.store(static_cast<int>(SampleSource::kNone));
+          sample_internal::t_cached_tid = 0;
+          profiler_internal::g_active_profiler.store(nullptr);
+        });
   });
+}
+
+inline void Profiler::ReleaseForkLocks() {
+  Profiler* locked = profiler_internal::t_forking_profiler;
+  if (locked == nullptr) return;
+  profiler_internal::t_forking_profiler = nullptr;
+  locked->symbol_mu_.unlock();
+  locked->control_mu_.unlock();
 }
 
 inline Profiler::~Profiler() {

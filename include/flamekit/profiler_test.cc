@@ -438,6 +438,57 @@ TEST_F(ProfilerTest, ForkedChildIsHealthyAndNotProfiling) {
   }
 }
 
+// A fork() that lands while another thread is inside a Profiler call, or
+// while the collector symbolizes, must not hand the child a lock that is
+// held forever (seen once: a child hung in IsRunning() on the symbolizer's
+// lock). Children that do not exit within 10 s count as deadlocked.
+TEST_F(ProfilerTest, ForkRacingProfilerCallsNeverDeadlocksTheChild) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer defers signals to blocked threads and cannot fork a "
+                  "multi-threaded process";
+#endif
+  ProfilerOptions options;
+  options.event = "ctimer";
+  options.interval = absl::Milliseconds(1);
+  ASSERT_THAT(profiler_.Start(options), IsOk());
+  std::atomic<bool> stop{false};
+  std::thread caller([&] {
+    while (!stop.load()) {
+      (void)profiler_.Status();
+      (void)profiler_.Dump();  // drains and symbolizes under both locks
+    }
+  });
+  int deadlocked = 0, failed = 0;
+  for (int i = 0; i < 40 && deadlocked < 3; ++i) {
+    SpinFor(0.005);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      if (Profiler::Global().IsRunning()) _exit(2);
+      (void)Profiler::Global().Status();
+      _exit(0);
+    }
+    int status = 0;
+    pid_t done = 0;
+    for (int waited_ms = 0; waited_ms < 10000 && done == 0; waited_ms += 5) {
+      done = waitpid(child, &status, WNOHANG);
+      if (done == 0) absl::SleepFor(absl::Milliseconds(5));
+    }
+    if (done == 0) {
+      ++deadlocked;
+      kill(child, SIGKILL);
+      waitpid(child, &status, 0);
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      ++failed;
+    }
+  }
+  stop = true;
+  caller.join();
+  ASSERT_TRUE(profiler_.Stop().ok());
+  EXPECT_EQ(deadlocked, 0) << "children hung after fork()";
+  EXPECT_EQ(failed, 0) << "children failed (2: thought they were profiling)";
+}
+
 TEST_F(ProfilerTest, ExitWhileProfilingIsClean) {
 #if defined(__SANITIZE_THREAD__)
   GTEST_SKIP() << "ThreadSanitizer defers signals to blocked threads and cannot fork a "

@@ -416,7 +416,9 @@ TEST(SymbolTableTest, HugeCorruptSymbolDoesNotMakeLookupsLinear) {
   SymbolTable table(std::move(syms));
   for (uint64_t i = 0; i < 100000; i += 97) {
     const ElfSymbol* s = table.Find(0x10000 + i * 0x100 + 0x80);
-    if (s != nullptr) EXPECT_EQ(s->name, "huge");
+    if (s != nullptr) {
+      EXPECT_EQ(s->name, "huge");
+    }
   }
   EXPECT_EQ(table.Find(0x10000 + 0x05)->name, "small");
   EXPECT_EQ(table.Find(0x2000)->name, "huge");

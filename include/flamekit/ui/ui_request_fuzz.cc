@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: Apache-2.0
+// Fuzz target: requests to the embedded UI, over real HTTP on 127.0.0.1.
+//
+// One UiServer (token set, a stored profile, a secret file beside the
+// profile directory) serves the whole run. Each input becomes one request:
+//   byte 0 % 3 == 0: the rest is sent as is (request line, headers, body:
+//                    anything at all, so the server's own checks run);
+//   otherwise:       byte 1 picks GET, POST or DELETE; the rest up to the
+//                    first '\n' is the request target (path and query),
+//                    what follows is the body, sent with the right token,
+//                    Host and Content-Length, as a form (byte 0 % 3 == 1) or
+//                    as JSON (== 2), so the routes, file-name resolution and
+//                    parameter parsing are reached.
+// It traps when a response carries the secret, /etc/passwd or the token,
+// when a GET changed the stored profiles, or when the server stops
+// answering. Crashes and leaks are ASan's to report.
+//
+// Run: bazel run --config=fuzz //include/flamekit/ui:ui_request_fuzz -- \
+//        $PWD/testdata/ui/fuzz
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "flamekit/profile/profile.h"
+#include "flamekit/ui/ui_server.h"
+#include "flamekit/ui/ui_test_hooks.h"
+#include "flamekit/ui/ui_test_util.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+constexpr absl::string_view kSecret = "FUZZ-SECRET-5d1e0b";
+constexpr absl::string_view kToken = "fuzz-token-9a8b7c6d5e4f";
+
+struct Harness {
+  std::string root;
+  std::unique_ptr<flamekit::UiServer> ui;
+};
+
+// Keeps one profile stored, so file routes have something real to serve.
+void EnsureOneProfile(flamekit::UiServer& ui) {
+  if (!ui.store().List().empty()) return;
+  flamekit::Profile profile;
+  flamekit::FrameId frames[] = {profile.InternFrame("main"), profile.InternFrame("Work")};
+  profile.AddStack(frames, 7);
+  if (!ui.store().Save(profile).ok()) __builtin_trap();
+}
+
+Harness& GetHarness() {
+  // Created once and never destroyed: libFuzzer may exit from any thread.
+  static Harness* harness = [] {
+    auto* h = new Harness;
+    h->root = flamekit::ui_testing::MakeTempDir("flamekit-ui-fuzz");
+    if (h->root.empty()) __builtin_trap();
+    std::ofstream(h->root + "/secret.txt") << kSecret << "\n";
+    flamekit::UiOptions options;
+    options.dir = h->root + "/profiles";
+    options.token = std::string(kToken);
+    options.profiler = flamekit::ProfilerForTest();
+    options.max_request_bytes = 16 * 1024;
+    options.worker_threads = 2;
+    absl::StatusOr<std::unique_ptr<flamekit::UiServer>> ui =
+        flamekit::ServeUi("127.0.0.1", 0, std::move(options));
+    if (!ui.ok()) __builtin_trap();
+    h->ui = std::move(*ui);
+    EnsureOneProfile(*h->ui);
+    // A symlink with a valid profile name pointing at the secret: serving
+    // it would be a leak.
+    std::string trap = h->ui->store().directory() + "/0090-cpu-flamegraph-20260101-000000.html";
+    if (::symlink((h->root + "/secret.txt").c_str(), trap.c_str()) != 0) __builtin_trap();
+    return h;
+  }();
+  return *harness;
+}
+
+// Sends `request`, then half-closes so a request cut short ends at once
+// instead of waiting for the server's read timeout.
+flamekit::ui_testing::RawResponse Send(int port, absl::string_view request) {
+  flamekit::ui_testing::RawResponse response;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return response;
+  struct timeval tv = {10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return response;
+  }
+  size_t sent = 0;
+  while (sent < request.size()) {
+    ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server may close early on an oversized request
+    sent += static_cast<size_t>(n);
+  }
+  ::shutdown(fd, SHUT_WR);
+  char buffer[65536];
+  ssize_t n;
+  while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) {
+    response.body.append(buffer, static_cast<size_t>(n));  // head and body together
+  }
+  ::close(fd);
+  return response;
+}
+
+bool Leaks(absl::string_view text) {
+  return absl::StrContains(text, kSecret) || absl::StrContains(text, "root:x:0:0") ||
+         absl::StrContains(text, kToken);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 2) return 0;
+  Harness& h = GetHarness();
+  const int port = h.ui->port();
+  const absl::string_view input(reinterpret_cast<const char*>(data), size);
+  const int mode = data[0] % 3;
+  std::string method = "RAW";
+  std::string request;
+  if (mode == 0) {
+    request = std::string(input.substr(1));
+  } else {
+    static const char* const kMethods[] = {"GET", "POST", "DELETE"};
+    method = kMethods[data[1] % 3];
+    absl::string_view rest = input.substr(2);
+    size_t newline = rest.find('\n');
+    absl::string_view target = rest.substr(0, newline);
+    absl::string_view body =
+        newline == absl::string_view::npos ? absl::string_view() : rest.substr(newline + 1);
+    request = absl::StrCat(method, " ", target, " HTTP/1.1\r\nHost: 127.0.0.1:", port,
+                           "\r\nConnection: close\r\nAuthorization: Bearer ", kToken,
+                           "\r\nContent-Type: ",
+                           mode == 1 ? "application/x-www-form-urlencoded" : "application/json",
+                           "\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
+  }
+  const size_t stored_before = h.ui->store().List().size();
+  flamekit::ui_testing::RawResponse response = Send(port, request);
+  if (Leaks(response.body)) __builtin_trap();
+  if (method == "GET" && h.ui->store().List().size() != stored_before) __builtin_trap();
+
+  // Still serving, and back to the starting state for the next input.
+  flamekit::ui_testing::RawResponse status = flamekit::ui_testing::Request(
+      port, "GET", "/api/status", absl::StrCat("Authorization: Bearer ", kToken, "\r\n"));
+  if (status.status != 200) __builtin_trap();
+  nlohmann::json state = nlohmann::json::parse(status.body, nullptr, /*allow_exceptions=*/false);
+  if (!state.is_object()) __builtin_trap();
+  if (state.value("running", false)) (void)h.ui->StopProfiling();
+  EnsureOneProfile(*h.ui);
+  return 0;
+}
