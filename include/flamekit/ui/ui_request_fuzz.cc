@@ -18,8 +18,6 @@
 // Run: bazel run --config=fuzz //include/flamekit/ui:ui_request_fuzz -- \
 //        $PWD/testdata/ui/fuzz
 
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -84,38 +82,6 @@ Harness& GetHarness() {
   return *harness;
 }
 
-// Sends `request`, then half-closes so a request cut short ends at once
-// instead of waiting for the server's read timeout.
-flamekit::ui_testing::RawResponse Send(int port, absl::string_view request) {
-  flamekit::ui_testing::RawResponse response;
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return response;
-  struct timeval tv = {10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return response;
-  }
-  size_t sent = 0;
-  while (sent < request.size()) {
-    ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;  // the server may close early on an oversized request
-    sent += static_cast<size_t>(n);
-  }
-  ::shutdown(fd, SHUT_WR);
-  char buffer[65536];
-  ssize_t n;
-  while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) {
-    response.body.append(buffer, static_cast<size_t>(n));  // head and body together
-  }
-  ::close(fd);
-  return response;
-}
-
 bool Leaks(absl::string_view text) {
   return absl::StrContains(text, kSecret) || absl::StrContains(text, "root:x:0:0") ||
          absl::StrContains(text, kToken);
@@ -148,8 +114,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                            "\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
   }
   const size_t stored_before = h.ui->store().List().size();
-  flamekit::ui_testing::RawResponse response = Send(port, request);
-  if (Leaks(response.body)) __builtin_trap();
+  flamekit::ui_testing::RawResponse response =
+      flamekit::ui_testing::RawHttp(port, request, /*half_close=*/true);
+  if (Leaks(response.head) || Leaks(response.body)) __builtin_trap();
   if (method == "GET" && h.ui->store().List().size() != stored_before) __builtin_trap();
 
   // Still serving, and back to the starting state for the next input.

@@ -50,8 +50,10 @@ struct RawResponse {
 // RawHttp()
 //
 // Sends `request` as is to 127.0.0.1:port and reads until the peer closes
-// (requests should say "Connection: close") or 10 s pass.
-RawResponse RawHttp(int port, absl::string_view request);
+// (requests should say "Connection: close") or 10 s pass. With
+// `half_close`, the sending side is shut down after the request, so one
+// cut short (a fuzzer's) ends at once instead of at the server's timeout.
+RawResponse RawHttp(int port, absl::string_view request, bool half_close = false);
 
 // Request()
 //
@@ -92,7 +94,7 @@ inline std::string RawResponse::Header(absl::string_view name) const {
   return "";
 }
 
-inline RawResponse RawHttp(int port, absl::string_view request) {
+inline RawResponse RawHttp(int port, absl::string_view request, bool half_close) {
   RawResponse response;
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return response;
@@ -120,6 +122,7 @@ inline RawResponse RawHttp(int port, absl::string_view request) {
     if (n <= 0) break;  // the server may close early on an oversized request
     sent += static_cast<size_t>(n);
   }
+  if (half_close) ::shutdown(fd, SHUT_WR);
   std::string data;
   char buffer[65536];
   while (true) {
