@@ -29,7 +29,7 @@ if [ ${#benchmarks[@]} -eq 0 ]; then
   echo "run_benchmarks: no benchmark targets found (bazel query failed?)" >&2
   exit 1
 fi
-bazel build "${ci[@]}" -c opt "${benchmarks[@]}" //benchmarks/render:render_peak_memory \
+bazel build "${ci[@]}" -c opt "${benchmarks[@]}" \
   //benchmarks/peers:all //examples/cli:flamekit 2>&1 |
   grep -vE '^(Loading|Analyzing|INFO: (Analyzed|Found|Elapsed|[0-9]+ process))' || true
 bin=$(bazel info "${ci[@]}" -c opt bazel-bin)
@@ -47,10 +47,7 @@ done
 # Peak memory needs a process that does nothing else, so this one is not a
 # Google Benchmark program; it writes its row in the same JSON shape.
 echo "== render peak memory: 1M samples over 50k stacks, collapsed file -> HTML"
-"$bin/benchmarks/render/render_peak_memory" gen "$out/big.collapsed"
-"$bin/benchmarks/render/render_peak_memory" html "$out/big.collapsed" "$out/big.html" \
-  "$out/benchmarks_render_render_peak_memory.json"
-rm -f "$out/big.collapsed" "$out/big.html"
+bash benchmarks/render/run_peak_memory.sh "$out/benchmarks_render_render_peak_memory.json"
 
 echo "== peers"
 rounds=7 iterations=4000
