@@ -108,7 +108,13 @@ await step('a second capture stops itself after its duration', async () => {
   await page.fill('#interval', '');
   await page.fill('#duration', '2');
   await Promise.all([page.waitForNavigation(), page.click('#start-button')]);
-  await page.waitForSelector('#auto-stop:not(:empty)', { timeout: 5000 });
+  // The running page shows the auto-stop; on a slow machine the 2 s capture
+  // may already have ended (and ui.js reloaded) before it is looked at.
+  await page.waitForFunction(() => {
+    const note = document.querySelector('#auto-stop');
+    return (note && note.textContent.trim() !== '') ||
+           document.querySelectorAll('tr.profile').length === 2;
+  }, null, { timeout: 15000 });
   // ui.js reloads the page when the capture ends by itself.
   await page.waitForFunction(() => document.querySelectorAll('tr.profile').length === 2, null, { timeout: 15000 });
   const list = await rows();
