@@ -39,7 +39,7 @@ __attribute__((noinline)) void AtDepth(int depth, benchmark::State& state, Conte
   uint64_t frames = 0, drained = 0;
   int n = 0;
   for (auto _ : state) {
-    sample_internal::RecordSample(SampleSource::kCtimer, false, &uc);
+    sample_internal::RecordSample(SampleSource::kCtimer, false, nullptr, &uc);
     if (++n == 1024) {
       n = 0;
       drained += c.ring->Drain([&](const StackRecord& r) { frames += r.frame_count; });

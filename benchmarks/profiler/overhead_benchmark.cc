@@ -126,6 +126,35 @@ class Workers {
   std::atomic<uint64_t> sink_{0};
 };
 
+// Threads that wait on a condition variable for the whole run, as the idle
+// workers of a thread pool do: the wall engine's cost grows with them.
+class IdleThreads {
+ public:
+  explicit IdleThreads(int count) {
+    for (int i = 0; i < count; ++i) {
+      threads_.emplace_back([this] {
+        pthread_setname_np(pthread_self(), "fk-bench-idle");
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return quit_; });
+      });
+    }
+  }
+  ~IdleThreads() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool quit_ = false;
+};
+
 // One fixed-work phase; returns the process CPU it took.
 double Phase(Workers& workers) {
   double before = ProcessCpuSeconds();
@@ -133,15 +162,18 @@ double Phase(Workers& workers) {
   return ProcessCpuSeconds() - before;
 }
 
-void BM_Overhead(benchmark::State& state, const char* event, int interval_us) {
+void BM_Overhead(benchmark::State& state, const char* event, int interval_us,
+                 int idle_threads = 0) {
   const int pairs = Quick() ? 2 : 10;
+  IdleThreads idle(idle_threads);
   // ~0.25 s of CPU per thread and phase on this machine at -O2.
   Workers workers(Quick() ? 40'000'000 : 300'000'000);
   Phase(workers);  // warm up
   std::vector<double> ratios;
   double off_total = 0, on_total = 0, rss_added = 0;
   uint64_t samples = 0;
-  double profiler_threads = 0, handler = 0;
+  double profiler_threads = 0, handler = 0, profiled_wall = 0;
+  uint64_t signals = 0;
   std::string engine;
   for (auto _ : state) {
     for (int pair = 0; pair < pairs; ++pair) {
@@ -162,7 +194,10 @@ void BM_Overhead(benchmark::State& state, const char* event, int interval_us) {
           state.SkipWithError(std::string(started.ToString()).c_str());
           return;
         }
+        absl::Time phase_start = absl::Now();
         on = Phase(workers);
+        profiled_wall += absl::ToDoubleSeconds(absl::Now() - phase_start);
+        signals += ReadSamplerCounters().signals;
         rss_added = std::max(rss_added, ResidentMb() - rss_before);
         ProfilerStatus status = Profiler::Global().Status();
         engine = status.engine;
@@ -184,6 +219,9 @@ void BM_Overhead(benchmark::State& state, const char* event, int interval_us) {
   state.counters["on_cpu_s"] = on_total;
   state.counters["samples_per_cpu_s"] = on_total > 0 ? samples / on_total : 0;
   state.counters["rss_added_mb"] = rss_added;
+  // Sample signals the threads received per second of profiled time (the
+  // wall engine skips threads still blocked where they were last seen).
+  state.counters["signals_per_s"] = profiled_wall > 0 ? signals / profiled_wall : 0;
   // Parts of the overhead, in percent of the unprofiled CPU: the profiler's
   // own threads (collector, wall timer) and the handler path in user space;
   // the rest is the kernel's signal delivery and cache effects.
@@ -192,13 +230,15 @@ void BM_Overhead(benchmark::State& state, const char* event, int interval_us) {
   state.SetLabel(engine);
 }
 
-// The collector's own CPU per wall-clock second while the process idles:
-// the fixed cost of a running capture, whatever the sampling rate.
-void BM_CollectorIdleCost(benchmark::State& state) {
+// The profiler's own threads' CPU per wall-clock second while the process
+// idles (the collector; for wall also its timer thread, which looks at
+// every thread each interval): the fixed cost of a running capture.
+void BM_CollectorIdleCost(benchmark::State& state, const char* event, int idle_threads) {
+  IdleThreads idle(idle_threads);
   double cpu = 0, wall = 0;
   for (auto _ : state) {
     ProfilerOptions options;
-    options.event = "ctimer";
+    options.event = event;
     if (!Profiler::Global().Start(options).ok()) {
       state.SkipWithError("Start failed");
       return;
@@ -215,7 +255,12 @@ void BM_CollectorIdleCost(benchmark::State& state) {
   }
   state.counters["collector_cpu_us_per_s"] = 1e6 * cpu / wall;
 }
-BENCHMARK(BM_CollectorIdleCost)->Iterations(1)->Unit(benchmark::kSecond);
+BENCHMARK_CAPTURE(BM_CollectorIdleCost, ctimer, "ctimer", 0)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
+BENCHMARK_CAPTURE(BM_CollectorIdleCost, wall_100Hz_32_idle_threads, "wall", 32)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
 
 BENCHMARK_CAPTURE(BM_Overhead, cpu_1kHz, "cpu", 1000)->Iterations(1)->Unit(benchmark::kSecond);
 BENCHMARK_CAPTURE(BM_Overhead, ctimer_max, "ctimer", 1000)->Iterations(1)->Unit(benchmark::kSecond);
@@ -224,6 +269,10 @@ BENCHMARK_CAPTURE(BM_Overhead, cpu_100Hz, "cpu", 10000)->Iterations(1)->Unit(ben
 BENCHMARK_CAPTURE(BM_Overhead, ctimer_100Hz, "ctimer", 10000)->Iterations(1)->Unit(benchmark::kSecond);
 BENCHMARK_CAPTURE(BM_Overhead, itimer_100Hz, "itimer", 10000)->Iterations(1)->Unit(benchmark::kSecond);
 BENCHMARK_CAPTURE(BM_Overhead, wall_100Hz, "wall", 10000)->Iterations(1)->Unit(benchmark::kSecond);
+// A service's shape: 2 busy threads beside a pool of 32 idle ones.
+BENCHMARK_CAPTURE(BM_Overhead, wall_100Hz_32_idle_threads, "wall", 10000, 32)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
 
 }  // namespace
 }  // namespace flamekit

@@ -336,7 +336,8 @@ class Profiler::Session {
   absl::Status ChooseEngine();
   absl::Status TryEngine(std::unique_ptr<Sampler> sampler, pid_t self);
   void CollectorMain();
-  void SyncThreads(bool refresh_names);
+  // Returns the number of probes sent (new threads whose stacks are asked).
+  size_t SyncThreads(bool refresh_names);
   void DrainLocked();
   void StopSampling();
   bool WantThread(const std::string& name) const;
@@ -371,6 +372,8 @@ class Profiler::Session {
   absl::flat_hash_map<uint64_t, Symbolizer::Symbol> symbols_;
   std::vector<uint64_t> unsymbolized_;
   absl::flat_hash_set<pid_t> seen_threads_;
+  // The wall engine's last folded key of each thread, for its repeat records.
+  absl::flat_hash_map<pid_t, std::vector<uint64_t>> last_wall_key_;
   uint64_t samples_ = 0;
   uint64_t unarmed_threads_ = 0;
   std::string first_arm_error_;
@@ -746,6 +749,7 @@ inline void Profiler::Session::CollectorMain() {
   const uint64_t drain_threshold = ring_->capacity() / 4;
   absl::Time next_full_sync = absl::InfinitePast();
   absl::Time next_drain = absl::InfinitePast();
+  absl::Time probe_drain = absl::InfiniteFuture();
   nlink_t last_links = 0;
   uint64_t drained_total = 0;
   bool busy = false;  // the last drain found the ring a quarter full
@@ -757,7 +761,12 @@ inline void Profiler::Session::CollectorMain() {
       const bool changed = links != last_links || links == 0;
       tick = changed ? min_tick : std::min(tick * 2, max_tick);
       if (changed || now >= next_full_sync) {
-        SyncThreads(/*refresh_names=*/now >= next_full_sync);
+        // New threads' probes come back within a tick; their stack pointers
+        // are turned into stack bounds at a drain, and until then their
+        // samples hold the leaf frame only: so drain soon.
+        if (SyncThreads(/*refresh_names=*/now >= next_full_sync) > 0) {
+          probe_drain = now + min_tick;
+        }
         last_links = links;
         if (now >= next_full_sync) next_full_sync = now + absl::Seconds(1);
         std::lock_guard<std::mutex> lock(wake_mu_);
@@ -768,7 +777,9 @@ inline void Profiler::Session::CollectorMain() {
       }
     }
     // Relaxed reads of a statistic: only decides whether to drain now.
-    if (ring_->pushed() - drained_total >= drain_threshold || now >= next_drain) {
+    if (ring_->pushed() - drained_total >= drain_threshold || now >= next_drain ||
+        now >= probe_drain) {
+      if (now >= probe_drain) probe_drain = absl::InfiniteFuture();
       std::lock_guard<std::mutex> lock(data_mu_);
       DrainLocked();
       busy = ring_drained_ - drained_total >= drain_threshold;
@@ -783,6 +794,9 @@ inline void Profiler::Session::CollectorMain() {
     if (stop_requested_) break;
     // Many threads sampling fast: come back sooner so the ring never fills.
     absl::Duration wait = busy ? std::min(tick, absl::Milliseconds(5)) : tick;
+    if (probe_drain != absl::InfiniteFuture()) {
+      wait = std::min(wait, std::max(probe_drain - absl::Now(), absl::Milliseconds(1)));
+    }
     if (options_.duration > absl::ZeroDuration() && sampling_.load()) {
       wait = std::min(wait, std::max(start_time_ + options_.duration - absl::Now(),
                                      absl::Milliseconds(1)));
@@ -795,9 +809,10 @@ inline void Profiler::Session::CollectorMain() {
   collector_cpu_ns_ = static_cast<uint64_t>(own.tv_sec) * 1000000000ull + own.tv_nsec;
 }
 
-inline void Profiler::Session::SyncThreads(bool refresh_names) {
+inline size_t Profiler::Session::SyncThreads(bool refresh_names) {
   absl::StatusOr<std::vector<pid_t>> tids = ListThreadIds();
-  if (!tids.ok()) return;
+  if (!tids.ok()) return 0;
+  size_t probes = 0;
   const pid_t collector = collector_tid_.load();
   pid_t timer_tid = 0;
   if (auto* wall = dynamic_cast<WallClockSampler*>(sampler_.get())) {
@@ -805,7 +820,7 @@ inline void Profiler::Session::SyncThreads(bool refresh_names) {
   }
   absl::flat_hash_set<pid_t> alive(tids->begin(), tids->end());
   std::lock_guard<std::mutex> lock(data_mu_);
-  if (engine_stopped_) return;
+  if (engine_stopped_) return 0;
   for (pid_t tid : *tids) {
     if (tid == collector || tid == timer_tid) continue;
     auto [it, inserted] = threads_.try_emplace(tid);
@@ -836,6 +851,7 @@ inline void Profiler::Session::SyncThreads(bool refresh_names) {
       // before its first real sample.
       QueueSampleSignal(tid, options_.signal, kProbeCookie);
       info.probe_sent = true;
+      ++probes;
     }
   }
   for (auto it = threads_.begin(); it != threads_.end();) {
@@ -856,6 +872,7 @@ inline void Profiler::Session::SyncThreads(bool refresh_names) {
       ++it;
     }
   }
+  return probes;
 }
 
 inline void Profiler::Session::DrainLocked() {
@@ -865,6 +882,15 @@ inline void Profiler::Session::DrainLocked() {
   ring_drained_ += ring_->Drain([&](const StackRecord& r) {
     const pid_t tid = static_cast<pid_t>(r.tid);
     if ((r.flags & kStackRecordNoBounds) != 0 && r.sp != 0) resolve[tid] = r.sp;
+    if ((r.flags & kStackRecordRepeat) != 0) {
+      // The wall engine found the thread still blocked where its previous
+      // sample saw it (that sample is ahead of this record in the ring).
+      auto last = last_wall_key_.find(tid);
+      if (last == last_wall_key_.end()) return;
+      folded_[last->second] += r.weight;
+      samples_ += r.weight;
+      return;
+    }
     if ((r.flags & kStackRecordProbe) != 0 || r.frame_count == 0) return;
     auto info = threads_.find(tid);
     if (info != threads_.end() && info->second.excluded) return;
@@ -890,6 +916,7 @@ inline void Profiler::Session::DrainLocked() {
     }
     ++folded_[scratch_];
     ++samples_;
+    if (options_.event == "wall") last_wall_key_[tid] = scratch_;
   });
   // Learn the stacks of threads first seen without bounds (or whose tid was
   // reused by a thread with another stack) from the mapping holding their sp.

@@ -261,6 +261,61 @@ TEST_F(ProfilerTest, WallShowsBlockedThreadsWithTheirState) {
   EXPECT_EQ(profile->metadata().engine, "wall");
 }
 
+// Two blocking calls made from sibling functions at the same depth: the
+// wall engine leaves a thread alone while it stays in one call, and must
+// notice when it moves to the other (the ticks of each wait go to its own
+// stack, not all to the first).
+// (The function that calls read() is hidden from a frame-pointer walk that
+// starts inside libc's read(), so the two phases are one level above it.)
+__attribute__((noinline)) void WaitOnPipe(int fd) {
+  char c;
+  EXPECT_EQ(read(fd, &c, 1), 1);
+  asm volatile("" ::: "memory");
+}
+__attribute__((noinline)) void WaitInFirstPhase(int fd) {
+  WaitOnPipe(fd);
+  asm volatile("" ::: "memory");
+}
+__attribute__((noinline)) void WaitInSecondPhase(int fd) {
+  WaitOnPipe(fd);
+  asm volatile("" ::: "memory");
+}
+
+TEST_F(ProfilerTest, WallFollowsAThreadFromOneBlockingCallToAnother) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer defers signals to blocked threads";
+#endif
+  int first[2], second[2];
+  ASSERT_EQ(pipe(first), 0);
+  ASSERT_EQ(pipe(second), 0);
+  std::thread mover([&] {
+    pthread_setname_np(pthread_self(), "fk-mover");
+    WaitInFirstPhase(first[0]);
+    WaitInSecondPhase(second[0]);
+  });
+  ProfilerOptions options;
+  options.event = "wall";
+  options.interval = absl::Milliseconds(5);
+  options.include_threads = {"fk-mover"};
+  absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_THAT(profiler_.Start(options), IsOk());
+  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_EQ(write(first[1], "x", 1), 1);
+  absl::SleepFor(absl::Milliseconds(300));
+  absl::StatusOr<Profile> profile = profiler_.Stop();
+  ASSERT_EQ(write(second[1], "x", 1), 1);
+  mover.join();
+  for (int fd : {first[0], first[1], second[0], second[1]}) close(fd);
+  ASSERT_TRUE(profile.ok());
+  const uint64_t total = profile->total_samples();
+  // ~120 ticks of 5 ms (fewer when the machine is slow to wake the timer).
+  EXPECT_GT(total, 60u) << Describe(*profile);
+  EXPECT_LT(total, 135u) << Describe(*profile);
+  EXPECT_GT(SamplesWith(*profile, "WaitInFirstPhase"), total * 3 / 10) << Describe(*profile);
+  EXPECT_GT(SamplesWith(*profile, "WaitInSecondPhase"), total * 3 / 10) << Describe(*profile);
+  EXPECT_GT(SamplesWith(*profile, "[syscall read]"), total * 9 / 10) << Describe(*profile);
+}
+
 // ---- robustness ----
 
 TEST_F(ProfilerTest, ThreadChurnIsSampledAndCleanedUp) {

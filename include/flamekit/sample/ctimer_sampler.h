@@ -64,14 +64,8 @@ class CtimerSampler : public Sampler {
 
   size_t thread_count() const { return timers_.size(); }
 
-  // ThreadCpuClock()
-  //
-  // The clockid of thread `tid`'s CPU time (the kernel's
-  // MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)), usable for any tid of this
-  // process, unlike pthread_getcpuclockid() which needs a pthread_t.
-  static clockid_t ThreadCpuClock(pid_t tid) {
-    return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 6);
-  }
+  // The clockid of thread `tid`'s CPU time; see flamekit::ThreadCpuClock().
+  static clockid_t ThreadCpuClock(pid_t tid) { return flamekit::ThreadCpuClock(tid); }
 
  private:
   absl::Duration interval_;

@@ -48,6 +48,7 @@
 #include "absl/time/time.h"
 #include "flamekit/buffer/stack_record.h"
 #include "flamekit/buffer/stack_ring.h"
+#include "flamekit/sample/wall_idle.h"
 #include "flamekit/unwind/frame_pointer.h"
 #include "flamekit/unwind/stack_bounds.h"
 #include "flamekit/unwind/ucontext_regs.h"
@@ -132,7 +133,9 @@ pid_t CurrentTid();
 // Cookies carried in si_value to tell flamekit's queued/timer signals from
 // anyone else's.
 inline constexpr uintptr_t kCtimerCookie = 0x666b6374696dULL;  // "fkctim"
-inline constexpr uintptr_t kWallCookie = 0x666b77616c6cULL;    // "fkwall"
+// Wall signals carry a slot and sequence beside their tag (wall_idle.h);
+// this is the value of one with no slot.
+inline constexpr uintptr_t kWallCookie = WallSignalValue(kNoWallSlot, 0);
 inline constexpr uintptr_t kProbeCookie = 0x666b70726f62ULL;   // "fkprob"
 
 // QueueSampleSignal()
@@ -146,6 +149,28 @@ int QueueSampleSignal(pid_t tid, int signo, uintptr_t cookie);
 // Flag of StackRecord::flags set on probe records: a signal sent only to
 // learn a new thread's stack pointer (not a sample).
 inline constexpr uint8_t kStackRecordProbe = 4;
+
+// Flag of StackRecord::flags set on repeat records: no frames, `weight` more
+// samples of the thread's previous stack (the wall engine found it still
+// blocked where that sample saw it, see wall_idle.h).
+inline constexpr uint8_t kStackRecordRepeat = 8;
+
+// PushRepeatSamples()
+//
+// Pushes a repeat record of `weight` samples for thread `tid` into the
+// active ring, when the active engine is `source`. For the wall engine's
+// timer thread; lock-free, async-signal-safe. False when nothing is active
+// or the ring is full (then counted as dropped).
+bool PushRepeatSamples(SampleSource source, pid_t tid, uint64_t weight);
+
+// ThreadCpuClock()
+//
+// The clockid of thread `tid`'s CPU time (the kernel's
+// MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)), usable for any tid of this
+// process, unlike pthread_getcpuclockid() which needs a pthread_t.
+inline clockid_t ThreadCpuClock(pid_t tid) {
+  return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 6);
+}
 
 // Implementation details follow.
 
@@ -216,7 +241,7 @@ inline bool IsOurSignal(SampleSource source, const siginfo_t* info,
              reinterpret_cast<uintptr_t>(info->si_value.sival_ptr) == kCtimerCookie;
     case SampleSource::kWall:
       return info->si_code == SI_QUEUE &&
-             reinterpret_cast<uintptr_t>(info->si_value.sival_ptr) == kWallCookie &&
+             IsWallSignalValue(reinterpret_cast<uintptr_t>(info->si_value.sival_ptr)) &&
              info->si_pid == g_shared.pid.load(std::memory_order_relaxed);
     case SampleSource::kPerf:
       return info->si_code > 0 && IsPerfFd(info->si_fd);
@@ -227,7 +252,8 @@ inline bool IsOurSignal(SampleSource source, const siginfo_t* info,
 }
 
 // The sample path. `info`'s engine was checked by the caller.
-inline void RecordSample(SampleSource source, bool is_probe, void* ucontext) {
+inline void RecordSample(SampleSource source, bool is_probe, const siginfo_t* info,
+                         void* ucontext) {
   SamplerShared& s = g_shared;
   const uint64_t start_ns = MonotonicNanos();
   // Relaxed: statistics.
@@ -256,8 +282,8 @@ inline void RecordSample(SampleSource source, bool is_probe, void* ucontext) {
   }
   ThreadState state = ThreadState::kRunning;
   int32_t syscall_number = -1;
-  if (source == SampleSource::kWall &&
-      InterruptedSystemCall(ucontext, &syscall_number)) {
+  const bool wall = source == SampleSource::kWall && !is_probe;
+  if (wall && InterruptedSystemCall(ucontext, &syscall_number)) {
     state = ThreadState::kSyscall;
   }
   uint64_t frames[kMaxStackFrames];
@@ -271,11 +297,22 @@ inline void RecordSample(SampleSource source, bool is_probe, void* ucontext) {
     count = unwound.frame_count;
     if (unwound.truncated) flags |= kStackRecordTruncated;
   }
-  if (ring->TryPush(static_cast<uint32_t>(tid), start_ns, 1, frames, count, flags,
-                    state, syscall_number, regs.sp)) {
+  const bool pushed = ring->TryPush(static_cast<uint32_t>(tid), start_ns, 1, frames, count,
+                                    flags, state, syscall_number, regs.sp);
+  if (pushed) {
     if (!is_probe) s.samples.fetch_add(1, std::memory_order_relaxed);
   } else {
     s.dropped.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (wall) {
+    // After the push: a repeat the timer pushes on the strength of this mark
+    // lands behind this sample in the ring. Only a whole stack is worth
+    // repeating: a dropped or leaf-only sample (bounds not known yet) leaves
+    // the thread to be signalled again.
+    const bool repeatable = pushed && (flags & kStackRecordNoBounds) == 0;
+    NoteWallSample(reinterpret_cast<uintptr_t>(info->si_value.sival_ptr),
+                   repeatable && state == ThreadState::kSyscall, syscall_number, regs,
+                   ucontext);
   }
   s.handler_ns.fetch_add(MonotonicNanos() - start_ns, std::memory_order_relaxed);
 }
@@ -342,7 +379,7 @@ inline bool SampleSignalCallback(int /*signo*/, siginfo_t* info, void* ucontext)
   bool is_probe = false;
   bool ours = source != SampleSource::kNone &&
               sample_internal::IsOurSignal(source, info, &is_probe);
-  if (ours) sample_internal::RecordSample(source, is_probe, ucontext);
+  if (ours) sample_internal::RecordSample(source, is_probe, info, ucontext);
   // Release: our last reads of the ring happen before the waiter frees it.
   g_shared.active_handlers.fetch_sub(1, std::memory_order_seq_cst);
   if (!ours && source == SampleSource::kNone && info != nullptr) {
@@ -357,6 +394,31 @@ inline bool SampleSignalCallback(int /*signo*/, siginfo_t* info, void* ucontext)
     }
   }
   return ours;
+}
+
+inline bool PushRepeatSamples(SampleSource source, pid_t tid, uint64_t weight) {
+  using sample_internal::g_shared;
+  if (weight == 0) return true;
+  // Same protocol as a handler (see DeactivateSampling()): the ring is not
+  // freed while we are inside.
+  g_shared.active_handlers.fetch_add(1, std::memory_order_seq_cst);
+  bool pushed = false;
+  if (g_shared.source.load(std::memory_order_seq_cst) == static_cast<int>(source)) {
+    StackRing* ring = g_shared.ring.load(std::memory_order_acquire);
+    const uint64_t kNoFrames[1] = {0};
+    if (ring != nullptr) {
+      pushed = ring->TryPush(static_cast<uint32_t>(tid), sample_internal::MonotonicNanos(),
+                             weight, kNoFrames, 0, kStackRecordRepeat, ThreadState::kSyscall,
+                             -1, 0);
+      if (pushed) {
+        g_shared.samples.fetch_add(weight, std::memory_order_relaxed);
+      } else {
+        g_shared.dropped.fetch_add(weight, std::memory_order_relaxed);
+      }
+    }
+  }
+  g_shared.active_handlers.fetch_sub(1, std::memory_order_seq_cst);
+  return pushed;
 }
 
 inline SamplerCounters ReadSamplerCounters() {

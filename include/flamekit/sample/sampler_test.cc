@@ -4,6 +4,7 @@
 // handler unwinds real stacks, foreign signals are chained, and the
 // previous handler comes back.
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -120,9 +121,11 @@ class EngineTest : public ::testing::Test {
     ActivateSampling(SamplingTarget{ring_.get(), &table_, kMaxStackFrames}, source);
   }
 
-  // Samples in the ring of thread `tid`, and the deepest one.
+  // Samples in the ring of thread `tid` (repeat records count their
+  // weight), and the deepest one.
   struct Drained {
     uint64_t samples = 0;
+    uint64_t repeated = 0;  // of those, samples carried by repeat records
     uint32_t max_depth = 0;
     uint64_t syscall_samples = 0;
     std::vector<int32_t> syscalls;
@@ -131,7 +134,14 @@ class EngineTest : public ::testing::Test {
     Drained d;
     ring_->Drain([&](const StackRecord& r) {
       if (static_cast<pid_t>(r.tid) != tid || (r.flags & kStackRecordProbe)) return;
-      ++d.samples;
+      d.samples += r.weight;
+      if (r.flags & kStackRecordRepeat) {
+        EXPECT_GT(d.samples, r.weight) << "a repeat record came before any sample";
+        EXPECT_EQ(r.frame_count, 0u);
+        d.repeated += r.weight;
+        d.syscall_samples += r.weight;
+        return;
+      }
       d.max_depth = std::max(d.max_depth, r.frame_count);
       if (r.state == ThreadState::kSyscall) {
         ++d.syscall_samples;
@@ -268,6 +278,52 @@ TEST_F(EngineTest, WallSeesBlockedThreadsInTheirSystemCall) {
   EXPECT_GE(d.syscall_samples, d.samples * 8 / 10);
   EXPECT_THAT(d.syscalls, ::testing::Contains(SYS_read));
   EXPECT_GT(sampler.signals_sent(), 0u);
+  // The thread stayed in one read(): after its first sample the ticks are
+  // repeats, not signals.
+  EXPECT_GE(d.repeated, d.samples / 2) << sampler.signals_sent() << " signals";
+  EXPECT_LE(sampler.signals_sent(), d.samples / 4 + 2);
+}
+
+// An idle thread in poll() (never restarted after a handler) used to get an
+// EINTR every interval; now it is woken once, then left alone while its
+// ticks are still counted.
+TEST_F(EngineTest, WallLeavesAThreadBlockedInPollAlone) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer defers signals to blocked threads";
+#endif
+  WallClockSampler sampler(absl::Milliseconds(5));
+  Activate(sampler.source());
+  ASSERT_OK(sampler.Start());
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::atomic<pid_t> tid{0};
+  std::atomic<int> interrupted{0};
+  std::thread poller([&] {
+    auto bounds = CurrentThreadStackBounds();
+    table_.Insert(static_cast<uint32_t>(CurrentTid()), *bounds);
+    tid = CurrentTid();
+    struct pollfd p = {fds[0], POLLIN, 0};
+    while (poll(&p, 1, -1) < 0 && errno == EINTR) interrupted.fetch_add(1);
+  });
+  while (tid.load() == 0) std::this_thread::yield();
+  ASSERT_OK(sampler.AddThread(tid.load()));
+  absl::Time start = absl::Now();
+  absl::SleepFor(absl::Milliseconds(500));
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  poller.join();
+  absl::Duration waited = absl::Now() - start;
+  sampler.Stop();
+  DeactivateSampling();
+  close(fds[0]);
+  close(fds[1]);
+  Drained d = DrainFor(tid.load());
+  const double ticks = absl::ToDoubleMilliseconds(waited) / 5;
+  EXPECT_GE(d.samples, ticks * 0.5) << "an idle thread's time must still be counted";
+  EXPECT_LE(d.samples, ticks + 2);
+  EXPECT_GE(d.syscall_samples, d.samples * 9 / 10);
+  // ~100 ticks: before idle threads were skipped, ~100 EINTRs.
+  EXPECT_LE(interrupted.load(), 10) << sampler.ticks_skipped() << " ticks skipped";
+  EXPECT_GE(sampler.ticks_skipped(), static_cast<uint64_t>(ticks * 0.5));
 }
 
 // ---- thread_list.h ----

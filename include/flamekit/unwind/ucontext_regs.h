@@ -3,7 +3,8 @@
 //
 // Reads the program counter, frame pointer and stack pointer of the code a
 // signal interrupted from the handler's `ucontext_t` (x86_64 and aarch64),
-// and tells whether that code was inside a system call. Every function here
+// and tells whether that code was inside a system call (and with which
+// arguments). Every function here
 // is async-signal-safe: plain loads, no calls, no system calls.
 //
 // Example:
@@ -55,7 +56,43 @@ bool ReadMachineRegisters(const void* ucontext, MachineRegisters* regs);
 // crossing a page boundary. Async-signal-safe.
 bool InterruptedSystemCall(const void* ucontext, int32_t* syscall_number);
 
+// SystemCallArguments()
+//
+// The six argument registers of a system call the signal interrupted
+// (InterruptedSystemCall() said so; `restarting` is whether it gave the
+// call's number). Returns a mask of the arguments that still hold what the
+// call was made with: all six, except on aarch64 for a call that returned
+// EINTR, whose x0 holds the result. Async-signal-safe.
+uint32_t SystemCallArguments(const void* ucontext, bool restarting, uint64_t args[6]);
+
 // Implementation details follow.
+
+inline uint32_t SystemCallArguments(const void* ucontext, bool restarting, uint64_t args[6]) {
+  for (int i = 0; i < 6; ++i) args[i] = 0;
+  if (ucontext == nullptr) return 0;
+  const ucontext_t* uc = static_cast<const ucontext_t*>(ucontext);
+#if defined(__x86_64__)
+  // The kernel keeps rdi, rsi, rdx, r10, r8, r9 across a call (only rax,
+  // rcx and r11 change), restarted or not.
+  (void)restarting;
+  const greg_t* g = uc->uc_mcontext.gregs;
+  args[0] = static_cast<uint64_t>(g[REG_RDI]);
+  args[1] = static_cast<uint64_t>(g[REG_RSI]);
+  args[2] = static_cast<uint64_t>(g[REG_RDX]);
+  args[3] = static_cast<uint64_t>(g[REG_R10]);
+  args[4] = static_cast<uint64_t>(g[REG_R8]);
+  args[5] = static_cast<uint64_t>(g[REG_R9]);
+  return 0x3f;
+#elif defined(__aarch64__)
+  for (int i = 0; i < 6; ++i) args[i] = static_cast<uint64_t>(uc->uc_mcontext.regs[i]);
+  // A restarted call has x0 put back to its first argument.
+  return restarting ? 0x3f : 0x3e;
+#else
+  (void)uc;
+  (void)restarting;
+  return 0;
+#endif
+}
 
 inline bool ReadMachineRegisters(const void* ucontext, MachineRegisters* regs) {
   if (ucontext == nullptr) return false;
