@@ -899,8 +899,10 @@ inline void Profiler::Session::DrainLocked() {
     scratch_.push_back(options_.per_thread ? r.tid : 0);
     uint64_t state = 0;
     if (options_.event == "wall" && options_.thread_state) {
+      // 1: running; 2 + the call's number (as uint32: an unknown number,
+      // -1, stays distinct from running) for a blocked thread.
       state = r.state == ThreadState::kSyscall
-                  ? 1 + static_cast<uint64_t>(static_cast<uint32_t>(r.syscall_number) + 1)
+                  ? 2 + static_cast<uint64_t>(static_cast<uint32_t>(r.syscall_number))
                   : 1;
     }
     scratch_.push_back(state);

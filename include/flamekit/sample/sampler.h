@@ -282,8 +282,9 @@ inline void RecordSample(SampleSource source, bool is_probe, const siginfo_t* in
   }
   ThreadState state = ThreadState::kRunning;
   int32_t syscall_number = -1;
+  bool restarting = false;
   const bool wall = source == SampleSource::kWall && !is_probe;
-  if (wall && InterruptedSystemCall(ucontext, &syscall_number)) {
+  if (wall && InterruptedSystemCall(ucontext, &syscall_number, &restarting)) {
     state = ThreadState::kSyscall;
   }
   uint64_t frames[kMaxStackFrames];
@@ -311,8 +312,7 @@ inline void RecordSample(SampleSource source, bool is_probe, const siginfo_t* in
     // the thread to be signalled again.
     const bool repeatable = pushed && (flags & kStackRecordNoBounds) == 0;
     NoteWallSample(reinterpret_cast<uintptr_t>(info->si_value.sival_ptr),
-                   repeatable && state == ThreadState::kSyscall, syscall_number, regs,
-                   ucontext);
+                   repeatable && state == ThreadState::kSyscall, restarting, regs, ucontext);
   }
   s.handler_ns.fetch_add(MonotonicNanos() - start_ns, std::memory_order_relaxed);
 }

@@ -108,8 +108,8 @@ inline constexpr uint64_t kSyscallInstructionBytes = 2;
 // NoteWallSample()
 //
 // Called by the handler after a wall sample: `signal_value` is the signal's
-// si_value, `blocked`/`syscall_number` what InterruptedSystemCall() said.
-void NoteWallSample(uintptr_t signal_value, bool blocked, int32_t syscall_number,
+// si_value, `blocked`/`restarting` what InterruptedSystemCall() said.
+void NoteWallSample(uintptr_t signal_value, bool blocked, bool restarting,
                     const MachineRegisters& regs, const void* ucontext);
 
 // ReadWallMark()
@@ -158,7 +158,7 @@ inline uint64_t SystemCallArgumentsHash(const uint64_t args[6], uint32_t mask) {
   return h ^ (h >> 31);
 }
 
-inline void NoteWallSample(uintptr_t signal_value, bool blocked, int32_t syscall_number,
+inline void NoteWallSample(uintptr_t signal_value, bool blocked, bool restarting,
                            const MachineRegisters& regs, const void* ucontext) {
   const uint32_t slot = static_cast<uint32_t>(signal_value >> 16) & 0xffff;
   if (!IsWallSignalValue(signal_value) || slot >= kWallIdleSlots) return;
@@ -168,8 +168,7 @@ inline void NoteWallSample(uintptr_t signal_value, bool blocked, int32_t syscall
   uint32_t args_mask = 0;
   if (blocked) {
     // A call being restarted has pc rewound onto the instruction; one that
-    // returns EINTR (its number is gone then) has pc just past it.
-    const bool restarting = syscall_number >= 0;
+    // returns EINTR has pc just past it.
     site = restarting ? regs.pc : regs.pc - kSyscallInstructionBytes;
     uint64_t args[6];
     args_mask = SystemCallArguments(ucontext, restarting, args);

@@ -63,10 +63,11 @@ TEST(WallMarkTest, HandlerMarkMatchesTheKernelsViewOfTheSameCall) {
   action.sa_sigaction = [](int, siginfo_t* info, void* ucontext) {
     MachineRegisters regs;
     int32_t number = -1;
+    bool restarting = false;
     if (!ReadMachineRegisters(ucontext, &regs)) return;
-    bool blocked = InterruptedSystemCall(ucontext, &number);
-    NoteWallSample(reinterpret_cast<uintptr_t>(info->si_value.sival_ptr), blocked, number,
-                   regs, ucontext);
+    bool blocked = InterruptedSystemCall(ucontext, &number, &restarting);
+    NoteWallSample(reinterpret_cast<uintptr_t>(info->si_value.sival_ptr), blocked,
+                   restarting, regs, ucontext);
     noted = true;
   };
   struct sigaction previous;
@@ -131,7 +132,7 @@ TEST(WallMarkTest, HandlerMarkMatchesTheKernelsViewOfTheSameCall) {
 
 TEST(WallMarkTest, RunningThreadLeavesNoSiteAndForeignValuesTouchNothing) {
   MachineRegisters regs{0x1000, 0x2000, 0x3000};  // pc, fp, sp
-  NoteWallSample(WallSignalValue(7, 43), /*blocked=*/false, -1, regs, nullptr);
+  NoteWallSample(WallSignalValue(7, 43), /*blocked=*/false, false, regs, nullptr);
   WallMarkSnapshot mark;
   ASSERT_TRUE(ReadWallMark(7, &mark));
   EXPECT_EQ(mark.sequence, 43);
@@ -139,8 +140,8 @@ TEST(WallMarkTest, RunningThreadLeavesNoSiteAndForeignValuesTouchNothing) {
   SyscallSite any;
   EXPECT_FALSE(SameBlockedCall(mark, any));
 
-  NoteWallSample(0x1234, true, 0, regs, nullptr);
-  NoteWallSample(WallSignalValue(kNoWallSlot, 1), true, 0, regs, nullptr);
+  NoteWallSample(0x1234, true, true, regs, nullptr);
+  NoteWallSample(WallSignalValue(kNoWallSlot, 1), true, true, regs, nullptr);
   ASSERT_TRUE(ReadWallMark(7, &mark));
   EXPECT_EQ(mark.sequence, 43);
   EXPECT_FALSE(ReadWallMark(kNoWallSlot, &mark));

@@ -50,11 +50,15 @@ bool ReadMachineRegisters(const void* ucontext, MachineRegisters* regs);
 //
 // True when the signal arrived while the thread was blocked in a system call
 // (the kernel rewound it to restart the call after the handler, or made it
-// return EINTR); *syscall_number then holds the call's number (-1 when the
-// call returned EINTR and its number is gone). A running thread gives false.
-// Reads the two (x86_64) or four (aarch64) code bytes around pc, never
-// crossing a page boundary. Async-signal-safe.
-bool InterruptedSystemCall(const void* ucontext, int32_t* syscall_number);
+// return EINTR); *syscall_number then holds the call's number. A call that
+// returned EINTR has lost it from the registers: on x86_64 it is read from a
+// `mov $NR, %eax` just before the call (as libc's wrappers do), else it is
+// -1. *restarting (when given) says which: true when pc was rewound onto the
+// call to restart it. A running thread gives false. Reads code bytes around
+// pc (at most 7 before it), never crossing a page boundary.
+// Async-signal-safe.
+bool InterruptedSystemCall(const void* ucontext, int32_t* syscall_number,
+                           bool* restarting = nullptr);
 
 // SystemCallArguments()
 //
@@ -114,8 +118,12 @@ inline bool ReadMachineRegisters(const void* ucontext, MachineRegisters* regs) {
 #endif
 }
 
-inline bool InterruptedSystemCall(const void* ucontext, int32_t* syscall_number) {
+inline bool InterruptedSystemCall(const void* ucontext, int32_t* syscall_number,
+                                  bool* restarting) {
   *syscall_number = -1;
+  bool restart_unused = false;
+  if (restarting == nullptr) restarting = &restart_unused;
+  *restarting = false;
   if (ucontext == nullptr) return false;
   const ucontext_t* uc = static_cast<const ucontext_t*>(ucontext);
   constexpr uint64_t kPageMask = 4095;
@@ -130,12 +138,27 @@ inline bool InterruptedSystemCall(const void* ucontext, int32_t* syscall_number)
     const volatile uint8_t* code = reinterpret_cast<const volatile uint8_t*>(pc);
     if (code[0] == 0x0f && code[1] == 0x05 && rax >= 0 && rax < 1024) {
       *syscall_number = static_cast<int32_t>(rax);
+      *restarting = true;
       return true;
     }
   }
   if ((pc & kPageMask) >= 2 && rax == -EINTR) {
     const volatile uint8_t* code = reinterpret_cast<const volatile uint8_t*>(pc - 2);
-    if (code[0] == 0x0f && code[1] == 0x05) return true;
+    if (code[0] != 0x0f || code[1] != 0x05) return false;
+    // The number is gone from rax, but libc's wrappers load it just before
+    // the call (`mov $NR, %eax`: b8 + 32-bit immediate); read it from there
+    // when those bytes are on the same page.
+    if ((pc & kPageMask) >= 7) {
+      const volatile uint8_t* mov = reinterpret_cast<const volatile uint8_t*>(pc - 7);
+      if (mov[0] == 0xb8) {
+        const uint32_t number = static_cast<uint32_t>(mov[1]) |
+                                static_cast<uint32_t>(mov[2]) << 8 |
+                                static_cast<uint32_t>(mov[3]) << 16 |
+                                static_cast<uint32_t>(mov[4]) << 24;
+        if (number < 1024) *syscall_number = static_cast<int32_t>(number);
+      }
+    }
+    return true;
   }
   return false;
 #elif defined(__aarch64__)
@@ -145,6 +168,7 @@ inline bool InterruptedSystemCall(const void* ucontext, int32_t* syscall_number)
   const volatile uint32_t* code = reinterpret_cast<const volatile uint32_t*>(pc);
   if ((pc & kPageMask) <= kPageMask - 3 && code[0] == 0xd4000001u) {
     *syscall_number = static_cast<int32_t>(uc->uc_mcontext.regs[8]);
+    *restarting = true;
     return true;
   }
   if ((pc & kPageMask) >= 4 &&

@@ -2,6 +2,8 @@
 // Tests of ucontext_regs.h, stack_bounds.h and frame_pointer.h on this
 // machine's real stacks and signals.
 
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -334,6 +336,36 @@ TEST_F(UcontextTest, BlockedThreadIsInSystemCall) {
   close(pipe_fds[1]);
   EXPECT_TRUE(g_in_syscall.load());
   EXPECT_EQ(g_syscall_number.load(), SYS_read);
+}
+
+// poll() is never restarted after a handler: it returns EINTR and the
+// number is gone from the registers, but libc loads it just before the call.
+TEST_F(UcontextTest, CallThatReturnsEintrIsStillInSystemCallWithItsNumber) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer defers signals to blocked threads";
+#endif
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  std::atomic<pid_t> tid{0};
+  std::atomic<int> result{0}, error{0};
+  std::thread poller([&] {
+    tid = static_cast<pid_t>(syscall(SYS_gettid));
+    struct pollfd p = {pipe_fds[0], POLLIN, 0};
+    result = poll(&p, 1, -1);
+    error = errno;
+  });
+  while (tid.load() == 0) std::this_thread::yield();
+  usleep(100 * 1000);  // let it block in poll()
+  syscall(SYS_tgkill, getpid(), tid.load(), SIGUSR2);
+  poller.join();
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  ASSERT_EQ(result.load(), -1);
+  ASSERT_EQ(error.load(), EINTR);
+  EXPECT_TRUE(g_in_syscall.load());
+#if defined(__x86_64__)
+  EXPECT_EQ(g_syscall_number.load(), SYS_poll);
+#endif
 }
 
 }  // namespace
