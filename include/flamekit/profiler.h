@@ -879,6 +879,7 @@ inline void Profiler::Session::DrainLocked() {
   // Threads whose samples came without known stack bounds, with a stack
   // pointer seen in one of them.
   absl::flat_hash_map<pid_t, uint64_t> resolve;
+  const bool wall = options_.event == "wall";
   ring_drained_ += ring_->Drain([&](const StackRecord& r) {
     const pid_t tid = static_cast<pid_t>(r.tid);
     if ((r.flags & kStackRecordNoBounds) != 0 && r.sp != 0) resolve[tid] = r.sp;
@@ -898,7 +899,7 @@ inline void Profiler::Session::DrainLocked() {
     scratch_.clear();
     scratch_.push_back(options_.per_thread ? r.tid : 0);
     uint64_t state = 0;
-    if (options_.event == "wall" && options_.thread_state) {
+    if (wall && options_.thread_state) {
       // 1: running; 2 + the call's number (as uint32: an unknown number,
       // -1, stays distinct from running) for a blocked thread.
       state = r.state == ThreadState::kSyscall
@@ -918,7 +919,8 @@ inline void Profiler::Session::DrainLocked() {
     }
     ++folded_[scratch_];
     ++samples_;
-    if (options_.event == "wall") last_wall_key_[tid] = scratch_;
+    // Only a blocked thread's sample is ever repeated (wall_idle.h).
+    if (wall && r.state == ThreadState::kSyscall) last_wall_key_[tid] = scratch_;
   });
   // Learn the stacks of threads first seen without bounds (or whose tid was
   // reused by a thread with another stack) from the mapping holding their sp.

@@ -217,8 +217,7 @@ inline thread_local pid_t t_cached_tid __attribute__((tls_model("initial-exec"))
 inline uint64_t MonotonicNanos() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull +
-         static_cast<uint64_t>(ts.tv_nsec);
+  return TimespecNanos(ts);
 }
 
 // Whether `info` is a signal of the active engine.
@@ -405,10 +404,9 @@ inline bool PushRepeatSamples(SampleSource source, pid_t tid, uint64_t weight) {
   bool pushed = false;
   if (g_shared.source.load(std::memory_order_seq_cst) == static_cast<int>(source)) {
     StackRing* ring = g_shared.ring.load(std::memory_order_acquire);
-    const uint64_t kNoFrames[1] = {0};
     if (ring != nullptr) {
       pushed = ring->TryPush(static_cast<uint32_t>(tid), sample_internal::MonotonicNanos(),
-                             weight, kNoFrames, 0, kStackRecordRepeat, ThreadState::kSyscall,
+                             weight, nullptr, 0, kStackRecordRepeat, ThreadState::kSyscall,
                              -1, 0);
       if (pushed) {
         g_shared.samples.fetch_add(weight, std::memory_order_relaxed);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -174,6 +175,42 @@ class EngineTest : public ::testing::Test {
     EXPECT_GT(c.handler_ns, 0u);
   }
 
+  // Runs the wall engine (5 ms) over a thread that calls wait(read_fd)
+  // until a byte arrives on the pipe after `how_long`; returns the thread's
+  // id and how long it waited. `sampler` is stopped afterwards.
+  struct BlockedRun {
+    pid_t tid = 0;
+    absl::Duration waited;
+  };
+  BlockedRun WallOverBlockedThread(WallClockSampler& sampler, absl::Duration how_long,
+                                   const std::function<void(int)>& wait) {
+    BlockedRun run;
+    Activate(sampler.source());
+    EXPECT_THAT(sampler.Start(), IsOk());
+    int fds[2];
+    EXPECT_EQ(pipe(fds), 0);
+    std::atomic<pid_t> tid{0};
+    std::thread blocked([&] {
+      auto bounds = CurrentThreadStackBounds();
+      table_.Insert(static_cast<uint32_t>(CurrentTid()), *bounds);
+      tid = CurrentTid();
+      wait(fds[0]);
+    });
+    while (tid.load() == 0) std::this_thread::yield();
+    EXPECT_THAT(sampler.AddThread(tid.load()), IsOk());
+    absl::Time start = absl::Now();
+    absl::SleepFor(how_long);
+    EXPECT_EQ(write(fds[1], "x", 1), 1);
+    blocked.join();
+    run.waited = absl::Now() - start;
+    run.tid = tid.load();
+    sampler.Stop();
+    DeactivateSampling();
+    close(fds[0]);
+    close(fds[1]);
+    return run;
+  }
+
   std::unique_ptr<StackRing> ring_;
   ThreadStackTable table_{256};
 };
@@ -249,31 +286,12 @@ TEST_F(EngineTest, WallSeesBlockedThreadsInTheirSystemCall) {
                   "multi-threaded process";
 #endif
   WallClockSampler sampler(absl::Milliseconds(5));
-  Activate(sampler.source());
-  ASSERT_OK(sampler.Start());
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::atomic<pid_t> tid{0};
-  std::thread reader([&] {
-    auto bounds = CurrentThreadStackBounds();
-    table_.Insert(static_cast<uint32_t>(CurrentTid()), *bounds);
-    tid = CurrentTid();
+  BlockedRun run = WallOverBlockedThread(sampler, absl::Milliseconds(300), [](int fd) {
     char c;
-    EXPECT_EQ(read(fds[0], &c, 1), 1);  // blocks; restarted after each sample
+    EXPECT_EQ(read(fd, &c, 1), 1);  // blocks; restarted after each sample
   });
-  while (tid.load() == 0) std::this_thread::yield();
-  ASSERT_OK(sampler.AddThread(tid.load()));
-  absl::Time start = absl::Now();
-  absl::SleepFor(absl::Milliseconds(300));
-  ASSERT_EQ(write(fds[1], "x", 1), 1);
-  reader.join();
-  absl::Duration waited = absl::Now() - start;
-  sampler.Stop();
-  DeactivateSampling();
-  close(fds[0]);
-  close(fds[1]);
-  Drained d = DrainFor(tid.load());
-  double expected = absl::ToDoubleMilliseconds(waited) / 5;
+  Drained d = DrainFor(run.tid);
+  double expected = absl::ToDoubleMilliseconds(run.waited) / 5;
   EXPECT_GE(d.samples, expected * 0.5) << "wall samples of a blocked thread";
   EXPECT_GE(d.syscall_samples, d.samples * 8 / 10);
   EXPECT_THAT(d.syscalls, ::testing::Contains(SYS_read));
@@ -292,32 +310,13 @@ TEST_F(EngineTest, WallLeavesAThreadBlockedInPollAlone) {
   GTEST_SKIP() << "ThreadSanitizer defers signals to blocked threads";
 #endif
   WallClockSampler sampler(absl::Milliseconds(5));
-  Activate(sampler.source());
-  ASSERT_OK(sampler.Start());
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::atomic<pid_t> tid{0};
   std::atomic<int> interrupted{0};
-  std::thread poller([&] {
-    auto bounds = CurrentThreadStackBounds();
-    table_.Insert(static_cast<uint32_t>(CurrentTid()), *bounds);
-    tid = CurrentTid();
-    struct pollfd p = {fds[0], POLLIN, 0};
+  BlockedRun run = WallOverBlockedThread(sampler, absl::Milliseconds(500), [&](int fd) {
+    struct pollfd p = {fd, POLLIN, 0};
     while (poll(&p, 1, -1) < 0 && errno == EINTR) interrupted.fetch_add(1);
   });
-  while (tid.load() == 0) std::this_thread::yield();
-  ASSERT_OK(sampler.AddThread(tid.load()));
-  absl::Time start = absl::Now();
-  absl::SleepFor(absl::Milliseconds(500));
-  ASSERT_EQ(write(fds[1], "x", 1), 1);
-  poller.join();
-  absl::Duration waited = absl::Now() - start;
-  sampler.Stop();
-  DeactivateSampling();
-  close(fds[0]);
-  close(fds[1]);
-  Drained d = DrainFor(tid.load());
-  const double ticks = absl::ToDoubleMilliseconds(waited) / 5;
+  Drained d = DrainFor(run.tid);
+  const double ticks = absl::ToDoubleMilliseconds(run.waited) / 5;
   EXPECT_GE(d.samples, ticks * 0.5) << "an idle thread's time must still be counted";
   EXPECT_LE(d.samples, ticks + 2);
   EXPECT_GE(d.syscall_samples, d.samples * 9 / 10);

@@ -214,29 +214,26 @@ inline bool WallClockSampler::StillBlocked(pid_t tid, Target& target) {
   }
   struct timespec cpu;
   if (clock_gettime(ThreadCpuClock(tid), &cpu) != 0) return false;
-  const uint64_t cpu_ns =
-      static_cast<uint64_t>(cpu.tv_sec) * 1000000000ull + static_cast<uint64_t>(cpu.tv_nsec);
+  const uint64_t cpu_ns = TimespecNanos(cpu);
   if (cpu_ns == target.still_cpu_ns) return true;
   target.still_cpu_ns = UINT64_MAX;
   if (cpu_ns - mark.cpu_ns > kIdleCpuAllowanceNs) return false;
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", static_cast<int>(tid));
+  // The /proc file stays open while the budget allows (a pread is a third
+  // of open+read+close); past it, it is opened for each look.
   int fd = target.syscall_fd;
-  bool keep = false;
   if (fd < 0) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", static_cast<int>(tid));
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
-    keep = fds_open_ < fd_budget_;
-    if (keep) {
+    if (fds_open_ < fd_budget_) {
       target.syscall_fd = fd;
       ++fds_open_;
     }
-  } else {
-    keep = true;
   }
   char text[256];
   ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
-  if (!keep) close(fd);
+  if (fd != target.syscall_fd) close(fd);
   SyscallSite now;
   if (n <= 0 || !ParseSyscallSite(absl::string_view(text, static_cast<size_t>(n)), &now) ||
       !SameBlockedCall(mark, now)) {

@@ -97,6 +97,11 @@ struct SyscallSite {
 // Mixes the arguments selected by `mask` (bit i: args[i]). Pure.
 uint64_t SystemCallArgumentsHash(const uint64_t args[6], uint32_t mask);
 
+// A clock_gettime() result in nanoseconds. Pure.
+inline uint64_t TimespecNanos(const struct timespec& ts) {
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 // Size of the system call instruction (`syscall`, `svc #0`): the kernel
 // reports the address after it, a restarted call's ucontext the address of it.
 #if defined(__aarch64__)
@@ -175,8 +180,7 @@ inline void NoteWallSample(uintptr_t signal_value, bool blocked, bool restarting
     args_hash = SystemCallArgumentsHash(args, args_mask);
     struct timespec ts;
     if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0) {
-      cpu_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull +
-               static_cast<uint64_t>(ts.tv_nsec);
+      cpu_ns = TimespecNanos(ts);
     } else {
       site = 0;  // no CPU time to compare with: never skip this thread
     }
