@@ -220,6 +220,9 @@ class Profiler {
   void AbandonIfForked();
   // The pthread_atfork parent and child handlers: unlock what prepare took.
   static void ReleaseForkLocks();
+  // This process's symbolizer, created on first use (again in a forked
+  // child); nullptr if /proc/self/maps cannot be read. Needs symbol_mu_.
+  Symbolizer* SymbolizerLocked();
 
   std::mutex control_mu_;  // Start/Stop/Dump/Status/defaults
   ProfilerOptions defaults_;
@@ -461,6 +464,14 @@ inline void Profiler::AbandonIfForked() {
     std::lock_guard<std::mutex> lock(symbol_mu_);
     symbolizer_.reset();
   }
+}
+
+inline Symbolizer* Profiler::SymbolizerLocked() {
+  if (symbolizer_ == nullptr || symbolizer_->pid() != getpid()) {
+    absl::StatusOr<std::unique_ptr<Symbolizer>> created = Symbolizer::ForSelf();
+    if (created.ok()) symbolizer_ = std::move(*created);
+  }
+  return symbolizer_.get();
 }
 
 inline absl::Status Profiler::ValidateOptions(const ProfilerOptions& options) {
@@ -776,6 +787,14 @@ inline void Profiler::Session::CollectorMain() {
         }
       }
     }
+    {
+      // A library dlopen()ed and dlclose()d between two drains is named
+      // only if the symbolizer saw it mapped: one cheap check per tick.
+      std::lock_guard<std::mutex> lock(owner_->symbol_mu_);
+      if (Symbolizer* symbolizer = owner_->SymbolizerLocked()) {
+        symbolizer->RefreshIfLibrariesChanged();
+      }
+    }
     // Relaxed reads of a statistic: only decides whether to drain now.
     if (ring_->pushed() - drained_total >= drain_threshold || now >= next_drain ||
         now >= probe_drain) {
@@ -933,27 +952,16 @@ inline void Profiler::Session::DrainLocked() {
   // Symbolize new addresses now, while their libraries are still loaded.
   if (!unsymbolized_.empty()) {
     std::lock_guard<std::mutex> lock(owner_->symbol_mu_);
-    if (owner_->symbolizer_ == nullptr || owner_->symbolizer_->pid() != getpid()) {
-      absl::StatusOr<std::unique_ptr<Symbolizer>> created = Symbolizer::ForSelf();
-      if (created.ok()) owner_->symbolizer_ = std::move(*created);
-    }
-    Symbolizer* symbolizer = owner_->symbolizer_.get();
-    // The symbolizer re-reads maps on a miss at most every 100 ms, and a
-    // name given here is kept for the whole session: code dlopen()ed just
-    // after the last re-read would stay "[unknown]" (and be unnameable
-    // after its dlclose()). So misses get one forced re-read per drain.
-    std::vector<uint64_t> missed;
-    for (uint64_t pc : unsymbolized_) {
-      Symbolizer::Symbol& symbol = symbols_[pc];
-      if (symbolizer != nullptr) {
-        symbol = symbolizer->Lookup(pc);
-        if (symbol.kind == FrameKind::kUnknown && symbol.name == "[unknown]") missed.push_back(pc);
-      } else {
-        symbol = Symbolizer::Symbol{absl::StrCat("0x", absl::Hex(pc)), FrameKind::kUnknown};
+    Symbolizer* symbolizer = owner_->SymbolizerLocked();
+    if (symbolizer != nullptr) {
+      // Names are kept for the whole session, so a batch with addresses in
+      // no known mapping re-reads maps first (LookupAll).
+      std::vector<Symbolizer::Symbol> named = symbolizer->LookupAll(unsymbolized_);
+      for (size_t i = 0; i < named.size(); ++i) symbols_[unsymbolized_[i]] = std::move(named[i]);
+    } else {
+      for (uint64_t pc : unsymbolized_) {
+        symbols_[pc] = Symbolizer::Symbol{absl::StrCat("0x", absl::Hex(pc)), FrameKind::kUnknown};
       }
-    }
-    if (!missed.empty() && symbolizer->Refresh().ok()) {
-      for (uint64_t pc : missed) symbols_[pc] = symbolizer->Lookup(pc);
     }
     unsymbolized_.clear();
   }

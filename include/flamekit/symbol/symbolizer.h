@@ -57,6 +57,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -76,6 +78,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "flamekit/base/scoped_fd.h"
 #include "flamekit/base/status_macros.h"
 #include "flamekit/profile/profile.h"
@@ -155,6 +158,29 @@ class Symbolizer {
   // "[kernel]" or "[unknown]". Cached.
   Symbol Lookup(uint64_t address);
 
+  // LookupAll()
+  //
+  // Lookup() of each address, for a batch such as what one drain of a
+  // profile found new. When any of them lies in no known mapping (and
+  // refresh_on_miss), maps are re-read once first, however recent the last
+  // re-read: a caller that keeps the names it gets (a profile does) would
+  // otherwise keep "[unknown]" for code loaded just after that re-read.
+  // For ForSelf(), a long batch also calls RefreshIfLibrariesChanged()
+  // every 5 ms.
+  std::vector<Symbol> LookupAll(absl::Span<const uint64_t> addresses);
+
+  // RefreshIfLibrariesChanged()
+  //
+  // For ForSelf() only: re-reads maps when the dynamic linker has loaded or
+  // unloaded an object since the last read, told by one dl_iterate_phdr()
+  // call (glibc's dlpi_adds and dlpi_subs counters; it holds the loader's
+  // lock for that call). Called often (the profiler's collector does it
+  // every tick), it learns a library that is dlopen()ed and dlclose()d
+  // between two symbolizations, and Refresh() keeps its retired mapping,
+  // so its samples are still named afterwards. Returns whether maps were
+  // re-read; false for another process.
+  bool RefreshIfLibrariesChanged();
+
   // The process (getpid() for ForSelf).
   pid_t pid() const { return pid_; }
   // The current mappings, sorted by start address.
@@ -188,6 +214,9 @@ class Symbolizer {
   absl::StatusOr<std::unique_ptr<ElfFile>> OpenMappedFile(const Mapping& m);
   absl::StatusOr<std::unique_ptr<ElfFile>> ReadVdso(const Mapping& m);
   const Mapping* FindMapping(uint64_t address) const;
+  bool InNoMapping(uint64_t address) const {
+    return !IsKernelAddress(address) && FindMapping(address) == nullptr;
+  }
   bool IsMainExecutable(const Mapping& m) const;
   // Sets *cacheable to false for answers that may change without a
   // Refresh() (misses in anonymous memory, where a JIT may add code).
@@ -215,6 +244,8 @@ class Symbolizer {
   std::unique_ptr<PerfMap> perf_map_;
   std::string perf_map_warning_;
   absl::Time last_refresh_ = absl::InfinitePast();
+  // dlpi_adds + dlpi_subs when maps were last read (ForSelf only).
+  uint64_t loader_changes_ = 0;
   size_t files_parsed_ = 0;
 };
 
@@ -245,6 +276,21 @@ inline pid_t NamespacePid(pid_t pid) {
     if (absl::SimpleAtoi(f, &v)) last = v;
   }
   return last;
+}
+
+// How many objects this process's dynamic linker has loaded plus unloaded
+// so far (0 where the C library does not count them).
+inline uint64_t LoaderChanges() {
+  uint64_t changes = 0;
+  dl_iterate_phdr(
+      [](struct dl_phdr_info* info, size_t size, void* out) -> int {
+        if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
+          *static_cast<uint64_t*>(out) = info->dlpi_adds + info->dlpi_subs;
+        }
+        return 1;  // the counters are the same in every entry
+      },
+      &changes);
+  return changes;
 }
 
 }  // namespace symbol_internal
@@ -296,6 +342,9 @@ inline absl::Status Symbolizer::Init() {
 
 inline absl::Status Symbolizer::Refresh() {
   last_refresh_ = absl::Now();
+  // Counted before maps are read: a load in between costs one more re-read
+  // later, never a missed library.
+  if (self_) loader_changes_ = symbol_internal::LoaderChanges();
   absl::StatusOr<std::vector<Mapping>> maps = ReadProcMaps(self_ ? 0 : pid_);
   if (!maps.ok()) return maps.status();
   std::vector<Mapping> fresh = *std::move(maps);
@@ -331,6 +380,11 @@ inline absl::Status Symbolizer::Refresh() {
   perf_map_loaded_ = false;
   perf_map_.reset();
   return absl::OkStatus();
+}
+
+inline bool Symbolizer::RefreshIfLibrariesChanged() {
+  if (!self_ || symbol_internal::LoaderChanges() == loader_changes_) return false;
+  return Refresh().ok();
 }
 
 inline void Symbolizer::AddMapping(const Mapping& mapping) {
@@ -631,6 +685,28 @@ inline Symbolizer::Symbol Symbolizer::Lookup(uint64_t address) {
   if (address_cache_.size() >= options_.max_cached_addresses) address_cache_.clear();
   address_cache_.emplace(address, s);
   return s;
+}
+
+inline std::vector<Symbolizer::Symbol> Symbolizer::LookupAll(absl::Span<const uint64_t> addresses) {
+  if (options_.refresh_on_miss &&
+      std::any_of(addresses.begin(), addresses.end(),
+                  [this](uint64_t a) { return InNoMapping(a); })) {
+    (void)Refresh();  // on failure the old mappings answer
+  }
+  std::vector<Symbol> out;
+  out.reserve(addresses.size());
+  // A batch that parses large files can take long (seconds under a
+  // sanitizer): a library loaded and unloaded meanwhile must still be seen
+  // mapped by someone, so the cheap check runs every few milliseconds.
+  absl::Time next_check = absl::Now() + absl::Milliseconds(5);
+  for (uint64_t address : addresses) {
+    out.push_back(Lookup(address));
+    if (self_ && absl::Now() >= next_check) {
+      RefreshIfLibrariesChanged();
+      next_check = absl::Now() + absl::Milliseconds(5);
+    }
+  }
+  return out;
 }
 
 }  // namespace flamekit

@@ -225,6 +225,51 @@ TEST(SymbolizerTest, RefreshOnMissFindsNewLibraryWithoutExplicitRefresh) {
   dlclose(handle);
 }
 
+TEST(SymbolizerTest, LookupAllRereadsMapsForAnAddressInNoMappingHoweverRecentTheLastRead) {
+  // A profile keeps the first name it gets for an address: a batch must not
+  // answer "[unknown]" for a library loaded just after the last re-read.
+  SymbolizerOptions options;
+  options.refresh_interval = absl::Hours(1);
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s, Symbolizer::ForSelf(options));
+  std::string path = Runfile("include/flamekit/symbol/libfk_symbol_test_dso.so");
+  void* handle = dlopen(path.c_str(), RTLD_NOW);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  uint64_t fn = Addr(dlsym(handle, "FkDsoTarget"));
+  ASSERT_NE(fn, 0u);
+  // A single lookup is rate-limited (maps were read at creation)...
+  EXPECT_EQ(s->Lookup(fn).name, "[unknown]");
+  // ...a batch is not.
+  std::vector<Symbolizer::Symbol> named = s->LookupAll({FnAddr(&FkSymbolTestTarget), fn});
+  ASSERT_EQ(named.size(), 2u);
+  EXPECT_EQ(named[0].name, "FkSymbolTestTarget");
+  EXPECT_EQ(named[1].name, "FkDsoTarget");
+  EXPECT_EQ(named[1].kind, FrameKind::kLibrary);
+  dlclose(handle);
+}
+
+TEST(SymbolizerTest, RefreshIfLibrariesChangedLearnsALibraryBeforeItIsUnloaded) {
+  SymbolizerOptions options;
+  options.refresh_on_miss = false;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s, Symbolizer::ForSelf(options));
+  // Nothing loaded since creation: no re-read (the profiler asks every tick).
+  EXPECT_FALSE(s->RefreshIfLibrariesChanged());
+  std::string path = Runfile("include/flamekit/symbol/libfk_symbol_test_dso.so");
+  void* handle = dlopen(path.c_str(), RTLD_NOW);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  uint64_t fn = Addr(dlsym(handle, "FkDsoTarget"));
+  ASSERT_NE(fn, 0u);
+  EXPECT_TRUE(s->RefreshIfLibrariesChanged());
+  EXPECT_FALSE(s->RefreshIfLibrariesChanged());
+  ASSERT_EQ(dlclose(handle), 0);
+  bool still_mapped = false;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::vector<Mapping> now, ReadProcMaps(0));
+  for (const Mapping& m : now) still_mapped |= m.Contains(fn);
+  if (still_mapped) GTEST_SKIP() << "dlclose did not unmap the library";
+  EXPECT_TRUE(s->RefreshIfLibrariesChanged());
+  // Never looked up while it was loaded, named after it is gone.
+  EXPECT_EQ(s->Lookup(fn).name, "FkDsoTarget");
+}
+
 TEST(SymbolizerTest, ParsesEachFileOnceAndCachesAddresses) {
   FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s, Symbolizer::ForSelf());
   s->Lookup(FnAddr(&FkSymbolTestTarget));
