@@ -122,14 +122,15 @@ struct ProfilerOptions {
   // Samples buffered between collector passes (a power of two).
   size_t ring_capacity = StackRing::kDefaultCapacity;
   // How often the collector looks for new and exited threads (a stat() of
-  // /proc/self/task; the full listing when the thread count changed, and
-  // once a second) while threads come and go. After each quiet look the
-  // pause doubles, up to max(thread_poll_interval, 100 ms): a wake-up costs
-  // the collector ~40 us of CPU on this kind of VM (the context switch), so
-  // a process with a stable set of threads pays ~10 of them per second. A
-  // new thread is sampled from at most one pause (plus one sampling
-  // interval) after it starts; one that starts within the same pause
-  // another exits may take up to a second.
+  // /proc/self/task and a read of /proc/sys/kernel/ns_last_pid; the full
+  // listing when the thread count changed or a task was created) while
+  // threads come and go. After each look that found no new thread the pause
+  // doubles, up to max(thread_poll_interval, 100 ms): a wake-up costs the
+  // collector ~40 us of CPU on this kind of VM (the context switch), so a
+  // process with a stable set of threads pays ~10 of them per second. A new
+  // thread is sampled from at most one pause (plus one sampling interval)
+  // after it starts (up to a second where /proc/sys cannot be read and it
+  // started within the same pause another exited).
   absl::Duration thread_poll_interval = absl::Milliseconds(10);
   // The signal samples travel on.
   int signal = SIGPROF;
@@ -750,8 +751,10 @@ inline void Profiler::Session::CollectorMain() {
   // The collector's own cost is paid per wall-clock second whatever the
   // sampling rate, so it does as little as it can per wake-up: every
   // thread_poll_interval one stat() of /proc/self/task (its link count is
-  // 2 + the number of threads); the full listing only when that count
-  // changed, or once a second (a thread that exited while another started).
+  // 2 + the number of threads) and one read of the last pid handed out; the
+  // full listing only when the count changed, a task was created (a thread
+  // that exited while another started leaves the count equal), or once a
+  // second (/proc/sys unreadable).
   // The ring is drained when a quarter full or every 100 ms, and the
   // collector wakes every 5 ms while the last drain found it that full.
   const absl::Duration min_tick = options_.thread_poll_interval;
@@ -762,6 +765,7 @@ inline void Profiler::Session::CollectorMain() {
   absl::Time next_drain = absl::InfinitePast();
   absl::Time probe_drain = absl::InfiniteFuture();
   nlink_t last_links = 0;
+  TaskCreationWatch created;
   uint64_t drained_total = 0;
   bool busy = false;  // the last drain found the ring a quarter full
   while (true) {
@@ -770,13 +774,16 @@ inline void Profiler::Session::CollectorMain() {
       struct stat task_dir;
       nlink_t links = stat("/proc/self/task", &task_dir) == 0 ? task_dir.st_nlink : 0;
       const bool changed = links != last_links || links == 0;
-      tick = changed ? min_tick : std::min(tick * 2, max_tick);
-      if (changed || now >= next_full_sync) {
+      // Read every tick so that a creation is not reported twice.
+      const bool task_created = created.Changed();
+      bool found_new = false;
+      if (changed || task_created || now >= next_full_sync) {
         // New threads' probes come back within a tick; their stack pointers
         // are turned into stack bounds at a drain, and until then their
         // samples hold the leaf frame only: so drain soon.
         if (SyncThreads(/*refresh_names=*/now >= next_full_sync) > 0) {
           probe_drain = now + min_tick;
+          found_new = true;
         }
         last_links = links;
         if (now >= next_full_sync) next_full_sync = now + absl::Seconds(1);
@@ -786,6 +793,9 @@ inline void Profiler::Session::CollectorMain() {
           wake_.notify_all();
         }
       }
+      // Other processes' forks move the last pid too: only threads of ours
+      // keep the collector looking often.
+      tick = changed || found_new ? min_tick : std::min(tick * 2, max_tick);
     }
     {
       // A library dlopen()ed and dlclose()d between two drains is named

@@ -2,24 +2,29 @@
 // File: thread_list.h
 //
 // The threads of this process as /proc/self/task lists them, and their
-// names (/proc/self/task/TID/comm). The profiler's collector polls these to
-// arm threads created after Start() and to forget those that exited.
+// names (/proc/self/task/TID/comm), and whether any task was created since
+// the last look. The profiler's collector polls these to arm threads created
+// after Start() and to forget those that exited.
 // Thread-compatible; not signal-safe (opendir, allocation).
 //
 // Example:
 //
 //   absl::StatusOr<std::vector<pid_t>> tids = flamekit::ListThreadIds();
 //   std::string name = flamekit::ReadThreadName(tid);   // "" if gone
+//   flamekit::TaskCreationWatch created;
+//   if (created.Changed()) { /* list again */ }
 
 #ifndef FLAMEKIT_SAMPLE_THREAD_LIST_H_
 #define FLAMEKIT_SAMPLE_THREAD_LIST_H_
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -49,6 +54,33 @@ std::string ReadThreadName(pid_t tid);
 // Whether `name` matches the shell glob `pattern` ("worker-*", "io?").
 bool ThreadNameMatches(absl::string_view pattern, absl::string_view name);
 
+// TaskCreationWatch
+//
+// Tells whether any process or thread was created in this pid namespace
+// since the last call, from the last id the kernel handed out
+// (/proc/sys/kernel/ns_last_pid, one pread() a call). The thread count alone
+// cannot tell: a thread that exits while another starts leaves it equal.
+// On a /proc where the file cannot be read, Changed() is always false and
+// available() says so.
+class TaskCreationWatch {
+ public:
+  TaskCreationWatch();
+  ~TaskCreationWatch();
+  TaskCreationWatch(const TaskCreationWatch&) = delete;
+  TaskCreationWatch& operator=(const TaskCreationWatch&) = delete;
+
+  bool available() const { return fd_ >= 0; }
+  // True when the last id handed out moved since the previous call (or the
+  // construction). Other processes' forks count too: a hint, not a proof.
+  bool Changed();
+
+ private:
+  long ReadLastPid() const;
+
+  int fd_ = -1;
+  long last_ = -1;
+};
+
 // Implementation details follow.
 
 inline absl::StatusOr<std::vector<pid_t>> ListThreadIds(absl::string_view task_dir) {
@@ -77,6 +109,37 @@ inline std::string ReadThreadName(pid_t tid) {
   std::string name(buffer, n);
   while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
   return name;
+}
+
+inline TaskCreationWatch::TaskCreationWatch() {
+  fd_ = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+  last_ = ReadLastPid();
+  if (last_ < 0 && fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+inline TaskCreationWatch::~TaskCreationWatch() {
+  if (fd_ >= 0) close(fd_);
+}
+
+inline long TaskCreationWatch::ReadLastPid() const {
+  if (fd_ < 0) return -1;
+  char buffer[32];
+  ssize_t n = pread(fd_, buffer, sizeof(buffer) - 1, 0);
+  if (n <= 0) return -1;
+  long value = 0;
+  absl::string_view text(buffer, static_cast<size_t>(n));
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  return absl::SimpleAtoi(text, &value) ? value : -1;
+}
+
+inline bool TaskCreationWatch::Changed() {
+  const long now = ReadLastPid();
+  if (now < 0 || now == last_) return false;
+  last_ = now;
+  return true;
 }
 
 inline bool ThreadNameMatches(absl::string_view pattern, absl::string_view name) {
