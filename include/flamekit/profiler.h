@@ -701,7 +701,14 @@ inline absl::Status Profiler::Session::ChooseEngine() {
   } else {
     perf = TryEngine(std::make_unique<PerfSampler>(*spec, period, options_.signal), self);
   }
-  if (perf.ok()) return perf;
+  if (perf.ok()) {
+    // Whether kernel frames were allowed is known once the first thread's
+    // event is open.
+    if (auto* sampler = dynamic_cast<PerfSampler*>(sampler_.get())) {
+      engine_note_ = sampler->kernel_note();
+    }
+    return perf;
+  }
   const bool is_cpu = spec->name == "cpu" || spec->name == "cpu-clock";
   if (!is_cpu || !options_.fallback || !profiler_internal::PerfUnavailable(perf)) {
     return perf;

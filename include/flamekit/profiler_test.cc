@@ -7,11 +7,13 @@
 #include "flamekit/profiler.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -596,6 +598,74 @@ TEST_F(ProfilerTest, ExitWhileProfilingIsClean) {
                                    << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     EXPECT_EQ(WEXITSTATUS(status), 0) << event;
   }
+}
+
+// Reads /dev/zero for `seconds` of the thread's CPU: nearly all of it in
+// the kernel (clearing the user buffer). Through syscall() so that
+// ThreadSanitizer's read() interceptor (which marks the whole buffer as
+// written, in user space) does not take the time instead.
+__attribute__((noinline)) uint64_t ReadZeroesFor(double seconds) {
+  static char buffer[1 << 20];
+  int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  uint64_t total = 0;
+  double until = ThreadCpuSeconds() + seconds;
+  while (ThreadCpuSeconds() < until) {
+    long n = syscall(SYS_read, fd, buffer, sizeof(buffer));
+    if (n > 0) total += static_cast<uint64_t>(n);
+  }
+  close(fd);
+  return total;
+}
+
+TEST_F(ProfilerTest, CpuEngineSamplesTimeInTheKernelWithKernelFrames) {
+  ProfilerOptions options;
+  options.event = "cpu";
+  options.interval = absl::Milliseconds(1);
+  options.fallback = false;
+  options.include_threads = {"fk-kernel-rd"};
+  absl::Status started = profiler_.Start(options);
+  if (absl::IsPermissionDenied(started) || absl::IsFailedPrecondition(started)) {
+    GTEST_SKIP() << "perf events unavailable: " << started;
+  }
+  ASSERT_THAT(started, IsOk());
+  double cpu_ms = 0;
+  std::thread reader([&] {
+    pthread_setname_np(pthread_self(), "fk-kernel-rd");
+    absl::SleepFor(absl::Milliseconds(50));  // armed by the collector
+    const double before = ThreadCpuSeconds();
+    ReadZeroesFor(0.4);
+    cpu_ms = (ThreadCpuSeconds() - before) * 1000;
+  });
+  reader.join();
+  absl::StatusOr<Profile> profile = profiler_.Stop();
+  ASSERT_TRUE(profile.ok());
+  if (absl::StrContains(profile->metadata().engine_note, "no kernel frames")) {
+    GTEST_SKIP() << profile->metadata().engine_note;
+  }
+  // Without kernel events a sample that lands in the kernel is dropped, and
+  // this thread spends its time there: it would get a handful of samples.
+  EXPECT_GT(profile->total_samples(), cpu_ms * 0.6) << Describe(*profile);
+  // Most carry named kernel frames, always leafward of the user ones, and
+  // those are of the read.
+  uint64_t with_kernel = 0, reading = 0;
+  profile->ForEachStack([&](absl::Span<const FrameId> stack, uint64_t count) {
+    bool kernel = false, named = false, read = false;
+    for (FrameId id : stack) {
+      const auto& frame = profile->frame(id);
+      if (frame.kind == FrameKind::kKernel) {
+        kernel = true;
+        named = named || frame.name != "[kernel]";
+        read = read || absl::StrContains(frame.name, "read");
+      } else {
+        EXPECT_FALSE(kernel) << "user frame " << frame.name << " above a kernel frame";
+      }
+    }
+    if (named) with_kernel += count;
+    if (read) reading += count;
+  });
+  EXPECT_GT(with_kernel, profile->total_samples() / 2) << Describe(*profile, 40);
+  EXPECT_GT(reading, profile->total_samples() / 4) << Describe(*profile, 40);
 }
 
 TEST_F(ProfilerTest, ExecOfAChildWhileProfiling) {

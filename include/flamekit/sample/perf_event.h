@@ -173,6 +173,9 @@ struct PerfEventOptions {
   uint32_t wakeup_watermark_bytes = 0;
   // The kernel's callchain depth (0 = the kernel's default, 127).
   uint16_t max_callchain = 0;
+  // Leave the user part out of the callchain (the in-process `cpu` engine
+  // unwinds user frames itself and asks the kernel for its own only).
+  bool exclude_callchain_user = false;
 };
 
 // PerfEventParanoid()
@@ -469,6 +472,7 @@ inline absl::StatusOr<perf_event_attr> MakePerfEventAttr(const PerfEventOptions&
     attr.wakeup_events = 1;
   }
   if (options.max_callchain > 0) attr.sample_max_stack = options.max_callchain;
+  if (options.exclude_callchain_user) attr.exclude_callchain_user = 1;
   return attr;
 }
 

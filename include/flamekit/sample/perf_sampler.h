@@ -6,13 +6,19 @@
 // thread (perf_event_open(2) through OpenPerfEvent() of perf_event.h), whose
 // overflow the kernel turns into a signal delivered to that very thread
 // (O_ASYNC + F_SETSIG + F_SETOWN_EX/F_OWNER_TID). The handler then unwinds
-// the thread's user stack from its ucontext like the timer engines; there is
-// no perf ring buffer to read, so there is no system call in the handler.
-// Software cpu-clock runs at the full asked rate (unlike the tick-bound timer
-// engines); a sample costs the kernel ~33-50 us here (VM timer interrupts).
+// the thread's user stack from its ucontext like the timer engines, with no
+// system call in the handler. Software cpu-clock runs at the full asked rate
+// (unlike the tick-bound timer engines); a sample costs the kernel ~33-50 us
+// here (VM timer interrupts).
 //
-// Kernel frames are not collected by this engine (they would need the perf
-// ring's PERF_SAMPLE_CALLCHAIN; left for later).
+// Kernel frames: where perf_event_paranoid and capabilities allow kernel
+// events, each thread's event also counts time in the kernel (system calls,
+// page faults; without it those samples are dropped) and writes its kernel
+// callchain into a 3-page ring that the handler reads (perf_kernel_chain.h).
+// Otherwise the engine samples user time only, and kernel_note() says why.
+// The rings count against perf_event_mlock_kb (516 KiB per user without
+// CAP_IPC_LOCK): past ~40 threads an unprivileged process's further threads
+// get no ring, and their kernel time shows at the system call, unnamed.
 //
 // Thread safety: all methods from one control thread (the collector).
 //
@@ -30,16 +36,20 @@
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "flamekit/base/scoped_fd.h"
 #include "flamekit/sample/perf_event.h"
+#include "flamekit/sample/perf_kernel_chain.h"
 #include "flamekit/sample/sampler.h"
 #include "flamekit/sample/signal_handler.h"
 
@@ -80,14 +90,28 @@ class PerfSampler : public Sampler {
   void RemoveThread(pid_t tid) override;
   void Stop() override;
 
-  size_t thread_count() const { return fds_.size(); }
+  size_t thread_count() const { return threads_.size(); }
+  // Whether samples carry kernel frames (decided at the first AddThread).
+  bool kernel_frames() const { return kernel_ == Kernel::kOn; }
+  // Why they do not ("" when they do, or before the first AddThread).
+  const std::string& kernel_note() const { return kernel_note_; }
 
  private:
+  enum class Kernel { kUndecided, kOn, kOff };
+  struct Thread {
+    ScopedFd fd;
+    void* ring = nullptr;  // kernel chain ring, published for the handler
+  };
+  absl::StatusOr<ScopedFd> Open(pid_t tid, bool kernel);
+  void Release(Thread& thread);
+
   PerfEventSpec event_;
   PerfPeriod period_;
   int signo_;
   bool started_ = false;
-  absl::flat_hash_map<pid_t, ScopedFd> fds_;
+  Kernel kernel_ = Kernel::kUndecided;
+  std::string kernel_note_;
+  absl::flat_hash_map<pid_t, Thread> threads_;
 };
 
 // Implementation details follow.
@@ -102,23 +126,61 @@ inline absl::Status PerfSampler::Start() {
   return absl::OkStatus();
 }
 
-inline absl::Status PerfSampler::AddThread(pid_t tid) {
-  if (!started_) return absl::FailedPreconditionError("perf engine not started");
-  if (fds_.contains(tid)) return absl::OkStatus();
+inline absl::StatusOr<ScopedFd> PerfSampler::Open(pid_t tid, bool kernel) {
   PerfEventOptions options;
   options.event = event_;
   options.period = period_;
   options.tid = tid;
-  options.sample_type = PERF_SAMPLE_IP;
-  options.exclude_kernel = true;  // user stacks only; no ring buffer to read
+  if (kernel) {
+    options.sample_type = PERF_SAMPLE_CALLCHAIN;
+    options.exclude_callchain_user = true;
+    options.max_callchain = kMaxKernelChain;
+  } else {
+    options.sample_type = PERF_SAMPLE_IP;  // nothing is read: no ring
+  }
+  options.exclude_kernel = !kernel;
   options.disabled = true;
-  absl::StatusOr<ScopedFd> fd = OpenPerfEvent(options);
+  return OpenPerfEvent(options);
+}
+
+inline absl::Status PerfSampler::AddThread(pid_t tid) {
+  if (!started_) return absl::FailedPreconditionError("perf engine not started");
+  if (threads_.contains(tid)) return absl::OkStatus();
+  if (kernel_ == Kernel::kUndecided && DefaultExcludeKernel()) {
+    kernel_ = Kernel::kOff;
+    absl::StatusOr<int> paranoid = PerfEventParanoid();
+    kernel_note_ = absl::StrCat(
+        "no kernel frames (perf_event_paranoid=", paranoid.ok() ? *paranoid : -1,
+        " and no CAP_PERFMON/CAP_SYS_ADMIN): time in system calls is not sampled; "
+        "set /proc/sys/kernel/perf_event_paranoid to 1 or lower to see it");
+  }
+  absl::StatusOr<ScopedFd> fd = Open(tid, kernel_ != Kernel::kOff);
+  if (!fd.ok() && kernel_ == Kernel::kUndecided &&
+      (absl::IsPermissionDenied(fd.status()) || absl::IsInvalidArgument(fd.status()))) {
+    // Kernel events refused after all (a user namespace's root, a kernel
+    // without exclude_callchain_user): user frames only, from now on.
+    kernel_ = Kernel::kOff;
+    kernel_note_ = absl::StrCat("no kernel frames (", fd.status().message(),
+                                "): time in system calls is not sampled");
+    fd = Open(tid, false);
+  }
   if (!fd.ok()) return fd.status();
   const int raw = fd->get();
   if (raw >= sample_internal::kMaxPerfFd) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "perf event fd ", raw, " is above ", sample_internal::kMaxPerfFd,
         "; too many open files for the profiler to track"));
+  }
+  Thread thread;
+  if (kernel_ != Kernel::kOff) {
+    thread.ring = MapKernelChainRing(raw);
+    if (thread.ring == nullptr && kernel_ == Kernel::kUndecided) {
+      // No ring (locked memory limit): the event still counts kernel time,
+      // whose samples then show the user stack at the system call.
+      kernel_note_ = absl::StrCat("no kernel frames (mmap of the perf ring: ",
+                                  strerror(errno), ")");
+    }
+    kernel_ = Kernel::kOn;
   }
   struct f_owner_ex owner;
   owner.type = F_OWNER_TID;
@@ -127,37 +189,52 @@ inline absl::Status PerfSampler::AddThread(pid_t tid) {
   if (flags < 0 || fcntl(raw, F_SETFL, flags | O_ASYNC) != 0 ||
       fcntl(raw, F_SETSIG, signo_) != 0 || fcntl(raw, F_SETOWN_EX, &owner) != 0) {
     int error = errno;
+    UnmapKernelChainRing(thread.ring);
     if (error == ESRCH) return absl::NotFoundError(absl::StrCat("thread ", tid, " exited"));
     return absl::ErrnoToStatus(error, absl::StrCat("fcntl(perf fd of thread ", tid,
                                                    ", O_ASYNC/F_SETSIG/F_SETOWN_EX)"));
   }
-  // Mark the fd as ours before the first overflow can be signalled.
+  // Ring and fd known to the handler before the first overflow is signalled.
+  PublishKernelChainRing(raw, thread.ring);
   sample_internal::SetPerfFd(raw, true);
+  thread.fd = std::move(*fd);
+  auto [it, inserted] = threads_.emplace(tid, std::move(thread));
   if (ioctl(raw, PERF_EVENT_IOC_ENABLE, 0) != 0) {
     int error = errno;
-    sample_internal::SetPerfFd(raw, false);
+    Release(it->second);
+    threads_.erase(it);
     return absl::ErrnoToStatus(error, absl::StrCat("PERF_EVENT_IOC_ENABLE(thread ", tid, ")"));
   }
-  fds_.emplace(tid, std::move(*fd));
   return absl::OkStatus();
 }
 
-inline void PerfSampler::RemoveThread(pid_t tid) {
-  auto it = fds_.find(tid);
-  if (it == fds_.end()) return;
-  const int raw = it->second.get();
+inline void PerfSampler::Release(Thread& thread) {
+  const int raw = thread.fd.get();
   ioctl(raw, PERF_EVENT_IOC_DISABLE, 0);
-  fds_.erase(it);  // closes the fd
   sample_internal::SetPerfFd(raw, false);
+  if (thread.ring != nullptr) {
+    // A handler may be reading the ring right now (the thread is alive when
+    // its name became excluded): unpublish, wait, then unmap.
+    PublishKernelChainRing(raw, nullptr);
+    WaitForSampleHandlers();
+    UnmapKernelChainRing(thread.ring);
+    thread.ring = nullptr;
+  }
+  thread.fd = ScopedFd();  // closes
+}
+
+inline void PerfSampler::RemoveThread(pid_t tid) {
+  auto it = threads_.find(tid);
+  if (it == threads_.end()) return;
+  Release(it->second);
+  threads_.erase(it);
 }
 
 inline void PerfSampler::Stop() {
   if (!started_) return;
-  for (auto& [tid, fd] : fds_) ioctl(fd.get(), PERF_EVENT_IOC_DISABLE, 0);
-  std::vector<int> raws;
-  for (auto& [tid, fd] : fds_) raws.push_back(fd.get());
-  fds_.clear();
-  for (int raw : raws) sample_internal::SetPerfFd(raw, false);
+  for (auto& [tid, thread] : threads_) ioctl(thread.fd.get(), PERF_EVENT_IOC_DISABLE, 0);
+  for (auto& [tid, thread] : threads_) Release(thread);
+  threads_.clear();
   RestoreSignalHandler(signo_);
   started_ = false;
 }

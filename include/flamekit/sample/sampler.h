@@ -10,7 +10,8 @@
 // Thread and signal safety:
 //   - HandleSampleSignal() and everything it calls are async-signal-safe: no
 //     allocation, no lock, no stdio; two clock_gettime() calls (vDSO) and, on
-//     a thread's first sample, one gettid() system call.
+//     a thread's first sample, one gettid() system call. For the perf engine
+//     it also reads the thread's kernel chain ring (perf_kernel_chain.h).
 //   - ActivateSampling()/DeactivateSampling() and Sampler methods run on the
 //     profiler's control or collector thread, one at a time.
 //   - DeactivateSampling() returns only when no handler is inside the sample
@@ -48,6 +49,7 @@
 #include "absl/time/time.h"
 #include "flamekit/buffer/stack_record.h"
 #include "flamekit/buffer/stack_ring.h"
+#include "flamekit/sample/perf_kernel_chain.h"
 #include "flamekit/sample/wall_idle.h"
 #include "flamekit/unwind/frame_pointer.h"
 #include "flamekit/unwind/stack_bounds.h"
@@ -105,6 +107,12 @@ void ActivateSampling(const SamplingTarget& target, SampleSource source);
 // Stops accepting samples and waits until no handler is inside the sample
 // path. After it returns the target's ring and table may be destroyed.
 void DeactivateSampling();
+
+// WaitForSampleHandlers()
+//
+// Waits until no handler is inside the sample path: after unpublishing
+// something handlers look up (a kernel chain ring), it may then be freed.
+void WaitForSampleHandlers();
 
 // SampleSignalCallback()
 //
@@ -292,10 +300,22 @@ inline void RecordSample(SampleSource source, bool is_probe, const siginfo_t* in
     flags |= kStackRecordProbe;
   } else {
     uint32_t depth = s.max_depth.load(std::memory_order_relaxed);
-    UnwindResult unwound =
-        UnwindFramePointers({regs.pc, regs.fp, regs.sp}, bounds, frames, depth);
-    count = unwound.frame_count;
-    if (unwound.truncated) flags |= kStackRecordTruncated;
+    // The kernel's part first (leaf first): where the perf event keeps a
+    // kernel chain ring, the overflow that sent this signal wrote its chain
+    // there. Always taken, so that the ring never fills.
+    size_t kernel = 0;
+    if (source == SampleSource::kPerf) {
+      kernel = TakeNewestKernelChain(FindKernelChainRing(info->si_fd), frames, depth);
+    }
+    if (kernel < depth) {
+      UnwindResult unwound = UnwindFramePointers({regs.pc, regs.fp, regs.sp}, bounds,
+                                                 frames + kernel, depth - kernel);
+      count = kernel + unwound.frame_count;
+      if (unwound.truncated) flags |= kStackRecordTruncated;
+    } else {
+      count = kernel;
+      flags |= kStackRecordTruncated;
+    }
   }
   const bool pushed = ring->TryPush(static_cast<uint32_t>(tid), start_ns, 1, frames, count,
                                     flags, state, syscall_number, regs.sp);
@@ -353,6 +373,15 @@ inline void ActivateSampling(const SamplingTarget& target, SampleSource source) 
   // Seq_cst: the handler's active_handlers/source protocol (Dekker-style)
   // with DeactivateSampling() needs a single total order.
   g_shared.source.store(static_cast<int>(source), std::memory_order_seq_cst);
+}
+
+inline void WaitForSampleHandlers() {
+  using sample_internal::g_shared;
+  // Seq_cst: a handler that loaded a pointer the caller just cleared is
+  // counted here (see DeactivateSampling()).
+  while (g_shared.active_handlers.load(std::memory_order_seq_cst) != 0) {
+    std::this_thread::yield();
+  }
 }
 
 inline void DeactivateSampling() {
