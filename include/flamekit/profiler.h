@@ -78,6 +78,7 @@
 #include "flamekit/sample/wall_clock_sampler.h"
 #include "flamekit/symbol/symbolizer.h"
 #include "flamekit/unwind/stack_bounds.h"
+#include "flamekit/unwind/syscall_caller.h"
 
 namespace flamekit {
 
@@ -340,6 +341,10 @@ class Profiler::Session {
   absl::Status ChooseEngine();
   absl::Status TryEngine(std::unique_ptr<Sampler> sampler, pid_t self);
   void CollectorMain();
+  // The caller of a frameless system call wrapper at r.frames[leaf] that
+  // the frame-pointer walk skipped, from the stack words the sample kept;
+  // 0 when there is none to add. Needs data_mu_.
+  uint64_t WrapperCaller(const StackRecord& r, uint32_t leaf);
   // Returns the number of probes sent (new threads whose stacks are asked).
   size_t SyncThreads(bool refresh_names);
   void DrainLocked();
@@ -378,6 +383,10 @@ class Profiler::Session {
   absl::flat_hash_set<pid_t> seen_threads_;
   // The wall engine's last folded key of each thread, for its repeat records.
   absl::flat_hash_map<pid_t, std::vector<uint64_t>> last_wall_key_;
+  // Answers for WrapperCaller(), by address: is it a system call site; is
+  // it a return address.
+  absl::flat_hash_map<uint64_t, bool> syscall_sites_;
+  absl::flat_hash_map<uint64_t, bool> return_addresses_;
   uint64_t samples_ = 0;
   uint64_t unarmed_threads_ = 0;
   std::string first_arm_error_;
@@ -944,14 +953,21 @@ inline void Profiler::Session::DrainLocked() {
     }
     scratch_.push_back(state);
     scratch_.push_back(r.truncated() ? 1 : 0);
-    for (uint32_t i = 0; i < r.frame_count; ++i) {
-      // Return addresses point after the call; step back into it.
-      uint64_t pc = i == 0 ? r.frames[i] : r.frames[i] - 1;
+    // The user part starts after the kernel's frames (cpu engine).
+    uint32_t leaf = 0;
+    while (leaf < r.frame_count && IsKernelAddress(r.frames[leaf])) ++leaf;
+    const uint64_t wrapper_caller = WrapperCaller(r, leaf);
+    auto add = [&](uint64_t pc) {
       scratch_.push_back(pc);
       if (!symbols_.contains(pc)) {
         symbols_.emplace(pc, Symbolizer::Symbol{});
         unsymbolized_.push_back(pc);
       }
+    };
+    for (uint32_t i = 0; i < r.frame_count; ++i) {
+      // Return addresses point after the call; step back into it.
+      add(i == 0 || i == leaf ? r.frames[i] : r.frames[i] - 1);
+      if (i == leaf && wrapper_caller != 0) add(wrapper_caller - 1);
     }
     ++folded_[scratch_];
     ++samples_;
@@ -982,6 +998,44 @@ inline void Profiler::Session::DrainLocked() {
     }
     unsymbolized_.clear();
   }
+}
+
+inline uint64_t Profiler::Session::WrapperCaller(const StackRecord& r, uint32_t leaf) {
+  if (r.leaf_stack_words == 0 || leaf >= r.frame_count) return 0;
+  // Both caches hold answers about code, which does not change while it is
+  // mapped; a bound keeps stray stack words from growing them for ever.
+  if (syscall_sites_.size() > 65536) syscall_sites_.clear();
+  if (return_addresses_.size() > 65536) return_addresses_.clear();
+  auto site = syscall_sites_.find(r.frames[leaf]);
+  if (site == syscall_sites_.end()) {
+    site = syscall_sites_.emplace(r.frames[leaf], IsSystemCallSite(r.frames[leaf])).first;
+  }
+  if (!site->second) return 0;
+  const uint64_t next = leaf + 1 < r.frame_count ? r.frames[leaf + 1] : 0;
+  const uint64_t* words = r.frames + r.frame_count;
+  for (uint16_t i = 0; i < r.leaf_stack_words; ++i) {
+    const uint64_t word = words[i];
+    if (word < 4096 || IsKernelAddress(word)) continue;
+    auto known = return_addresses_.find(word);
+    if (known == return_addresses_.end()) {
+      bool executable = false;
+      {
+        std::lock_guard<std::mutex> lock(owner_->symbol_mu_);
+        if (Symbolizer* symbolizer = owner_->SymbolizerLocked()) {
+          const std::vector<Mapping>& maps = symbolizer->mappings();
+          auto it = std::upper_bound(maps.begin(), maps.end(), word,
+                                     [](uint64_t a, const Mapping& m) { return a < m.start; });
+          executable = it != maps.begin() && std::prev(it)->Contains(word) &&
+                       std::prev(it)->executable;
+        }
+      }
+      known = return_addresses_.emplace(word, executable && FollowsCallInstruction(word)).first;
+    }
+    // The first return address above sp is the wrapper's own: when the
+    // walk already has it (the wrapper did keep a frame), nothing is missing.
+    if (known->second) return word == next ? 0 : word;
+  }
+  return 0;
 }
 
 inline void Profiler::Session::StopSampling() {

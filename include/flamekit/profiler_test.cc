@@ -25,6 +25,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "flamekit/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -267,8 +268,8 @@ TEST_F(ProfilerTest, WallShowsBlockedThreadsWithTheirState) {
 // wall engine leaves a thread alone while it stays in one call, and must
 // notice when it moves to the other (the ticks of each wait go to its own
 // stack, not all to the first).
-// (The function that calls read() is hidden from a frame-pointer walk that
-// starts inside libc's read(), so the two phases are one level above it.)
+// (Both phases call read() through WaitOnPipe, so that the stacks differ
+// only above the wrapper's caller.)
 __attribute__((noinline)) void WaitOnPipe(int fd) {
   char c;
   EXPECT_EQ(read(fd, &c, 1), 1);
@@ -281,6 +282,47 @@ __attribute__((noinline)) void WaitInFirstPhase(int fd) {
 __attribute__((noinline)) void WaitInSecondPhase(int fd) {
   WaitOnPipe(fd);
   asm volatile("" ::: "memory");
+}
+
+TEST_F(ProfilerTest, TheCallerOfAFramelessSystemCallWrapperIsKept) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer defers signals to blocked threads";
+#endif
+  // glibc's read() keeps no frame, so a walk from inside it starts at its
+  // caller's frame pointer and would name WaitOnPipe's caller instead: the
+  // sample's stack words give WaitOnPipe back.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  ProfilerOptions options;
+  options.event = "wall";
+  options.interval = absl::Milliseconds(5);
+  options.include_threads = {"fk-pipe-wait"};
+  ASSERT_THAT(profiler_.Start(options), IsOk());
+  std::thread waiter([&] {
+    pthread_setname_np(pthread_self(), "fk-pipe-wait");
+    WaitInFirstPhase(fds[0]);
+  });
+  absl::SleepFor(absl::Milliseconds(400));
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  waiter.join();
+  absl::StatusOr<Profile> profile = profiler_.Stop();
+  ASSERT_TRUE(profile.ok());
+  close(fds[0]);
+  close(fds[1]);
+  const uint64_t blocked = SamplesWith(*profile, "[syscall read]");
+  ASSERT_GT(blocked, 20u) << Describe(*profile);
+  // The full chain, in order: the phase, then the function that read.
+  uint64_t whole = 0;
+  profile->ForEachStack([&](absl::Span<const FrameId> stack, uint64_t count) {
+    std::vector<std::string> names;
+    for (FrameId id : stack) names.push_back(profile->frame(id).name);
+    std::string joined = absl::StrJoin(names, ";");
+    if (absl::StrContains(joined, "WaitInFirstPhase(int);") &&
+        absl::StrContains(joined, "WaitOnPipe(int);") && absl::StrContains(joined, "read")) {
+      whole += count;
+    }
+  });
+  EXPECT_GT(whole, blocked * 9 / 10) << Describe(*profile);
 }
 
 TEST_F(ProfilerTest, WallFollowsAThreadFromOneBlockingCallToAnother) {
@@ -666,6 +708,9 @@ TEST_F(ProfilerTest, CpuEngineSamplesTimeInTheKernelWithKernelFrames) {
   });
   EXPECT_GT(with_kernel, profile->total_samples() / 2) << Describe(*profile, 40);
   EXPECT_GT(reading, profile->total_samples() / 4) << Describe(*profile, 40);
+  // syscall() keeps no frame: its caller is found from the stack words.
+  EXPECT_GT(SamplesWith(*profile, "ReadZeroesFor"), profile->total_samples() / 2)
+      << Describe(*profile, 40);
 }
 
 TEST_F(ProfilerTest, ExecOfAChildWhileProfiling) {

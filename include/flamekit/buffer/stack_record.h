@@ -63,7 +63,11 @@ struct StackRecord {
   ThreadState state = ThreadState::kUnknown;
   // kStackRecordTruncated | kStackRecordNoBounds.
   uint8_t flags = 0;
-  uint16_t reserved = 0;
+  // How many words of the stack, from the leaf's sp up, follow the frames
+  // (frames[frame_count..frame_count + leaf_stack_words)). A leaf without a
+  // frame of its own (a system call wrapper) keeps its return address there,
+  // and the frame-pointer walk skips its caller; the reader finds it.
+  uint16_t leaf_stack_words = 0;
   // Code addresses, leaf first: frames[0] is the interrupted pc, the rest are
   // return addresses (one past the call instruction).
   uint64_t frames[kMaxStackFrames];

@@ -72,13 +72,16 @@ class StackRing {
   // TryPush()
   //
   // Appends a record holding frames[0..frame_count) (leaf first; at most
-  // kMaxStackFrames are kept, more sets kStackRecordTruncated). Returns
-  // false, counting a drop, when the ring is full.
+  // kMaxStackFrames are kept, more sets kStackRecordTruncated), followed by
+  // `leaf_stack_words` stack words from frames[frame_count..] where they
+  // fit (StackRecord::leaf_stack_words). Returns false, counting a drop,
+  // when the ring is full.
   // Async-signal-safe, lock-free, wait-free when not contended.
   bool TryPush(uint32_t tid, uint64_t timestamp_ns, uint64_t weight,
                const uint64_t* frames, size_t frame_count, uint8_t flags,
                ThreadState state = ThreadState::kUnknown,
-               int32_t syscall_number = -1, uint64_t sp = 0);
+               int32_t syscall_number = -1, uint64_t sp = 0,
+               size_t leaf_stack_words = 0);
 
   // TryPush()
   //
@@ -178,14 +181,14 @@ inline StackRing::~StackRing() { munmap(slots_, mapped_bytes_); }
 inline bool StackRing::TryPush(const StackRecord& record) {
   return TryPush(record.tid, record.timestamp_ns, record.weight, record.frames,
                  record.frame_count, record.flags, record.state,
-                 record.syscall_number, record.sp);
+                 record.syscall_number, record.sp, record.leaf_stack_words);
 }
 
 inline bool StackRing::TryPush(uint32_t tid, uint64_t timestamp_ns,
                                uint64_t weight, const uint64_t* frames,
                                size_t frame_count, uint8_t flags,
                                ThreadState state, int32_t syscall_number,
-                               uint64_t sp) {
+                               uint64_t sp, size_t leaf_stack_words) {
   // Relaxed: the position is only a hint; the slot's sequence (acquire
   // below) is what proves the slot is free.
   uint64_t pos = enqueue_pos_.load(std::memory_order_relaxed);
@@ -228,8 +231,11 @@ inline bool StackRing::TryPush(uint32_t tid, uint64_t timestamp_ns,
   r.syscall_number = syscall_number;
   r.state = state;
   r.flags = flags;
-  r.reserved = 0;
-  buffer_internal::CopyFrames(r.frames, frames, frame_count);
+  if (leaf_stack_words > kMaxStackFrames - frame_count) {
+    leaf_stack_words = kMaxStackFrames - frame_count;
+  }
+  r.leaf_stack_words = static_cast<uint16_t>(leaf_stack_words);
+  buffer_internal::CopyFrames(r.frames, frames, frame_count + leaf_stack_words);
   // Release: makes the record written above visible to the reader that
   // acquires sequence == pos + 1.
   slot->sequence.store(pos + 1, std::memory_order_release);

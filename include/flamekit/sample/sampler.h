@@ -154,6 +154,10 @@ inline constexpr uintptr_t kProbeCookie = 0x666b70726f62ULL;   // "fkprob"
 // Async-signal-safe (one system call).
 int QueueSampleSignal(pid_t tid, int signo, uintptr_t cookie);
 
+// Stack words above the leaf's sp kept with each sample: glibc's system
+// call wrappers keep their return address within 0x28 bytes of sp.
+inline constexpr size_t kLeafStackWords = 8;
+
 // Flag of StackRecord::flags set on probe records: a signal sent only to
 // learn a new thread's stack pointer (not a sample).
 inline constexpr uint8_t kStackRecordProbe = 4;
@@ -317,8 +321,16 @@ inline void RecordSample(SampleSource source, bool is_probe, const siginfo_t* in
       flags |= kStackRecordTruncated;
     }
   }
+  // The words just above the leaf's sp, for the reader to find the caller
+  // of a leaf that has no frame (see StackRecord::leaf_stack_words).
+  size_t words = 0;
+  if (!is_probe && (flags & kStackRecordNoBounds) == 0 && count < kMaxStackFrames) {
+    size_t room = kMaxStackFrames - count;
+    words = CopyStackWords(regs.sp, bounds, frames + count,
+                           room < kLeafStackWords ? room : kLeafStackWords);
+  }
   const bool pushed = ring->TryPush(static_cast<uint32_t>(tid), start_ns, 1, frames, count,
-                                    flags, state, syscall_number, regs.sp);
+                                    flags, state, syscall_number, regs.sp, words);
   if (pushed) {
     if (!is_probe) s.samples.fetch_add(1, std::memory_order_relaxed);
   } else {

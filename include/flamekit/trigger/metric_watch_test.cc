@@ -285,10 +285,18 @@ TEST(WatcherTest, CpuSpikeFiresWithinKPollsAndTheLookbackCoversTheOnset) {
   }
   ASSERT_EQ(requests.size(), 1u) << "the spike never triggered a capture";
   const CaptureRequest& r = requests[0];
+  // Idle, the target reads low. /proc's CPU times move in 10 ms ticks, so
+  // on a busy machine a single 200 ms poll can read 2 ticks (10 %); the
+  // trigger wants kPolls in a row, which is what this test is about, and
+  // `fired_at > spike_at` below checks it did not fire early.
+  size_t idle_high = 0;
   for (const auto& v : idle_values) {
     ASSERT_TRUE(v.has_value());
-    EXPECT_LT(*v, kThreshold) << "fired before the spike? idle value " << *v;
+    if (*v >= kThreshold) ++idle_high;
   }
+  EXPECT_LT(2 * idle_high, idle_values.size())
+      << idle_high << " of " << idle_values.size() << " idle polls read at least " << kThreshold
+      << " %";
   // It fired at the first poll that completed K values above the line...
   ASSERT_FALSE(spike_decisions.empty());
   EXPECT_EQ(spike_decisions.back(), TriggerDecision::kFire);

@@ -15,7 +15,9 @@
 // fill with the caller's {return address, fp, sp} computed for the first
 // frame only: UnwindFramePointers() takes the first frame from `start.pc`
 // and continues the chain from `start.fp`, so a CFI unwinder of the leaf
-// just replaces `start` (not built yet: see the report of issue 5).
+// just replaces `start` (not built). For the commonest frameless leaves,
+// system call wrappers, the profiler finds the caller off the signal path
+// from the stack words each sample keeps (syscall_caller.h).
 //
 // Example:
 //
@@ -65,6 +67,15 @@ UnwindResult UnwindFramePointers(const FramePointerStart& start,
                                  const StackBounds& bounds, uint64_t* frames,
                                  size_t max_frames);
 
+// CopyStackWords()
+//
+// Copies up to `max_words` 8-byte words from [sp, sp + 8 * max_words) into
+// out[], stopping at the first word outside `bounds`; returns how many were
+// copied (0 for a misaligned sp or unknown bounds). Async-signal-safe;
+// never faults.
+size_t CopyStackWords(uint64_t sp, const StackBounds& bounds, uint64_t* out,
+                      size_t max_words);
+
 // Implementation details follow.
 
 // The walk reads stack words that belong to other frames (saved registers,
@@ -111,6 +122,19 @@ inline UnwindResult UnwindFramePointers(const FramePointerStart& start,
     fp = next_fp;
   }
   return result;
+}
+
+FLAMEKIT_UNWIND_NO_SANITIZE
+inline size_t CopyStackWords(uint64_t sp, const StackBounds& bounds,
+                             uint64_t* out, size_t max_words) {
+  if (!bounds.known() || (sp & 7) != 0) return 0;
+  const uint64_t* stack = reinterpret_cast<const uint64_t*>(sp);
+  size_t n = 0;
+  while (n < max_words && bounds.Contains(sp + 8 * n, 8)) {
+    out[n] = stack[n];
+    ++n;
+  }
+  return n;
 }
 
 }  // namespace flamekit
