@@ -246,6 +246,10 @@ inline std::atomic<Profiler*> g_active_profiler{nullptr};
 // prepare handler, to release in the parent and child handlers.
 inline thread_local Profiler* t_forking_profiler = nullptr;
 
+// Profiler::Session::leaf_slots_ values that are not a stack word index.
+inline constexpr int32_t kLeafKeepsFrame = -1;   // the walk already has the caller
+inline constexpr int32_t kLeafRuleUnknown = -2;  // no usable .eh_frame rule at the pc
+
 inline bool IsTimerEngine(absl::string_view event) {
   return event == "ctimer" || event == "itimer" || event == "wall";
 }
@@ -341,10 +345,18 @@ class Profiler::Session {
   absl::Status ChooseEngine();
   absl::Status TryEngine(std::unique_ptr<Sampler> sampler, pid_t self);
   void CollectorMain();
-  // The caller of a frameless system call wrapper at r.frames[leaf] that
-  // the frame-pointer walk skipped, from the stack words the sample kept;
-  // 0 when there is none to add. Needs data_mu_.
+  // The caller of the leaf function at r.frames[leaf] when the
+  // frame-pointer walk skipped it, taken from the stack words the sample
+  // kept; 0 when nothing is missing or it cannot be told. The leaf's
+  // .eh_frame rule at that pc says whether its frame is set up and where
+  // its return address is; code without one falls back to
+  // WrapperCaller(). Needs data_mu_.
+  uint64_t LeafCaller(const StackRecord& r, uint32_t leaf);
+  // For a leaf with no call frame information: the caller of a system
+  // call wrapper (the first return address above sp).
   uint64_t WrapperCaller(const StackRecord& r, uint32_t leaf);
+  // Whether `word` is an address in executable code just after a call.
+  bool IsReturnAddress(uint64_t word);
   // Returns the number of probes sent (new threads whose stacks are asked).
   size_t SyncThreads(bool refresh_names);
   void DrainLocked();
@@ -383,8 +395,12 @@ class Profiler::Session {
   absl::flat_hash_set<pid_t> seen_threads_;
   // The wall engine's last folded key of each thread, for its repeat records.
   absl::flat_hash_map<pid_t, std::vector<uint64_t>> last_wall_key_;
-  // Answers for WrapperCaller(), by address: is it a system call site; is
-  // it a return address.
+  // Answers for LeafCaller(), by leaf pc: the index of the stack word that
+  // holds its return address, or one of profiler_internal::kLeafKeepsFrame,
+  // kLeafRuleUnknown.
+  absl::flat_hash_map<uint64_t, int32_t> leaf_slots_;
+  // Answers for WrapperCaller() and IsReturnAddress(), by address: is it a
+  // system call site; is it a return address.
   absl::flat_hash_map<uint64_t, bool> syscall_sites_;
   absl::flat_hash_map<uint64_t, bool> return_addresses_;
   uint64_t samples_ = 0;
@@ -956,7 +972,7 @@ inline void Profiler::Session::DrainLocked() {
     // The user part starts after the kernel's frames (cpu engine).
     uint32_t leaf = 0;
     while (leaf < r.frame_count && IsKernelAddress(r.frames[leaf])) ++leaf;
-    const uint64_t wrapper_caller = WrapperCaller(r, leaf);
+    const uint64_t leaf_caller = LeafCaller(r, leaf);
     auto add = [&](uint64_t pc) {
       scratch_.push_back(pc);
       if (!symbols_.contains(pc)) {
@@ -967,7 +983,7 @@ inline void Profiler::Session::DrainLocked() {
     for (uint32_t i = 0; i < r.frame_count; ++i) {
       // Return addresses point after the call; step back into it.
       add(i == 0 || i == leaf ? r.frames[i] : r.frames[i] - 1);
-      if (i == leaf && wrapper_caller != 0) add(wrapper_caller - 1);
+      if (i == leaf && leaf_caller != 0) add(leaf_caller - 1);
     }
     ++folded_[scratch_];
     ++samples_;
@@ -1000,12 +1016,43 @@ inline void Profiler::Session::DrainLocked() {
   }
 }
 
-inline uint64_t Profiler::Session::WrapperCaller(const StackRecord& r, uint32_t leaf) {
+inline uint64_t Profiler::Session::LeafCaller(const StackRecord& r, uint32_t leaf) {
+  using profiler_internal::kLeafKeepsFrame;
+  using profiler_internal::kLeafRuleUnknown;
   if (r.leaf_stack_words == 0 || leaf >= r.frame_count) return 0;
-  // Both caches hold answers about code, which does not change while it is
-  // mapped; a bound keeps stray stack words from growing them for ever.
+  const uint64_t pc = r.frames[leaf];
+  // Answers about code, which does not change while it is mapped; the
+  // bound keeps a long session from growing the cache for ever.
+  if (leaf_slots_.size() > 65536) leaf_slots_.clear();
+  auto slot = leaf_slots_.find(pc);
+  if (slot == leaf_slots_.end()) {
+    std::optional<CfaRule> rule;
+    {
+      std::lock_guard<std::mutex> lock(owner_->symbol_mu_);
+      if (Symbolizer* symbolizer = owner_->SymbolizerLocked()) rule = symbolizer->CfaRuleAt(pc);
+    }
+    int32_t where = kLeafRuleUnknown;
+    if (rule && rule->base == CfaRule::Base::kFramePointer) {
+      where = kLeafKeepsFrame;  // rbp is this function's: the walk saw its caller
+    } else if (rule && rule->base == CfaRule::Base::kStackPointer && rule->return_address_saved) {
+      // No frame set up at this pc (a frameless leaf, a prologue or an
+      // epilogue): rbp is still the caller's, so the walk's next entry is
+      // the caller's caller, and the return address is at CFA - 8.
+      const int64_t at = rule->cfa_offset + rule->return_address_offset;
+      if (at >= 0 && at % 8 == 0 && at / 8 < INT32_MAX) where = static_cast<int32_t>(at / 8);
+    }
+    slot = leaf_slots_.emplace(pc, where).first;
+  }
+  if (slot->second == kLeafKeepsFrame) return 0;
+  if (slot->second == kLeafRuleUnknown) return WrapperCaller(r, leaf);
+  // A frame larger than the words kept: the caller stays missing.
+  if (slot->second >= r.leaf_stack_words) return 0;
+  const uint64_t word = r.frames[r.frame_count + slot->second];
+  return IsReturnAddress(word) ? word : 0;
+}
+
+inline uint64_t Profiler::Session::WrapperCaller(const StackRecord& r, uint32_t leaf) {
   if (syscall_sites_.size() > 65536) syscall_sites_.clear();
-  if (return_addresses_.size() > 65536) return_addresses_.clear();
   auto site = syscall_sites_.find(r.frames[leaf]);
   if (site == syscall_sites_.end()) {
     site = syscall_sites_.emplace(r.frames[leaf], IsSystemCallSite(r.frames[leaf])).first;
@@ -1014,28 +1061,29 @@ inline uint64_t Profiler::Session::WrapperCaller(const StackRecord& r, uint32_t 
   const uint64_t next = leaf + 1 < r.frame_count ? r.frames[leaf + 1] : 0;
   const uint64_t* words = r.frames + r.frame_count;
   for (uint16_t i = 0; i < r.leaf_stack_words; ++i) {
-    const uint64_t word = words[i];
-    if (word < 4096 || IsKernelAddress(word)) continue;
-    auto known = return_addresses_.find(word);
-    if (known == return_addresses_.end()) {
-      bool executable = false;
-      {
-        std::lock_guard<std::mutex> lock(owner_->symbol_mu_);
-        if (Symbolizer* symbolizer = owner_->SymbolizerLocked()) {
-          const std::vector<Mapping>& maps = symbolizer->mappings();
-          auto it = std::upper_bound(maps.begin(), maps.end(), word,
-                                     [](uint64_t a, const Mapping& m) { return a < m.start; });
-          executable = it != maps.begin() && std::prev(it)->Contains(word) &&
-                       std::prev(it)->executable;
-        }
-      }
-      known = return_addresses_.emplace(word, executable && FollowsCallInstruction(word)).first;
-    }
     // The first return address above sp is the wrapper's own: when the
     // walk already has it (the wrapper did keep a frame), nothing is missing.
-    if (known->second) return word == next ? 0 : word;
+    if (IsReturnAddress(words[i])) return words[i] == next ? 0 : words[i];
   }
   return 0;
+}
+
+inline bool Profiler::Session::IsReturnAddress(uint64_t word) {
+  if (word < 4096 || IsKernelAddress(word)) return false;
+  if (return_addresses_.size() > 65536) return_addresses_.clear();
+  auto known = return_addresses_.find(word);
+  if (known != return_addresses_.end()) return known->second;
+  bool executable = false;
+  {
+    std::lock_guard<std::mutex> lock(owner_->symbol_mu_);
+    if (Symbolizer* symbolizer = owner_->SymbolizerLocked()) {
+      const std::vector<Mapping>& maps = symbolizer->mappings();
+      auto it = std::upper_bound(maps.begin(), maps.end(), word,
+                                 [](uint64_t a, const Mapping& m) { return a < m.start; });
+      executable = it != maps.begin() && std::prev(it)->Contains(word) && std::prev(it)->executable;
+    }
+  }
+  return return_addresses_.emplace(word, executable && FollowsCallInstruction(word)).first->second;
 }
 
 inline void Profiler::Session::StopSampling() {

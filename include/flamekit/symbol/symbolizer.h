@@ -67,6 +67,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -84,6 +85,7 @@
 #include "flamekit/profile/profile.h"
 #include "flamekit/symbol/build_id.h"
 #include "flamekit/symbol/demangle.h"
+#include "flamekit/symbol/eh_frame.h"
 #include "flamekit/symbol/elf_reader.h"
 #include "flamekit/symbol/kallsyms.h"
 #include "flamekit/symbol/perf_map.h"
@@ -181,6 +183,15 @@ class Symbolizer {
   // re-read; false for another process.
   bool RefreshIfLibrariesChanged();
 
+  // CfaRuleAt()
+  //
+  // The call frame rule (eh_frame.h) in force at code address `address` of
+  // the process, from the .eh_frame of the file mapped there (parsed once
+  // per file, on first use); nullopt for kernel, anonymous or unknown
+  // memory and for code no FDE covers. For an interrupted pc; ask at
+  // address - 1 for a return address. Not cached per address.
+  std::optional<CfaRule> CfaRuleAt(uint64_t address);
+
   // The process (getpid() for ForSelf).
   pid_t pid() const { return pid_; }
   // The current mappings, sorted by start address.
@@ -203,6 +214,9 @@ class Symbolizer {
     std::unique_ptr<ElfFile> debug;  // separate debug file, if found
     SymbolTable table;
     absl::Status status;             // why elf is missing
+    // Its .eh_frame index, made on the first CfaRuleAt() (null if none).
+    std::unique_ptr<CallFrameInfo> cfi;
+    bool cfi_opened = false;
   };
 
   Symbolizer(pid_t pid, bool self, const SymbolizerOptions& options)
@@ -674,6 +688,27 @@ inline Symbolizer::Symbol Symbolizer::LookupUncached(uint64_t address, bool* cac
   *cacheable = false;  // the JIT may name it later
   if (m != nullptr && m->IsPseudo()) return Symbol{m->path, FrameKind::kUnknown};
   return Symbol{"[unknown]", FrameKind::kUnknown};
+}
+
+inline std::optional<CfaRule> Symbolizer::CfaRuleAt(uint64_t address) {
+  if (IsKernelAddress(address)) return std::nullopt;
+  const Mapping* m = FindMapping(address);
+  if (m == nullptr && options_.refresh_on_miss &&
+      absl::Now() - last_refresh_ >= options_.refresh_interval) {
+    if (Refresh().ok()) m = FindMapping(address);
+  }
+  if (m == nullptr || !(m->IsFile() || m->IsVdso())) return std::nullopt;
+  LoadedFile* file = GetFile(*m);
+  if (file->elf == nullptr) return std::nullopt;
+  if (!file->cfi_opened) {
+    file->cfi_opened = true;
+    absl::StatusOr<std::unique_ptr<CallFrameInfo>> cfi = CallFrameInfo::Open(*file->elf);
+    if (cfi.ok()) file->cfi = *std::move(cfi);
+  }
+  if (file->cfi == nullptr) return std::nullopt;
+  std::optional<uint64_t> vaddr = file->elf->FileOffsetToVaddr(address - m->start + m->file_offset);
+  if (!vaddr) return std::nullopt;
+  return file->cfi->RuleAt(*vaddr);
 }
 
 inline Symbolizer::Symbol Symbolizer::Lookup(uint64_t address) {

@@ -10,14 +10,13 @@
 //
 // Leaf frames: gcc 12 at -O1+ gives leaf functions no frame even with
 // -fno-omit-frame-pointer, so a sample in such a leaf reads the caller's
-// frame pointer and the walk skips the leaf's caller. The walk therefore
-// starts from FramePointerStart, which a future .eh_frame (CFI) step can
-// fill with the caller's {return address, fp, sp} computed for the first
-// frame only: UnwindFramePointers() takes the first frame from `start.pc`
-// and continues the chain from `start.fp`, so a CFI unwinder of the leaf
-// just replaces `start` (not built). For the commonest frameless leaves,
-// system call wrappers, the profiler finds the caller off the signal path
-// from the stack words each sample keeps (syscall_caller.h).
+// frame pointer and the walk skips the leaf's caller. The handler does not
+// try to fix that (it would need the leaf's call frame information in
+// signal context); it keeps the stack words just above sp
+// (CopyStackWords), and the profiler's collector, off the signal path,
+// reads the leaf's .eh_frame rule (symbol/eh_frame.h) to pick the return
+// address out of them, or for code without one the caller of a system
+// call wrapper (syscall_caller.h).
 //
 // Example:
 //

@@ -1,0 +1,632 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: eh_frame.h
+//
+// CallFrameInfo answers, for a code address of an ELF file, where that
+// function's frame is: the canonical frame address (CFA, the caller's stack
+// pointer before the call) as "stack pointer + N" or "frame pointer + N",
+// and where the return address and the caller's frame pointer were saved.
+// It reads the DWARF call frame information every x86-64 Linux binary
+// carries for exceptions, .eh_frame (found through the .eh_frame_hdr search
+// table when there is one), and runs the CFA program of the one FDE that
+// covers the address. Not for signal handlers (allocates). Immutable after
+// Open(): const methods may be called from many threads at once; it points
+// into the ElfFile, which must outlive it.
+//
+// Why: a frame-pointer walk from a sample taken in a function that has no
+// frame of its own (gcc's leaf functions at -O1 and above, libc's system
+// call wrappers, any function in its prologue or epilogue) reads the
+// caller's frame pointer and so skips the caller. The CFA rule at the
+// sampled pc says whether that happened ("sp + N": the function's frame is
+// not set up) and where the skipped return address is (at sp + N - 8).
+//
+// Registers are x86-64 DWARF numbers (rbp 6, rsp 7, return address 16);
+// on other machines the rules come back with Base::kOther.
+//
+// Every offset read from the file is bounds-checked: a corrupt table gives
+// nullopt for the addresses it covers, never an out-of-bounds read.
+//
+// Example:
+//
+//   absl::StatusOr<std::unique_ptr<flamekit::CallFrameInfo>> cfi =
+//       flamekit::CallFrameInfo::Open(elf);
+//   if (cfi.ok()) {
+//     std::optional<flamekit::CfaRule> rule = (*cfi)->RuleAt(vaddr);
+//     if (rule && rule->base == flamekit::CfaRule::Base::kStackPointer &&
+//         rule->return_address_saved) {
+//       uint64_t ra_slot = sp + rule->cfa_offset + rule->return_address_offset;
+//     }
+//   }
+
+#ifndef FLAMEKIT_SYMBOL_EH_FRAME_H_
+#define FLAMEKIT_SYMBOL_EH_FRAME_H_
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "flamekit/symbol/elf_reader.h"
+
+namespace flamekit {
+
+// CfaRule
+//
+// The frame of the function at one code address.
+struct CfaRule {
+  enum class Base : uint8_t {
+    kStackPointer,  // CFA = rsp + cfa_offset: the function keeps no frame here
+    kFramePointer,  // CFA = rbp + cfa_offset: a frame-pointer frame
+    kOther,         // another register or a DWARF expression (PLT stubs, signal frames)
+  };
+  Base base = Base::kOther;
+  int64_t cfa_offset = 0;
+  // The return address is saved at CFA + return_address_offset (-8 on
+  // x86-64) when return_address_saved.
+  bool return_address_saved = false;
+  int64_t return_address_offset = 0;
+  // The caller's rbp is saved at CFA + frame_pointer_offset when
+  // frame_pointer_saved; otherwise rbp still holds the caller's value (or
+  // the rule is one this reader does not follow).
+  bool frame_pointer_saved = false;
+  int64_t frame_pointer_offset = 0;
+  // The FDE's address range, [function_start, function_end).
+  uint64_t function_start = 0;
+  uint64_t function_end = 0;
+};
+
+class CallFrameInfo {
+ public:
+  // Open()
+  //
+  // Indexes `elf`'s .eh_frame. NotFound when the file has none (a debug
+  // file, a file stripped of it), InvalidArgument when its header is
+  // corrupt.
+  static absl::StatusOr<std::unique_ptr<CallFrameInfo>> Open(const ElfFile& elf);
+
+  // RuleAt()
+  //
+  // The rule in force at virtual address `vaddr` (an interrupted pc; for a
+  // return address ask at address - 1), or nullopt when no FDE covers it
+  // or its program cannot be followed.
+  std::optional<CfaRule> RuleAt(uint64_t vaddr) const;
+
+  // How many FDEs the index holds (from .eh_frame_hdr or a full scan).
+  size_t fde_count() const;
+
+  CallFrameInfo(const CallFrameInfo&) = delete;
+  CallFrameInfo& operator=(const CallFrameInfo&) = delete;
+
+ private:
+  struct Fde {
+    uint64_t start = 0;
+    uint64_t end = 0;
+    size_t offset = 0;  // of the FDE's length field in eh_frame_
+  };
+  CallFrameInfo() = default;
+  std::optional<size_t> FindFdeOffset(uint64_t vaddr) const;
+  std::optional<CfaRule> Run(size_t fde_offset, uint64_t vaddr) const;
+  absl::Status ScanAll();
+
+  absl::string_view eh_frame_;
+  uint64_t eh_frame_vaddr_ = 0;
+  // The .eh_frame_hdr binary search table (datarel sdata4 pairs), if usable.
+  absl::string_view table_;
+  uint64_t hdr_vaddr_ = 0;
+  size_t table_entries_ = 0;
+  // Otherwise every FDE, sorted by start.
+  std::vector<Fde> fdes_;
+};
+
+// Implementation details follow.
+
+namespace eh_frame_internal {
+
+inline constexpr int kRegFramePointer = 6;    // rbp
+inline constexpr int kRegStackPointer = 7;    // rsp
+inline constexpr int kRegReturnAddress = 16;  // the return address column
+
+// DW_EH_PE_* pointer encodings.
+inline constexpr uint8_t kPeOmit = 0xff;
+inline constexpr uint8_t kPeFormatMask = 0x0f;
+inline constexpr uint8_t kPeApplicationMask = 0x70;
+inline constexpr uint8_t kPeIndirect = 0x80;
+inline constexpr uint8_t kPePcRel = 0x10;
+inline constexpr uint8_t kPeDataRel = 0x30;
+
+// A bounds-checked little-endian reader over a span of the file. Reads
+// past the end set `ok` false and return 0, so a parser can read a whole
+// record and check once.
+class Cursor {
+ public:
+  Cursor(absl::string_view data, size_t pos, uint64_t vaddr)
+      : data_(data), pos_(pos), vaddr_(vaddr) {}
+  bool ok() const { return ok_; }
+  size_t pos() const { return pos_; }
+  // The virtual address of the next byte (for pc-relative pointers).
+  uint64_t vaddr() const { return vaddr_ + pos_; }
+  void Seek(size_t pos) {
+    if (pos > data_.size()) ok_ = false;
+    pos_ = std::min(pos, data_.size());
+  }
+  uint64_t Fixed(size_t n) {
+    if (!ok_ || data_.size() - pos_ < n) {
+      ok_ = false;
+      return 0;
+    }
+    uint64_t v = 0;
+    memcpy(&v, data_.data() + pos_, n);  // little-endian host (x86-64, aarch64)
+    pos_ += n;
+    return v;
+  }
+  uint8_t U8() { return static_cast<uint8_t>(Fixed(1)); }
+  uint64_t Uleb() {
+    uint64_t v = 0;
+    for (int shift = 0; ok_; shift += 7) {
+      uint8_t b = U8();
+      if (shift < 64) v |= uint64_t{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) break;
+    }
+    return v;
+  }
+  int64_t Sleb() {
+    uint64_t v = 0;
+    int shift = 0;
+    uint8_t b = 0;
+    do {
+      b = U8();
+      if (shift < 64) v |= uint64_t{b & 0x7fu} << shift;
+      shift += 7;
+    } while (ok_ && (b & 0x80) != 0);
+    if (shift < 64 && (b & 0x40) != 0) v |= ~uint64_t{0} << shift;
+    return static_cast<int64_t>(v);
+  }
+  absl::string_view CString() {
+    if (!ok_) return {};
+    const void* nul = memchr(data_.data() + pos_, 0, data_.size() - pos_);
+    if (nul == nullptr) {
+      ok_ = false;
+      return {};
+    }
+    size_t len = static_cast<const char*>(nul) - (data_.data() + pos_);
+    absl::string_view s = data_.substr(pos_, len);
+    pos_ += len + 1;
+    return s;
+  }
+  // A pointer in DW_EH_PE `encoding`; `data_base` is what datarel is
+  // relative to. Indirect pointers (which would need the loaded image) and
+  // aligned ones set ok false.
+  uint64_t Pointer(uint8_t encoding, uint64_t data_base) {
+    if (encoding == kPeOmit) return 0;
+    const uint64_t field = vaddr();
+    uint64_t v = 0;
+    switch (encoding & kPeFormatMask) {
+      case 0x00: v = Fixed(8); break;                                           // absptr
+      case 0x01: v = Uleb(); break;                                             // uleb128
+      case 0x02: v = Fixed(2); break;                                           // udata2
+      case 0x03: v = Fixed(4); break;                                           // udata4
+      case 0x04: v = Fixed(8); break;                                           // udata8
+      case 0x09: v = static_cast<uint64_t>(Sleb()); break;                      // sleb128
+      case 0x0a: v = static_cast<uint64_t>(static_cast<int16_t>(Fixed(2))); break;
+      case 0x0b: v = static_cast<uint64_t>(static_cast<int32_t>(Fixed(4))); break;
+      case 0x0c: v = Fixed(8); break;                                           // sdata8
+      default: ok_ = false; return 0;
+    }
+    switch (encoding & kPeApplicationMask) {
+      case 0x00: break;
+      case kPePcRel: v += field; break;
+      case kPeDataRel: v += data_base; break;
+      default: ok_ = false; return 0;  // textrel, funcrel, aligned: not used on Linux
+    }
+    if ((encoding & kPeIndirect) != 0) ok_ = false;
+    return v;
+  }
+
+ private:
+  absl::string_view data_;
+  size_t pos_;
+  uint64_t vaddr_;
+  bool ok_ = true;
+};
+
+// One CIE or FDE record's frame: where its body starts and ends.
+struct Record {
+  size_t body = 0;     // after the length field
+  size_t end = 0;      // one past the record
+  uint32_t id = 0;     // 0 for a CIE; else the distance back to its CIE
+  size_t id_pos = 0;   // where `id` was read (the CIE pointer's base)
+};
+
+// Reads the record at `pos`; nullopt at a terminator or a bad length.
+inline std::optional<Record> ReadRecord(absl::string_view data, size_t pos) {
+  Cursor c(data, pos, 0);
+  uint64_t length = c.Fixed(4);
+  if (!c.ok() || length == 0) return std::nullopt;
+  if (length == 0xffffffffu) length = c.Fixed(8);  // 64-bit DWARF
+  Record r;
+  r.body = c.pos();
+  if (!c.ok() || length > data.size() - r.body || length < 4) return std::nullopt;
+  r.end = r.body + static_cast<size_t>(length);
+  r.id_pos = c.pos();
+  r.id = static_cast<uint32_t>(c.Fixed(4));
+  return r;
+}
+
+struct Cie {
+  uint64_t code_alignment = 1;
+  int64_t data_alignment = 1;
+  uint64_t return_address_register = kRegReturnAddress;
+  uint8_t fde_encoding = 0;  // absptr
+  bool has_augmentation_data = false;
+  size_t instructions = 0;
+  size_t end = 0;
+};
+
+inline std::optional<Cie> ReadCie(absl::string_view data, uint64_t vaddr, size_t pos) {
+  std::optional<Record> r = ReadRecord(data, pos);
+  if (!r || r->id != 0) return std::nullopt;
+  Cursor c(data, r->id_pos + 4, vaddr);
+  Cie cie;
+  uint8_t version = c.U8();
+  absl::string_view augmentation = c.CString();
+  if (!c.ok() || (version != 1 && version != 3 && version != 4)) return std::nullopt;
+  if (augmentation.find("eh") != absl::string_view::npos) c.Fixed(8);  // old gcc's EH data
+  if (version == 4) c.Fixed(2);  // address size, segment selector size
+  cie.code_alignment = c.Uleb();
+  cie.data_alignment = c.Sleb();
+  cie.return_address_register = version == 1 ? c.U8() : c.Uleb();
+  if (!augmentation.empty() && augmentation[0] == 'z') {
+    cie.has_augmentation_data = true;
+    uint64_t size = c.Uleb();
+    size_t data_end = c.pos() + static_cast<size_t>(std::min<uint64_t>(size, data.size()));
+    for (char ch : augmentation.substr(1)) {
+      if (ch == 'R') {
+        cie.fde_encoding = c.U8();
+      } else if (ch == 'L') {
+        c.U8();  // LSDA encoding
+      } else if (ch == 'P') {
+        uint8_t encoding = c.U8();
+        c.Pointer(encoding & ~kPeIndirect, 0);  // the personality routine: skipped
+      } else if (ch == 'S' || ch == 'B' || ch == 'G') {
+        // signal frame, AArch64 BTI/MTE keys: no data
+      } else {
+        break;  // unknown: the size above lets us skip the rest
+      }
+    }
+    c.Seek(data_end);
+  } else if (!augmentation.empty()) {
+    return std::nullopt;  // an augmentation we cannot skip
+  }
+  if (!c.ok() || c.pos() > r->end) return std::nullopt;
+  cie.instructions = c.pos();
+  cie.end = r->end;
+  return cie;
+}
+
+struct Fde {
+  size_t cie = 0;
+  uint64_t start = 0;
+  uint64_t end = 0;
+  size_t instructions = 0;
+  size_t record_end = 0;
+};
+
+// The FDE at `pos` and its CIE; nullopt for a CIE, a terminator or a
+// corrupt record.
+inline std::optional<std::pair<Fde, Cie>> ReadFde(absl::string_view data, uint64_t vaddr,
+                                                   size_t pos) {
+  std::optional<Record> r = ReadRecord(data, pos);
+  if (!r || r->id == 0 || r->id > r->id_pos) return std::nullopt;
+  Fde fde;
+  fde.cie = r->id_pos - r->id;
+  std::optional<Cie> cie = ReadCie(data, vaddr, fde.cie);
+  if (!cie) return std::nullopt;
+  Cursor c(data, r->id_pos + 4, vaddr);
+  fde.start = c.Pointer(cie->fde_encoding, 0);
+  // The range is a plain number in the encoding's format.
+  fde.end = fde.start + c.Pointer(cie->fde_encoding & kPeFormatMask, 0);
+  if (cie->has_augmentation_data) {
+    uint64_t size = c.Uleb();
+    c.Seek(c.pos() + static_cast<size_t>(std::min<uint64_t>(size, data.size())));
+  }
+  if (!c.ok() || c.pos() > r->end) return std::nullopt;
+  fde.instructions = c.pos();
+  fde.record_end = r->end;
+  return std::make_pair(fde, *cie);
+}
+
+// The register rules this reader follows; the rest are skipped.
+struct Row {
+  int cfa_register = kRegStackPointer;
+  int64_t cfa_offset = 0;
+  bool cfa_is_expression = false;
+  bool ra_saved = false;
+  int64_t ra_offset = 0;
+  bool fp_saved = false;
+  int64_t fp_offset = 0;
+};
+
+// Runs the CFA program in data[begin, end) from `row` up to (and not past)
+// `target`; `initial` is the CIE's row, for DW_CFA_restore. Returns false
+// on an instruction it does not know or a corrupt program.
+inline bool RunProgram(absl::string_view data, uint64_t vaddr, size_t begin, size_t end,
+                       const Cie& cie, const Row& initial, uint64_t* location, uint64_t target,
+                       Row* row) {
+  Cursor c(data.substr(0, end), begin, vaddr);
+  std::vector<Row> stack;  // DW_CFA_remember_state
+  auto set_offset = [&](uint64_t reg, int64_t offset) {
+    if (reg == kRegReturnAddress || reg == cie.return_address_register) {
+      row->ra_saved = true;
+      row->ra_offset = offset;
+    } else if (reg == kRegFramePointer) {
+      row->fp_saved = true;
+      row->fp_offset = offset;
+    }
+  };
+  auto set_other = [&](uint64_t reg) {  // not "saved at CFA + N"
+    if (reg == kRegReturnAddress || reg == cie.return_address_register) row->ra_saved = false;
+    if (reg == kRegFramePointer) row->fp_saved = false;
+  };
+  auto restore = [&](uint64_t reg) {
+    if (reg == kRegReturnAddress || reg == cie.return_address_register) {
+      row->ra_saved = initial.ra_saved;
+      row->ra_offset = initial.ra_offset;
+    } else if (reg == kRegFramePointer) {
+      row->fp_saved = initial.fp_saved;
+      row->fp_offset = initial.fp_offset;
+    }
+  };
+  auto advance = [&](uint64_t delta) {
+    *location += delta * cie.code_alignment;
+    return *location <= target;
+  };
+  while (c.ok() && c.pos() < end) {
+    uint8_t op = c.U8();
+    uint8_t low = op & 0x3f;
+    switch (op >> 6) {
+      case 1:  // DW_CFA_advance_loc
+        if (!advance(low)) return true;
+        continue;
+      case 2:  // DW_CFA_offset
+        set_offset(low, static_cast<int64_t>(c.Uleb()) * cie.data_alignment);
+        continue;
+      case 3:  // DW_CFA_restore
+        restore(low);
+        continue;
+      default:
+        break;
+    }
+    switch (op) {
+      case 0x00: break;  // nop
+      case 0x01: {       // set_loc
+        uint64_t to = c.Pointer(cie.fde_encoding, 0);
+        if (to > target) return c.ok();
+        *location = to;
+        break;
+      }
+      case 0x02: if (!advance(c.Fixed(1))) return c.ok(); break;
+      case 0x03: if (!advance(c.Fixed(2))) return c.ok(); break;
+      case 0x04: if (!advance(c.Fixed(4))) return c.ok(); break;
+      case 0x05: {  // offset_extended
+        uint64_t reg = c.Uleb();
+        set_offset(reg, static_cast<int64_t>(c.Uleb()) * cie.data_alignment);
+        break;
+      }
+      case 0x06: restore(c.Uleb()); break;  // restore_extended
+      case 0x07:                             // undefined
+      case 0x08: set_other(c.Uleb()); break; // same_value
+      case 0x09: {                            // register
+        uint64_t reg = c.Uleb();
+        c.Uleb();
+        set_other(reg);
+        break;
+      }
+      case 0x0a:  // remember_state
+        if (stack.size() >= 64) return false;
+        stack.push_back(*row);
+        break;
+      case 0x0b:  // restore_state: the whole row, CFA rule included, as
+                  // libgcc does and as gcc's mid-function epilogues expect
+        if (stack.empty()) return false;
+        *row = stack.back();
+        stack.pop_back();
+        break;
+      case 0x0c:  // def_cfa
+        row->cfa_register = static_cast<int>(c.Uleb());
+        row->cfa_offset = static_cast<int64_t>(c.Uleb());
+        row->cfa_is_expression = false;
+        break;
+      case 0x0d:  // def_cfa_register
+        row->cfa_register = static_cast<int>(c.Uleb());
+        row->cfa_is_expression = false;
+        break;
+      case 0x0e: row->cfa_offset = static_cast<int64_t>(c.Uleb()); break;  // def_cfa_offset
+      case 0x0f: {  // def_cfa_expression
+        uint64_t size = c.Uleb();
+        c.Seek(c.pos() + static_cast<size_t>(std::min<uint64_t>(size, data.size())));
+        row->cfa_is_expression = true;
+        break;
+      }
+      case 0x10: {  // expression
+        uint64_t reg = c.Uleb();
+        uint64_t size = c.Uleb();
+        c.Seek(c.pos() + static_cast<size_t>(std::min<uint64_t>(size, data.size())));
+        set_other(reg);
+        break;
+      }
+      case 0x11: {  // offset_extended_sf
+        uint64_t reg = c.Uleb();
+        set_offset(reg, c.Sleb() * cie.data_alignment);
+        break;
+      }
+      case 0x12:  // def_cfa_sf
+        row->cfa_register = static_cast<int>(c.Uleb());
+        row->cfa_offset = c.Sleb() * cie.data_alignment;
+        row->cfa_is_expression = false;
+        break;
+      case 0x13: row->cfa_offset = c.Sleb() * cie.data_alignment; break;  // def_cfa_offset_sf
+      case 0x14:  // val_offset
+        set_other(c.Uleb());
+        c.Uleb();
+        break;
+      case 0x15:  // val_offset_sf
+        set_other(c.Uleb());
+        c.Sleb();
+        break;
+      case 0x16: {  // val_expression
+        uint64_t reg = c.Uleb();
+        uint64_t size = c.Uleb();
+        c.Seek(c.pos() + static_cast<size_t>(std::min<uint64_t>(size, data.size())));
+        set_other(reg);
+        break;
+      }
+      case 0x2e: c.Uleb(); break;  // GNU_args_size
+      case 0x2f: {                 // GNU_negative_offset_extended
+        uint64_t reg = c.Uleb();
+        set_offset(reg, -static_cast<int64_t>(c.Uleb()) * cie.data_alignment);
+        break;
+      }
+      default:
+        return false;
+    }
+  }
+  return c.ok();
+}
+
+}  // namespace eh_frame_internal
+
+inline absl::StatusOr<std::unique_ptr<CallFrameInfo>> CallFrameInfo::Open(const ElfFile& elf) {
+  const ElfSection* frame = elf.FindSection(".eh_frame");
+  if (frame == nullptr || elf.SectionData(*frame).empty()) {
+    return absl::NotFoundError(
+        absl::StrCat(elf.display_name(), ": no .eh_frame section (stripped of unwind tables?)"));
+  }
+  std::unique_ptr<CallFrameInfo> cfi(new CallFrameInfo());
+  cfi->eh_frame_ = elf.SectionData(*frame);
+  cfi->eh_frame_vaddr_ = frame->address;
+  // The linker's search table: version 1, then the encodings of the
+  // .eh_frame pointer, the count and the table. Only the table encoding
+  // every Linux linker writes (datarel sdata4) is used; anything else
+  // falls back to scanning .eh_frame once.
+  const ElfSection* hdr = elf.FindSection(".eh_frame_hdr");
+  absl::string_view hdr_data = hdr != nullptr ? elf.SectionData(*hdr) : absl::string_view();
+  if (hdr_data.size() >= 4 && hdr_data[0] == 1 &&
+      static_cast<uint8_t>(hdr_data[3]) == (eh_frame_internal::kPeDataRel | 0x0b)) {
+    eh_frame_internal::Cursor c(hdr_data, 4, hdr->address);
+    c.Pointer(static_cast<uint8_t>(hdr_data[1]), hdr->address);
+    uint64_t count = c.Pointer(static_cast<uint8_t>(hdr_data[2]), hdr->address);
+    if (c.ok() && count <= (hdr_data.size() - c.pos()) / 8) {
+      cfi->table_ = hdr_data.substr(c.pos(), static_cast<size_t>(count) * 8);
+      cfi->hdr_vaddr_ = hdr->address;
+      cfi->table_entries_ = static_cast<size_t>(count);
+      return cfi;
+    }
+  }
+  FLAMEKIT_RETURN_IF_ERROR(cfi->ScanAll());
+  return cfi;
+}
+
+inline absl::Status CallFrameInfo::ScanAll() {
+  size_t pos = 0;
+  while (pos + 4 <= eh_frame_.size()) {
+    std::optional<eh_frame_internal::Record> r = eh_frame_internal::ReadRecord(eh_frame_, pos);
+    if (!r) break;  // terminator
+    if (r->id != 0) {
+      auto fde = eh_frame_internal::ReadFde(eh_frame_, eh_frame_vaddr_, pos);
+      if (fde && fde->first.end > fde->first.start) {
+        fdes_.push_back(Fde{fde->first.start, fde->first.end, pos});
+      }
+    }
+    pos = r->end;
+  }
+  std::sort(fdes_.begin(), fdes_.end(), [](const Fde& a, const Fde& b) { return a.start < b.start; });
+  return absl::OkStatus();
+}
+
+inline size_t CallFrameInfo::fde_count() const {
+  return table_entries_ > 0 ? table_entries_ : fdes_.size();
+}
+
+inline std::optional<size_t> CallFrameInfo::FindFdeOffset(uint64_t vaddr) const {
+  if (table_entries_ > 0) {
+    // Sorted (initial location, FDE address) pairs, each relative to the
+    // start of .eh_frame_hdr.
+    auto entry = [&](size_t i, size_t field) {
+      int32_t v;
+      memcpy(&v, table_.data() + i * 8 + field * 4, 4);
+      return hdr_vaddr_ + static_cast<uint64_t>(static_cast<int64_t>(v));
+    };
+    size_t lo = 0, hi = table_entries_;
+    while (lo < hi) {  // first entry that starts after vaddr
+      size_t mid = lo + (hi - lo) / 2;
+      if (entry(mid, 0) <= vaddr) lo = mid + 1; else hi = mid;
+    }
+    if (lo == 0) return std::nullopt;
+    uint64_t fde_vaddr = entry(lo - 1, 1);
+    if (fde_vaddr < eh_frame_vaddr_ || fde_vaddr - eh_frame_vaddr_ >= eh_frame_.size()) {
+      return std::nullopt;
+    }
+    return static_cast<size_t>(fde_vaddr - eh_frame_vaddr_);
+  }
+  auto it = std::upper_bound(fdes_.begin(), fdes_.end(), vaddr,
+                             [](uint64_t a, const Fde& f) { return a < f.start; });
+  if (it == fdes_.begin()) return std::nullopt;
+  --it;
+  if (vaddr >= it->end) return std::nullopt;
+  return it->offset;
+}
+
+inline std::optional<CfaRule> CallFrameInfo::RuleAt(uint64_t vaddr) const {
+  std::optional<size_t> offset = FindFdeOffset(vaddr);
+  if (!offset) return std::nullopt;
+  return Run(*offset, vaddr);
+}
+
+inline std::optional<CfaRule> CallFrameInfo::Run(size_t fde_offset, uint64_t vaddr) const {
+  namespace in = eh_frame_internal;
+  auto record = in::ReadFde(eh_frame_, eh_frame_vaddr_, fde_offset);
+  if (!record) return std::nullopt;
+  const in::Fde& fde = record->first;
+  const in::Cie& cie = record->second;
+  if (vaddr < fde.start || vaddr >= fde.end) return std::nullopt;
+  in::Row row;
+  uint64_t location = fde.start;
+  if (!in::RunProgram(eh_frame_, eh_frame_vaddr_, cie.instructions, cie.end, cie, row,
+                      &location, ~uint64_t{0}, &row)) {
+    return std::nullopt;
+  }
+  const in::Row initial = row;
+  location = fde.start;
+  if (!in::RunProgram(eh_frame_, eh_frame_vaddr_, fde.instructions, fde.record_end, cie,
+                      initial, &location, vaddr, &row)) {
+    return std::nullopt;
+  }
+  CfaRule rule;
+#if defined(__x86_64__)
+  if (!row.cfa_is_expression && row.cfa_register == in::kRegStackPointer) {
+    rule.base = CfaRule::Base::kStackPointer;
+  } else if (!row.cfa_is_expression && row.cfa_register == in::kRegFramePointer) {
+    rule.base = CfaRule::Base::kFramePointer;
+  }
+#endif
+  rule.cfa_offset = row.cfa_offset;
+  rule.return_address_saved = row.ra_saved;
+  rule.return_address_offset = row.ra_offset;
+  rule.frame_pointer_saved = row.fp_saved;
+  rule.frame_pointer_offset = row.fp_offset;
+  rule.function_start = fde.start;
+  rule.function_end = fde.end;
+  return rule;
+}
+
+}  // namespace flamekit
+
+#endif  // FLAMEKIT_SYMBOL_EH_FRAME_H_
