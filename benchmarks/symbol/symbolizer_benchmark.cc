@@ -8,14 +8,21 @@
 //                        file when libc6-dbg is installed)
 //   BM_ForProcessCold    the same for another process (/bin/sleep) by PID
 //   BM_KallsymsLoad      reading and indexing /proc/kallsyms
+//   BM_KallsymsShared    Kallsyms::Shared() once a table is loaded (what a
+//                        second Symbolizer or profiler session pays)
+//   BM_KallsymsMemory    memory of one loaded /proc/kallsyms table: heap
+//                        bytes held (mallinfo2), RSS held, and the RSS peak
+//                        while loading (VmHWM, reset through clear_refs)
 //   BM_ElfOpenLibc       open + symbol table of libc.so.6 alone
 //   BM_ResidentMemory    RSS added by a ForSelf symbolizer that has parsed
 //                        every executable file of this process (counters,
 //                        one iteration; file pages touched count as RSS)
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -124,6 +131,49 @@ void BM_KallsymsLoad(benchmark::State& state) {
   state.counters["symbols"] = static_cast<double>(n);
 }
 BENCHMARK(BM_KallsymsLoad)->Unit(benchmark::kMillisecond);
+
+void BM_KallsymsShared(benchmark::State& state) {
+  auto first = Kallsyms::Shared();
+  if (!first.ok()) return state.SkipWithError(first.status().ToString().c_str());
+  if ((*first)->restricted()) return state.SkipWithError("restricted: nothing is shared");
+  for (auto _ : state) {
+    auto k = Kallsyms::Shared();
+    benchmark::DoNotOptimize(k);
+  }
+}
+BENCHMARK(BM_KallsymsShared)->Unit(benchmark::kMicrosecond);
+
+double StatusFieldMb(const char* field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field, 0) == 0) return std::stod(line.substr(strlen(field))) / 1024;  // kB
+  }
+  return 0;
+}
+
+// Heap bytes in use: small chunks plus mmap'd ones.
+double HeapInUseMb() {
+  struct mallinfo2 mi = mallinfo2();
+  return static_cast<double>(mi.uordblks + mi.hblkhd) / (1 << 20);
+}
+
+void BM_KallsymsMemory(benchmark::State& state) {
+  for (auto _ : state) {
+    // "5" resets VmHWM to the current RSS (proc(5), Linux 4.0+), so the peak
+    // read afterwards is this load's.
+    std::ofstream("/proc/self/clear_refs") << "5";
+    double rss_before = StatusFieldMb("VmRSS:");
+    double heap_before = HeapInUseMb();
+    auto k = Kallsyms::Load();
+    if (!k.ok()) return state.SkipWithError(k.status().ToString().c_str());
+    state.counters["heap_held_mb"] = HeapInUseMb() - heap_before;
+    state.counters["rss_held_mb"] = StatusFieldMb("VmRSS:") - rss_before;
+    state.counters["rss_peak_added_mb"] = StatusFieldMb("VmHWM:") - rss_before;
+    state.counters["symbols"] = static_cast<double>(k->size());
+  }
+}
+BENCHMARK(BM_KallsymsMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 void BM_ElfOpenLibc(benchmark::State& state) {
   size_t n = 0;

@@ -14,4 +14,10 @@
 #define FLAMEKIT_MAX_FRAMES 128
 #endif
 
+// How long Kallsyms::Shared() hands out a table it loaded before reading
+// /proc/kallsyms again (kernel modules loaded since are missing until then).
+#ifndef FLAMEKIT_KALLSYMS_SHARED_MAX_AGE_SECONDS
+#define FLAMEKIT_KALLSYMS_SHARED_MAX_AGE_SECONDS 60
+#endif
+
 #endif  // FLAMEKIT_BASE_CONFIG_H_

@@ -251,7 +251,11 @@ class Symbolizer {
   absl::flat_hash_map<uint64_t, Symbol> address_cache_;
   absl::flat_hash_map<std::string, std::string> demangled_;
   bool kallsyms_loaded_ = false;
-  std::unique_ptr<Kallsyms> kallsyms_;
+  // Shared with every other Symbolizer of the process (Kallsyms::Shared()):
+  // the table is ~5 MB, and a Symbolizer made within a minute of another
+  // (another Profiler, a new attach session, a target that exec'd) reuses
+  // it instead of reading /proc/kallsyms again.
+  std::shared_ptr<const Kallsyms> kallsyms_;
   std::string kallsyms_warning_;
   bool perf_map_loaded_ = false;
   absl::Time perf_map_load_time_ = absl::InfinitePast();
@@ -596,9 +600,9 @@ inline Symbolizer::Symbol Symbolizer::LookupKernel(uint64_t address) {
   if (!kallsyms_loaded_) {
     kallsyms_loaded_ = true;
     if (!options_.kallsyms_path.empty()) {
-      absl::StatusOr<Kallsyms> k = Kallsyms::Load(options_.kallsyms_path);
+      absl::StatusOr<std::shared_ptr<const Kallsyms>> k = Kallsyms::Shared(options_.kallsyms_path);
       if (k.ok()) {
-        kallsyms_ = std::make_unique<Kallsyms>(*std::move(k));
+        kallsyms_ = *std::move(k);
         if (kallsyms_->restricted()) {
           kallsyms_warning_ = absl::StrCat(
               options_.kallsyms_path,
@@ -612,7 +616,7 @@ inline Symbolizer::Symbol Symbolizer::LookupKernel(uint64_t address) {
     }
   }
   if (kallsyms_ != nullptr) {
-    if (const ElfSymbol* s = kallsyms_->Find(address)) {
+    if (std::optional<KernelSymbol> s = kallsyms_->Find(address)) {
       return Symbol{std::string(s->name), FrameKind::kKernel};
     }
   }
