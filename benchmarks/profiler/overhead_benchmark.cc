@@ -3,18 +3,32 @@
 // work on 2 threads, run with the profiler off and on, interleaved in the
 // same process (off/on, on/off, ...), compared as process CPU time (workers
 // plus the profiler's collector and timer threads). Reports the median
-// overhead in percent and the RSS the profiler added.
+// overhead of the pairs in percent with its quartiles (overhead_pct,
+// overhead_pct_p25, overhead_pct_p75), and the RSS the profiler added.
+//
+// The BM_Overhead/none row runs the same pairs with the profiler off in
+// both phases: its ratios are the machine's noise floor (CPU frequency,
+// caches, other processes). An engine's median
+// inside the none row's quartile range is not told apart from zero by this
+// run; add pairs or quiet the machine.
 //
 // Targets: cpu at 1 kHz < +4.0 %; ctimer/itimer at their maximum rate
 // (1 ms asked, ~250 Hz given by the tick) < +0.4 %; any engine at 100 Hz
 // < +0.5 %; added RSS < 20 MB.
 //
 //   bazel run -c opt //benchmarks/profiler:overhead_benchmark
-//   FLAMEKIT_BENCHMARK_QUICK=1 ... for a short (noisy) run.
+//   FLAMEKIT_BENCHMARK_QUICK=1 ... for a short (noisy) run: 2 pairs of
+//     shorter phases.
+//   FLAMEKIT_BENCHMARK_PAIRS=N ... N off/on pairs per row (default 10, or
+//     2 with FLAMEKIT_BENCHMARK_QUICK=1); a pair is two phases of ~1 s of
+//     CPU each (~0.13 s when quick) on a 2-vCPU VM. The order alternates
+//     per pair, so an even N gives off-first and on-first equal weight.
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +49,34 @@ namespace {
 bool Quick() {
   const char* q = getenv("FLAMEKIT_BENCHMARK_QUICK");
   return q != nullptr && q[0] == '1';
+}
+
+// Off/on pairs per row: FLAMEKIT_BENCHMARK_PAIRS, else the default.
+// Returns 0 (and sets *error) for a value that is not a positive integer.
+int Pairs(std::string* error) {
+  const int default_pairs = Quick() ? 2 : 10;
+  const char* v = getenv("FLAMEKIT_BENCHMARK_PAIRS");
+  if (v == nullptr || v[0] == '\0') return default_pairs;
+  char* end = nullptr;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno != 0 || *end != '\0' || n < 1 || n > 100000) {
+    *error = std::string("FLAMEKIT_BENCHMARK_PAIRS must be a whole number from 1 to 100000, got '") +
+             v + "'";
+    return 0;
+  }
+  return static_cast<int>(n);
+}
+
+// The q-quantile of sorted `v`, interpolating between neighbours (the
+// method of R's default and numpy's "linear"), so that with few pairs the
+// quartiles still differ from the extremes and p25 <= median <= p75.
+double Quantile(const std::vector<double>& v, double q) {
+  if (v.empty()) return 0;
+  double pos = q * static_cast<double>(v.size() - 1);
+  size_t lo = static_cast<size_t>(pos);
+  size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
 double ProcessCpuSeconds() {
@@ -162,11 +204,20 @@ double Phase(Workers& workers) {
   return ProcessCpuSeconds() - before;
 }
 
+// `event` "none": the "on" phase of each pair runs unprofiled too (the
+// noise floor row).
 void BM_Overhead(benchmark::State& state, const char* event, int interval_us,
                  int idle_threads = 0) {
-  const int pairs = Quick() ? 2 : 10;
+  std::string pairs_error;
+  const int pairs = Pairs(&pairs_error);
+  if (pairs == 0) {
+    state.SkipWithError(pairs_error.c_str());
+    return;
+  }
+  const bool noise_floor = strcmp(event, "none") == 0;
   IdleThreads idle(idle_threads);
-  // ~0.25 s of CPU per thread and phase on this machine at -O2.
+  // ~0.5 s of CPU per thread and phase on a 2-vCPU VM at -O2 (measured:
+  // off_cpu_s 10.6 s for 10 pairs).
   Workers workers(Quick() ? 40'000'000 : 300'000'000);
   Phase(workers);  // warm up
   std::vector<double> ratios;
@@ -182,6 +233,11 @@ void BM_Overhead(benchmark::State& state, const char* event, int interval_us,
         const bool profiled = (half == 0) == (pair % 2 == 1);  // alternate order
         if (!profiled) {
           off = Phase(workers);
+          continue;
+        }
+        if (noise_floor) {
+          on = Phase(workers);
+          engine = "none: both phases unprofiled (noise floor)";
           continue;
         }
         ProfilerOptions options;
@@ -212,8 +268,10 @@ void BM_Overhead(benchmark::State& state, const char* event, int interval_us,
     }
   }
   std::sort(ratios.begin(), ratios.end());
-  double median = ratios.empty() ? 0 : ratios[ratios.size() / 2];
-  state.counters["overhead_pct"] = 100.0 * median;
+  state.counters["pairs"] = static_cast<double>(ratios.size());
+  state.counters["overhead_pct"] = 100.0 * Quantile(ratios, 0.5);
+  state.counters["overhead_pct_p25"] = 100.0 * Quantile(ratios, 0.25);
+  state.counters["overhead_pct_p75"] = 100.0 * Quantile(ratios, 0.75);
   state.counters["overhead_total_pct"] = 100.0 * (on_total / off_total - 1.0);
   state.counters["off_cpu_s"] = off_total;
   state.counters["on_cpu_s"] = on_total;
@@ -262,6 +320,8 @@ BENCHMARK_CAPTURE(BM_CollectorIdleCost, wall_100Hz_32_idle_threads, "wall", 32)
     ->Iterations(1)
     ->Unit(benchmark::kSecond);
 
+// First, so the rows after it can be read against it.
+BENCHMARK_CAPTURE(BM_Overhead, none, "none", 0)->Iterations(1)->Unit(benchmark::kSecond);
 BENCHMARK_CAPTURE(BM_Overhead, cpu_1kHz, "cpu", 1000)->Iterations(1)->Unit(benchmark::kSecond);
 BENCHMARK_CAPTURE(BM_Overhead, ctimer_max, "ctimer", 1000)->Iterations(1)->Unit(benchmark::kSecond);
 BENCHMARK_CAPTURE(BM_Overhead, itimer_max, "itimer", 1000)->Iterations(1)->Unit(benchmark::kSecond);
