@@ -1077,10 +1077,7 @@ inline bool Profiler::Session::IsReturnAddress(uint64_t word) {
   {
     std::lock_guard<std::mutex> lock(owner_->symbol_mu_);
     if (Symbolizer* symbolizer = owner_->SymbolizerLocked()) {
-      const std::vector<Mapping>& maps = symbolizer->mappings();
-      auto it = std::upper_bound(maps.begin(), maps.end(), word,
-                                 [](uint64_t a, const Mapping& m) { return a < m.start; });
-      executable = it != maps.begin() && std::prev(it)->Contains(word) && std::prev(it)->executable;
+      executable = symbolizer->InExecutableMapping(word);
     }
   }
   return return_addresses_.emplace(word, executable && FollowsCallInstruction(word)).first->second;

@@ -12,7 +12,6 @@
 #include "absl/strings/str_join.h"
 #include "flamekit/profiler.h"
 #include "flamekit/profiler_test_leaf.h"
-#include "flamekit/symbol/symbolizer.h"
 #include "flamekit/testing/status_matchers.h"
 #include "gtest/gtest.h"
 
@@ -20,28 +19,6 @@ namespace flamekit {
 namespace {
 
 using ::flamekit::testing::IsOk;
-
-// Whether this build gave FramelessLeaf() no frame (what the test is about).
-bool LeafIsFrameless(std::string* why) {
-  absl::StatusOr<std::unique_ptr<Symbolizer>> symbolizer = Symbolizer::ForSelf();
-  if (!symbolizer.ok()) {
-    *why = std::string(symbolizer.status().message());
-    return false;
-  }
-  const uint64_t entry = reinterpret_cast<uint64_t>(&leaf_test::FramelessLeaf);
-  std::optional<CfaRule> rule = (*symbolizer)->CfaRuleAt(entry);
-  if (!rule) {
-    *why = "no .eh_frame rule covers FramelessLeaf";
-    return false;
-  }
-  // Its loop, past any prologue.
-  rule = (*symbolizer)->CfaRuleAt(entry + (rule->function_end - rule->function_start) / 2);
-  if (!rule || rule->base != CfaRule::Base::kStackPointer) {
-    *why = "the compiler gave FramelessLeaf a frame: the walk needs no help";
-    return false;
-  }
-  return true;
-}
 
 void ExpectCallerKept(const std::string& event) {
   Profiler& profiler = Profiler::Global();
@@ -97,13 +74,13 @@ void ExpectCallerKept(const std::string& event) {
 
 TEST(ProfilerLeafTest, TheCallerOfAFramelessLeafIsKeptWithTheCpuEngine) {
   std::string why;
-  if (!LeafIsFrameless(&why)) GTEST_SKIP() << why;
+  if (!leaf_test::LeafHasNoFrame(&why)) GTEST_SKIP() << why;
   ExpectCallerKept("cpu");
 }
 
 TEST(ProfilerLeafTest, TheCallerOfAFramelessLeafIsKeptWithTheItimerEngine) {
   std::string why;
-  if (!LeafIsFrameless(&why)) GTEST_SKIP() << why;
+  if (!leaf_test::LeafHasNoFrame(&why)) GTEST_SKIP() << why;
   ExpectCallerKept("itimer");
 }
 

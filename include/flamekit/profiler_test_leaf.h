@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include <string>
+
 namespace flamekit {
 namespace leaf_test {
 
@@ -21,6 +23,12 @@ uint64_t FramelessLeaf(uint64_t rounds);
 // Two callers, so a test can tell that each sample names the right one.
 uint64_t FirstCallerOfTheLeaf(double cpu_seconds);
 uint64_t SecondCallerOfTheLeaf(double cpu_seconds);
+
+// Whether this build really gave FramelessLeaf() no frame (what the tests
+// are about), told by its .eh_frame rule in the middle of its code; false,
+// with the reason in *why, when it has one or that cannot be told. In
+// profiler_test_leaf_check (it needs the symbolizer).
+bool LeafHasNoFrame(std::string* why);
 
 }  // namespace leaf_test
 }  // namespace flamekit

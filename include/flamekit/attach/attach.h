@@ -45,6 +45,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -75,6 +76,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "flamekit/base/config.h"
 #include "flamekit/base/scoped_fd.h"
 #include "flamekit/profile/profile.h"
@@ -106,6 +108,29 @@ class AttachSymbols {
   // Called before sampling starts: load what the first lookups would
   // (e.g. kallsyms), so sampling is not held up by it.
   virtual void Warm(bool kernel_frames) { (void)kernel_frames; }
+
+  // The two calls below come from the session's own thread, while the
+  // calls above may be running on its symbol worker: implementations keep
+  // separate state for them (or lock).
+  //
+  // FramelessReturnSlot()
+  //
+  // For a sampled user pc: when the function there keeps no frame at that
+  // instruction (a gcc -O2 leaf, a prologue or epilogue), so that the
+  // kernel's frame-pointer callchain skipped its caller, the index of the
+  // 8-byte word of the user stack, counted from the sampled stack pointer,
+  // that holds its return address; nullopt when it has a frame or that
+  // cannot be told. IsCode() tells whether an address is the target's
+  // executable code. ForgetFrameRules() drops what was learnt (an exec).
+  virtual std::optional<uint32_t> FramelessReturnSlot(uint64_t pc) {
+    (void)pc;
+    return std::nullopt;
+  }
+  virtual bool IsCode(uint64_t address) {
+    (void)address;
+    return false;
+  }
+  virtual void ForgetFrameRules() {}
 };
 
 // Why Run() returned.
@@ -227,6 +252,12 @@ class AttachSession {
   void DrainThread(ThreadEvent& t);
   void CloseThread(ThreadEvent& t);
   void AddSample(const PerfSample& sample);
+  // The target exec()ed: its old mappings are gone.
+  void NoteExec();
+  // The return address of the frameless leaf at `pc` from the sample's
+  // copy of the user stack; 0 when the leaf has a frame or it cannot be
+  // told.
+  uint64_t LeafCaller(uint64_t pc, absl::Span<const uint8_t> user_stack);
   void NoteAddress(uint64_t key);
   FrameId FrameFor(uint64_t key);
   FrameId ThreadFrame(uint32_t tid);
@@ -247,6 +278,9 @@ class AttachSession {
   // thread key when split_threads. Folded into profile_ at the end.
   absl::flat_hash_map<std::vector<uint64_t>, uint64_t> raw_stacks_;
   std::vector<uint64_t> key_scratch_;
+  // LeafCaller()'s answers by leaf pc: the stack word index of the return
+  // address, or -1 when the leaf keeps a frame there or it is not known.
+  absl::flat_hash_map<uint64_t, int32_t> leaf_slots_;
   // Address keys sent to the symbol worker; their names once it is done.
   absl::flat_hash_set<uint64_t> requested_;
   std::unique_ptr<SymbolWorker> worker_;
@@ -269,6 +303,11 @@ class AttachSession {
 // Implementation details follow.
 
 namespace attach_internal {
+
+// Bytes of user stack each sample copies: 16 words reach the return
+// address of leaves whose frame is up to 128 bytes (every glibc system call
+// wrapper, 94 % of the sp-based rules in libc's .eh_frame).
+inline constexpr uint32_t kUserStackBytes = 128;
 
 inline std::string ReadProcString(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "re");
@@ -458,10 +497,7 @@ class AttachSession::Sink : public PerfRecordSink {
   void OnComm(const PerfCommRecord& c) override {
     if (c.pid != static_cast<uint32_t>(session_->options_.pid)) return;
     session_->thread_names_[c.tid] = std::string(c.comm);
-    if (c.exec && !session_->exec_seen_) {
-      session_->exec_seen_ = true;
-      if (session_->worker_) session_->worker_->Exec();
-    }
+    if (c.exec && !session_->exec_seen_) session_->NoteExec();
   }
   void OnTask(const PerfTaskRecord& t) override {
     if (t.pid != static_cast<uint32_t>(session_->options_.pid)) return;
@@ -494,7 +530,10 @@ inline absl::StatusOr<std::unique_ptr<AttachSession>> AttachSession::Create(
   s->ring_pages_ = options.ring_pages;
   s->event_options_.event = options.event;
   s->event_options_.period = options.period;
-  s->event_options_.sample_type = kDefaultPerfSampleType;
+  // Each sample also carries the top of the user stack, where a leaf that
+  // keeps no frame has its return address (AddSample puts its caller back).
+  s->event_options_.sample_type = kDefaultPerfSampleType | PERF_SAMPLE_STACK_USER;
+  s->event_options_.user_stack_bytes = attach_internal::kUserStackBytes;
   s->event_options_.record_mmap = true;
   s->event_options_.record_comm = true;
   s->event_options_.record_task = true;
@@ -566,6 +605,14 @@ inline absl::Status AttachSession::OpenThread(pid_t tid, bool first) {
     options.disabled = false;
   }
   absl::StatusOr<ScopedFd> fd = OpenPerfEvent(options);
+  if (!fd.ok() && (options.sample_type & PERF_SAMPLE_STACK_USER) != 0 &&
+      fd.status().code() == absl::StatusCode::kInvalidArgument) {
+    // A kernel without user stack samples (before 3.7, or one that limits
+    // them): go on without, leaves' callers may then be missing.
+    event_options_.sample_type &= ~static_cast<uint64_t>(PERF_SAMPLE_STACK_USER);
+    options.sample_type = event_options_.sample_type;
+    fd = OpenPerfEvent(options);
+  }
   if (!fd.ok()) {
     if (!first) {
       if (fd.status().code() == absl::StatusCode::kNotFound) {
@@ -699,11 +746,7 @@ inline void AttachSession::AddSample(const PerfSample& sample) {
   if (options_.launch_mode && !exec_seen_) {
     // Samples start at exec (enable_on_exec): the pre-exec mappings the
     // symbols were read from are gone.
-    exec_seen_ = true;
-    if (symbols_) {
-      if (!worker_) worker_ = std::make_unique<SymbolWorker>(symbols_.get());
-      worker_->Exec();
-    }
+    NoteExec();
   }
   ++progress_.samples;
   sampled_tids_.insert(sample.tid);
@@ -715,10 +758,17 @@ inline void AttachSession::AddSample(const PerfSample& sample) {
   std::vector<uint64_t>& keys = key_scratch_;
   keys.clear();
   bool next_is_exact = true;
+  bool next_is_user_leaf = false;
+  size_t user_leaf = keys.max_size();
   for (uint64_t address : sample.callchain) {
     if (address >= static_cast<uint64_t>(PERF_CONTEXT_MAX)) {
       next_is_exact = true;  // a new context (kernel, user) starts
+      next_is_user_leaf = address == static_cast<uint64_t>(PERF_CONTEXT_USER);
       continue;
+    }
+    if (next_is_user_leaf && address != 0) {
+      user_leaf = keys.size();
+      next_is_user_leaf = false;
     }
     if (address == 0) continue;
     if (keys.size() + 1 >= static_cast<size_t>(FLAMEKIT_MAX_FRAMES)) {
@@ -735,6 +785,16 @@ inline void AttachSession::AddSample(const PerfSample& sample) {
     keys.push_back(sample.ip);
     NoteAddress(sample.ip);
   }
+  // The kernel walked the user stack by frame pointers: from a leaf that
+  // keeps no frame it went straight to the caller's caller.
+  if (user_leaf < keys.size() && !sample.user_stack.empty() &&
+      keys.size() < static_cast<size_t>(FLAMEKIT_MAX_FRAMES)) {
+    const uint64_t caller = LeafCaller(keys[user_leaf], sample.user_stack);
+    if (caller != 0) {
+      keys.insert(keys.begin() + static_cast<std::ptrdiff_t>(user_leaf) + 1, caller - 1);
+      NoteAddress(caller - 1);
+    }
+  }
   if (keys.empty()) return;
   if (options_.split_threads) keys.push_back(attach_internal::kThreadKeyBit | sample.tid);
   auto it = raw_stacks_.find(keys);
@@ -743,6 +803,38 @@ inline void AttachSession::AddSample(const PerfSample& sample) {
   } else {
     raw_stacks_.emplace(keys, 1);
   }
+}
+
+inline void AttachSession::NoteExec() {
+  exec_seen_ = true;
+  if (symbols_) {
+    if (!worker_) worker_ = std::make_unique<SymbolWorker>(symbols_.get());
+    worker_->Exec();
+    symbols_->ForgetFrameRules();
+  }
+  leaf_slots_.clear();
+}
+
+inline uint64_t AttachSession::LeafCaller(uint64_t pc, absl::Span<const uint8_t> user_stack) {
+  if (!symbols_) return 0;
+  // Answers about code, which does not change while it is mapped; the
+  // bound keeps a long capture from growing the cache for ever.
+  if (leaf_slots_.size() > 65536) leaf_slots_.clear();
+  auto slot = leaf_slots_.find(pc);
+  if (slot == leaf_slots_.end()) {
+    std::optional<uint32_t> index = symbols_->FramelessReturnSlot(pc);
+    const int32_t where = index && *index < static_cast<uint32_t>(INT32_MAX)
+                              ? static_cast<int32_t>(*index)
+                              : -1;
+    slot = leaf_slots_.emplace(pc, where).first;
+  }
+  // A frame larger than the copy: the caller stays missing.
+  if (slot->second < 0 || (static_cast<size_t>(slot->second) + 1) * 8 > user_stack.size()) {
+    return 0;
+  }
+  uint64_t word = 0;
+  memcpy(&word, user_stack.data() + static_cast<size_t>(slot->second) * 8, sizeof word);
+  return symbols_->IsCode(word) ? word : 0;
 }
 
 inline void AttachSession::BuildProfile() {

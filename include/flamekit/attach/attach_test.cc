@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "flamekit/attach/target_symbols.h"
 #include "flamekit/attach/test_util.h"
+#include "flamekit/profiler_test_leaf.h"
 #include "flamekit/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -238,6 +239,52 @@ TEST_F(AttachSessionTest, CountEventWithDurationIntervalIsRejected) {
   options.period = PerfPeriod::Interval(absl::Milliseconds(1));
   EXPECT_THAT(AttachSession::Create(options, nullptr),
               StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("count")));
+}
+
+// The kernel's user callchain is a frame-pointer walk: a sample in a
+// function with no frame (gcc's -O2 leaves) skips the leaf's caller. The
+// session puts it back from the copy of the stack each sample carries and
+// the leaf's .eh_frame rule.
+TEST_F(AttachSessionTest, KeepsTheCallerOfAFramelessLeaf) {
+  std::string why;
+  if (!leaf_test::LeafHasNoFrame(&why)) GTEST_SKIP() << why;
+  SpawnedProcess target =
+      SpawnedProcess::Start({Runfile("testdata/attach/leaf_workload"), "20"});
+  ASSERT_TRUE(target.ok()) << target.error();
+  AttachOptions options;
+  options.pid = target.pid();
+  options.period = PerfPeriod::Interval(absl::Milliseconds(1));
+  options.duration = absl::Milliseconds(800);
+  std::unique_ptr<AttachSession> session = CreateOrSkip(options);
+  if (session == nullptr) GTEST_SKIP() << skip_;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<SymbolizerAttachSymbols> symbols,
+                                SymbolizerAttachSymbols::ForProcess(target.pid()));
+  session->set_symbols(std::move(symbols));
+  ASSERT_THAT(session->Run(), IsOk());
+  Profile profile = session->TakeProfile();
+  uint64_t in_leaf = 0, first = 0, second = 0;
+  std::string others;
+  profile.ForEachStack([&](absl::Span<const FrameId> frames, uint64_t count) {
+    if (frames.empty() || !absl::StrContains(profile.frame(frames.back()).name, "FramelessLeaf")) {
+      return;
+    }
+    in_leaf += count;
+    const std::string caller =
+        frames.size() >= 2 ? profile.frame(frames[frames.size() - 2]).name : "(none)";
+    if (absl::StrContains(caller, "FirstCallerOfTheLeaf")) {
+      first += count;
+    } else if (absl::StrContains(caller, "SecondCallerOfTheLeaf")) {
+      second += count;
+    } else {
+      absl::StrAppend(&others, caller, " ", count, "\n");
+    }
+  });
+  const std::string context = absl::StrCat(in_leaf, " samples in the leaf, ", first, " under the first caller, ", second,
+                                           " under the second; other callers:\n", others);
+  ASSERT_GT(in_leaf, 200u) << context;
+  EXPECT_GE(first + second, in_leaf * 98 / 100) << context;
+  EXPECT_GT(first, in_leaf / 4) << context;
+  EXPECT_GT(second, in_leaf / 4) << context;
 }
 
 }  // namespace

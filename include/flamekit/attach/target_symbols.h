@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,6 +51,9 @@ class SymbolizerAttachSymbols : public AttachSymbols {
   void OnMmap(const PerfMmapRecord& record) override;
   void OnExec() override;
   void Warm(bool kernel_frames) override;
+  std::optional<uint32_t> FramelessReturnSlot(uint64_t pc) override;
+  bool IsCode(uint64_t address) override;
+  void ForgetFrameRules() override { frames_.reset(); }
 
   // MappingFromPerf()
   //
@@ -63,9 +67,17 @@ class SymbolizerAttachSymbols : public AttachSymbols {
   SymbolizerAttachSymbols(pid_t pid, const SymbolizerOptions& options,
                           std::unique_ptr<Symbolizer> s)
       : pid_(pid), options_(options), symbolizer_(std::move(s)) {}
+  // The Symbolizer for FramelessReturnSlot() and IsCode(), which the
+  // session calls from its own thread while symbolizer_ serves the symbol
+  // worker: a second one, made on first use, that parses call frame
+  // information and no symbols.
+  Symbolizer* Frames();
+
   pid_t pid_;
   SymbolizerOptions options_;
   std::unique_ptr<Symbolizer> symbolizer_;
+  std::unique_ptr<Symbolizer> frames_;
+  bool frames_failed_ = false;
 };
 
 // Implementation details follow.
@@ -114,6 +126,41 @@ inline void SymbolizerAttachSymbols::Warm(bool kernel_frames) {
   // The first kernel lookup loads /proc/kallsyms (the largest read); do it
   // before sampling starts. The answer is discarded.
   if (kernel_frames) (void)symbolizer_->Lookup(~uint64_t{0} << 47);
+}
+
+inline Symbolizer* SymbolizerAttachSymbols::Frames() {
+  if (frames_ == nullptr && !frames_failed_) {
+    SymbolizerOptions options = options_;
+    options.function_names = false;
+    options.use_debug_files = false;  // debug files carry no .eh_frame
+    options.kallsyms_path.clear();
+    options.perf_map_dir.clear();
+    absl::StatusOr<std::unique_ptr<Symbolizer>> s = Symbolizer::ForProcess(pid_, options);
+    if (s.ok()) {
+      frames_ = *std::move(s);
+    } else {
+      frames_failed_ = true;  // the target is gone: nothing more to learn
+    }
+  }
+  return frames_.get();
+}
+
+inline std::optional<uint32_t> SymbolizerAttachSymbols::FramelessReturnSlot(uint64_t pc) {
+  Symbolizer* frames = Frames();
+  if (frames == nullptr) return std::nullopt;
+  std::optional<CfaRule> rule = frames->CfaRuleAt(pc);
+  // "CFA = rsp + N" at the pc: no frame set up, rbp is still the caller's.
+  if (!rule || rule->base != CfaRule::Base::kStackPointer || !rule->return_address_saved) {
+    return std::nullopt;
+  }
+  const int64_t at = rule->cfa_offset + rule->return_address_offset;
+  if (at < 0 || at % 8 != 0 || at / 8 > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(at / 8);
+}
+
+inline bool SymbolizerAttachSymbols::IsCode(uint64_t address) {
+  Symbolizer* frames = Frames();
+  return frames != nullptr && frames->InExecutableMapping(address);
 }
 
 inline void SymbolizerAttachSymbols::OnExec() {

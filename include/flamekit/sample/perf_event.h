@@ -176,6 +176,9 @@ struct PerfEventOptions {
   // Leave the user part out of the callchain (the in-process `cpu` engine
   // unwinds user frames itself and asks the kernel for its own only).
   bool exclude_callchain_user = false;
+  // With PERF_SAMPLE_STACK_USER in sample_type: how many bytes of the user
+  // stack, from its stack pointer up, each sample copies (a multiple of 8).
+  uint32_t user_stack_bytes = 0;
 };
 
 // PerfEventParanoid()
@@ -473,6 +476,14 @@ inline absl::StatusOr<perf_event_attr> MakePerfEventAttr(const PerfEventOptions&
   }
   if (options.max_callchain > 0) attr.sample_max_stack = options.max_callchain;
   if (options.exclude_callchain_user) attr.exclude_callchain_user = 1;
+  if (options.sample_type & PERF_SAMPLE_STACK_USER) {
+    if (options.user_stack_bytes == 0 || options.user_stack_bytes % 8 != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "user_stack_bytes must be a positive multiple of 8 with PERF_SAMPLE_STACK_USER, not ",
+          options.user_stack_bytes));
+    }
+    attr.sample_stack_user = options.user_stack_bytes;
+  }
   return attr;
 }
 

@@ -39,6 +39,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -66,6 +67,10 @@ struct PerfSample {
   uint32_t cpu = 0;
   uint64_t period = 0;
   absl::Span<const uint64_t> callchain;
+  // PERF_SAMPLE_STACK_USER: the bytes of the user stack from the user stack
+  // pointer up, as many as the kernel could copy (its dyn_size); valid only
+  // during the sink call.
+  absl::Span<const uint8_t> user_stack;
 };
 
 // PerfMmapRecord
@@ -146,8 +151,9 @@ struct PerfRecordCounts {
 // CheckSampleType()
 //
 // OK when DecodePerfRecord() can decode samples of this sample_type:
-// IDENTIFIER, IP, TID, TIME, ADDR, ID, STREAM_ID, CPU, PERIOD, CALLCHAIN.
-// InvalidArgument for anything after CALLCHAIN or READ.
+// IDENTIFIER, IP, TID, TIME, ADDR, ID, STREAM_ID, CPU, PERIOD, CALLCHAIN,
+// STACK_USER. InvalidArgument for READ, RAW, BRANCH_STACK, REGS_USER and
+// the rest.
 absl::Status CheckSampleType(uint64_t sample_type);
 
 // DecodePerfRecord()
@@ -253,7 +259,7 @@ class RecordReader {
 inline constexpr uint64_t kSupportedSampleType =
     PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
     PERF_SAMPLE_ADDR | PERF_SAMPLE_ID | PERF_SAMPLE_STREAM_ID | PERF_SAMPLE_CPU |
-    PERF_SAMPLE_PERIOD | PERF_SAMPLE_CALLCHAIN;
+    PERF_SAMPLE_PERIOD | PERF_SAMPLE_CALLCHAIN | PERF_SAMPLE_STACK_USER;
 
 inline bool DecodeSample(absl::Span<const uint8_t> record, uint64_t sample_type,
                          PerfSample* s) {
@@ -281,6 +287,21 @@ inline bool DecodeSample(absl::Span<const uint8_t> record, uint64_t sample_type,
     if (ips == nullptr) return false;
     s->callchain = absl::MakeConstSpan(ips, nr);
   }
+  // (RAW, BRANCH_STACK and REGS_USER would come here; CheckSampleType()
+  // refuses them.)
+  if (sample_type & PERF_SAMPLE_STACK_USER) {
+    // { u64 size; char data[size]; u64 dyn_size; }, dyn_size only when
+    // size is not 0: how much of data the kernel could fill.
+    uint64_t size = 0;
+    if (!r.Read(&size)) return false;
+    if (size != 0) {
+      const uint64_t* data = r.U64Array(size / 8);
+      uint64_t dyn_size = 0;
+      if (data == nullptr || size % 8 != 0 || !r.Read(&dyn_size)) return false;
+      s->user_stack = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(data),
+                                          static_cast<size_t>(std::min(dyn_size, size)));
+    }
+  }
   return true;
 }
 
@@ -306,7 +327,7 @@ inline absl::Status CheckSampleType(uint64_t sample_type) {
     return absl::InvalidArgumentError(absl::StrCat(
         "perf sample_type 0x", absl::Hex(sample_type), " has fields PerfRing cannot decode (0x",
         absl::Hex(unsupported),
-        "); use IP, TID, TIME, ADDR, ID, STREAM_ID, CPU, PERIOD, CALLCHAIN, IDENTIFIER"));
+        "); use IP, TID, TIME, ADDR, ID, STREAM_ID, CPU, PERIOD, CALLCHAIN, STACK_USER, IDENTIFIER"));
   }
   return absl::OkStatus();
 }

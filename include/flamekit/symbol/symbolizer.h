@@ -111,6 +111,10 @@ struct SymbolizerOptions {
   // last Refresh() then resolves without the caller doing anything.
   bool refresh_on_miss = true;
   absl::Duration refresh_interval = absl::Milliseconds(100);
+  // Build each file's function symbol table. Off for a Symbolizer used
+  // only for CfaRuleAt() and InExecutableMapping(), which then parses no
+  // symbols (names come out as "file+0xOFFSET").
+  bool function_names = true;
   // Bound on the per-address cache; it is cleared when full.
   size_t max_cached_addresses = size_t{1} << 20;
 };
@@ -191,6 +195,15 @@ class Symbolizer {
   // memory and for code no FDE covers. For an interrupted pc; ask at
   // address - 1 for a return address. Not cached per address.
   std::optional<CfaRule> CfaRuleAt(uint64_t address);
+
+  // InExecutableMapping()
+  //
+  // Whether `address` lies in an executable mapping of the process as last
+  // read (no re-read on a miss).
+  bool InExecutableMapping(uint64_t address) const {
+    const Mapping* m = FindMapping(address);
+    return m != nullptr && m->executable;
+  }
 
   // The process (getpid() for ForSelf).
   pid_t pid() const { return pid_; }
@@ -552,6 +565,7 @@ inline std::unique_ptr<Symbolizer::LoadedFile> Symbolizer::LoadFile(const Mappin
     file->elf.reset();
     return file;
   }
+  if (!options_.function_names) return file;
   std::vector<ElfSymbol> symbols = file->elf->FunctionSymbols();
   const std::vector<ElfSymbol>& plt = file->elf->PltSymbols();
   symbols.insert(symbols.end(), plt.begin(), plt.end());

@@ -60,6 +60,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -263,6 +264,18 @@ class SharedAttachSymbols::Borrowed : public AttachSymbols {
       owner_->inner_->Warm(true);
       owner_->warmed_kernel_ = true;
     }
+  }
+  std::optional<uint32_t> FramelessReturnSlot(uint64_t pc) override {
+    std::lock_guard<std::mutex> lock(owner_->mu_);
+    return owner_->inner_->FramelessReturnSlot(pc);
+  }
+  bool IsCode(uint64_t address) override {
+    std::lock_guard<std::mutex> lock(owner_->mu_);
+    return owner_->inner_->IsCode(address);
+  }
+  void ForgetFrameRules() override {
+    std::lock_guard<std::mutex> lock(owner_->mu_);
+    owner_->inner_->ForgetFrameRules();
   }
 
  private:
