@@ -53,6 +53,21 @@ class AttachSessionTest : public ::testing::Test {
     EXPECT_THAT(s, IsOk());
     return s.ok() ? std::move(*s) : nullptr;
   }
+  // Records `pid` for 800 ms at 1 kHz with the real symbolizer into
+  // *profile; leaves *profile empty and sets skip_ when perf is forbidden.
+  void RecordWithSymbols(pid_t pid, Profile* profile) {
+    AttachOptions options;
+    options.pid = pid;
+    options.period = PerfPeriod::Interval(absl::Milliseconds(1));
+    options.duration = absl::Milliseconds(800);
+    std::unique_ptr<AttachSession> session = CreateOrSkip(options);
+    if (session == nullptr) return;
+    FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<SymbolizerAttachSymbols> symbols,
+                                  SymbolizerAttachSymbols::ForProcess(pid));
+    session->set_symbols(std::move(symbols));
+    ASSERT_THAT(session->Run(), IsOk());
+    *profile = session->TakeProfile();
+  }
   std::string skip_;
 };
 
@@ -189,17 +204,9 @@ TEST_F(AttachSessionTest, StopFlagStopsSoon) {
 TEST_F(AttachSessionTest, NamesFramesWithTheSymbolizer) {
   SpawnedProcess target = SpawnedProcess::Start({Workload(), "split", "20"});
   ASSERT_TRUE(target.ok()) << target.error();
-  AttachOptions options;
-  options.pid = target.pid();
-  options.period = PerfPeriod::Interval(absl::Milliseconds(1));
-  options.duration = absl::Milliseconds(800);
-  std::unique_ptr<AttachSession> session = CreateOrSkip(options);
-  if (session == nullptr) GTEST_SKIP() << skip_;
-  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<SymbolizerAttachSymbols> symbols,
-                                SymbolizerAttachSymbols::ForProcess(target.pid()));
-  session->set_symbols(std::move(symbols));
-  ASSERT_THAT(session->Run(), IsOk());
-  Profile profile = session->TakeProfile();
+  Profile profile;
+  ASSERT_NO_FATAL_FAILURE(RecordWithSymbols(target.pid(), &profile));
+  if (!skip_.empty()) GTEST_SKIP() << skip_;
   ASSERT_GT(profile.total_samples(), 0u);
   uint64_t with_hot = 0;
   profile.ForEachStack([&](absl::Span<const FrameId> frames, uint64_t count) {
@@ -251,17 +258,9 @@ TEST_F(AttachSessionTest, KeepsTheCallerOfAFramelessLeaf) {
   SpawnedProcess target =
       SpawnedProcess::Start({Runfile("testdata/attach/leaf_workload"), "20"});
   ASSERT_TRUE(target.ok()) << target.error();
-  AttachOptions options;
-  options.pid = target.pid();
-  options.period = PerfPeriod::Interval(absl::Milliseconds(1));
-  options.duration = absl::Milliseconds(800);
-  std::unique_ptr<AttachSession> session = CreateOrSkip(options);
-  if (session == nullptr) GTEST_SKIP() << skip_;
-  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<SymbolizerAttachSymbols> symbols,
-                                SymbolizerAttachSymbols::ForProcess(target.pid()));
-  session->set_symbols(std::move(symbols));
-  ASSERT_THAT(session->Run(), IsOk());
-  Profile profile = session->TakeProfile();
+  Profile profile;
+  ASSERT_NO_FATAL_FAILURE(RecordWithSymbols(target.pid(), &profile));
+  if (!skip_.empty()) GTEST_SKIP() << skip_;
   uint64_t in_leaf = 0, first = 0, second = 0;
   std::string others;
   profile.ForEachStack([&](absl::Span<const FrameId> frames, uint64_t count) {

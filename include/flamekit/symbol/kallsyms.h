@@ -322,16 +322,10 @@ inline SharedSlot& GlobalSharedSlot() {
 
 // Load(), returning also the identity of the file it read.
 inline absl::StatusOr<Kallsyms> LoadFile(absl::string_view path, FileIdentity* identity) {
-  std::string p(path);
-  // O_NONBLOCK: a FIFO planted where a file is expected must not hang us in
-  // open(); it has no effect on regular files.
-  ScopedFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (!fd) return symbol_internal::FileErrorStatus(errno, "cannot open", path);
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return symbol_internal::FileErrorStatus(errno, "cannot stat", path);
-  if (!S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
-  }
+  absl::StatusOr<ScopedFd> opened = symbol_internal::OpenRegularFile(path, &st);
+  if (!opened.ok()) return opened.status();
+  ScopedFd fd = *std::move(opened);
   if (identity != nullptr) *identity = IdentityOf(st);
   Builder builder(path);
   // 64 KB at a time, never the whole file (~5 MB in one string, more while

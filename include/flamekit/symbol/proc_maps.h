@@ -173,6 +173,21 @@ inline bool ParseHex64(absl::string_view s, uint64_t* out) {
   return true;
 }
 
+// Opens `path` for reading and fstat()s it into *st; InvalidArgument when
+// it is not a regular file.
+inline absl::StatusOr<ScopedFd> OpenRegularFile(absl::string_view path, struct stat* st) {
+  std::string p(path);
+  // O_NONBLOCK: a FIFO planted where a file is expected (say in /tmp) must
+  // not hang us in open(); it has no effect on regular files.
+  ScopedFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) return symbol_internal::FileErrorStatus(errno, "cannot open", path);
+  if (::fstat(fd.get(), st) != 0) return symbol_internal::FileErrorStatus(errno, "cannot stat", path);
+  if (!S_ISREG(st->st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+  }
+  return fd;
+}
+
 }  // namespace symbol_internal
 
 inline absl::StatusOr<Mapping> ParseMapsLine(absl::string_view line) {
@@ -251,20 +266,13 @@ inline absl::StatusOr<std::vector<Mapping>> ParseMaps(absl::string_view text,
 }
 
 inline absl::StatusOr<std::string> ReadSmallFile(absl::string_view path, size_t max_bytes) {
-  std::string p(path);
-  // O_NONBLOCK: a FIFO planted where a file is expected (say in /tmp) must
-  // not hang us in open(); it has no effect on regular files.
-  ScopedFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (!fd) return symbol_internal::FileErrorStatus(errno, "cannot open", path);
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return symbol_internal::FileErrorStatus(errno, "cannot stat", path);
-  if (!S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
-  }
+  absl::StatusOr<ScopedFd> fd = symbol_internal::OpenRegularFile(path, &st);
+  if (!fd.ok()) return fd.status();
   std::string out;
   char buf[65536];
   while (out.size() < max_bytes) {
-    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    ssize_t n = ::read(fd->get(), buf, sizeof(buf));
     if (n < 0) {
       if (errno == EINTR) continue;
       return symbol_internal::FileErrorStatus(errno, "cannot read", path);
