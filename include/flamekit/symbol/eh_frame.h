@@ -45,6 +45,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -98,6 +99,15 @@ class CallFrameInfo {
   // return address ask at address - 1), or nullopt when no FDE covers it
   // or its program cannot be followed.
   std::optional<CfaRule> RuleAt(uint64_t vaddr) const;
+
+  // ForEachRow()
+  //
+  // Calls fn(start, end, rule) for every row of every FDE: the rule in
+  // force over [start, end). FDEs come in address order; an FDE whose
+  // program cannot be followed gives no rows. For building lookup tables
+  // (unwind/cfi_table.h).
+  void ForEachRow(const std::function<void(uint64_t start, uint64_t end, const CfaRule& rule)>&
+                      fn) const;
 
   // How many FDEs the index holds (from .eh_frame_hdr or a full scan).
   size_t fde_count() const;
@@ -357,9 +367,13 @@ struct Row {
 // Runs the CFA program in data[begin, end) from `row` up to (and not past)
 // `target`; `initial` is the CIE's row, for DW_CFA_restore. Returns false
 // on an instruction it does not know or a corrupt program.
+// When `on_row` is set, it is called with [from, to) and the row in force
+// there each time the location moves on.
+using RowCallback = std::function<void(uint64_t from, uint64_t to, const Row& row)>;
+
 inline bool RunProgram(absl::string_view data, uint64_t vaddr, size_t begin, size_t end,
                        const Cie& cie, const Row& initial, uint64_t* location, uint64_t target,
-                       Row* row) {
+                       Row* row, const RowCallback* on_row = nullptr) {
   Cursor c(data.substr(0, end), begin, vaddr);
   std::vector<Row> stack;  // DW_CFA_remember_state
   auto set_offset = [&](uint64_t reg, int64_t offset) {
@@ -384,10 +398,12 @@ inline bool RunProgram(absl::string_view data, uint64_t vaddr, size_t begin, siz
       row->fp_offset = initial.fp_offset;
     }
   };
-  auto advance = [&](uint64_t delta) {
-    *location += delta * cie.code_alignment;
+  auto move_to = [&](uint64_t to) {
+    if (on_row != nullptr && to > *location) (*on_row)(*location, to, *row);
+    *location = to;
     return *location <= target;
   };
+  auto advance = [&](uint64_t delta) { return move_to(*location + delta * cie.code_alignment); };
   while (c.ok() && c.pos() < end) {
     uint8_t op = c.U8();
     uint8_t low = op & 0x3f;
@@ -408,8 +424,8 @@ inline bool RunProgram(absl::string_view data, uint64_t vaddr, size_t begin, siz
       case 0x00: break;  // nop
       case 0x01: {       // set_loc
         uint64_t to = c.Pointer(cie.fde_encoding, 0);
-        if (to > target) return c.ok();
-        *location = to;
+        if (!c.ok()) return false;
+        if (!move_to(to)) return true;
         break;
       }
       case 0x02: if (!advance(c.Fixed(1))) return c.ok(); break;
@@ -499,6 +515,25 @@ inline bool RunProgram(absl::string_view data, uint64_t vaddr, size_t begin, siz
     }
   }
   return c.ok();
+}
+
+inline CfaRule ToRule(const Row& row, const Fde& fde) {
+  CfaRule rule;
+#if defined(__x86_64__)
+  if (!row.cfa_is_expression && row.cfa_register == kRegStackPointer) {
+    rule.base = CfaRule::Base::kStackPointer;
+  } else if (!row.cfa_is_expression && row.cfa_register == kRegFramePointer) {
+    rule.base = CfaRule::Base::kFramePointer;
+  }
+#endif
+  rule.cfa_offset = row.cfa_offset;
+  rule.return_address_saved = row.ra_saved;
+  rule.return_address_offset = row.ra_offset;
+  rule.frame_pointer_saved = row.fp_saved;
+  rule.frame_pointer_offset = row.fp_offset;
+  rule.function_start = fde.start;
+  rule.function_end = fde.end;
+  return rule;
 }
 
 }  // namespace eh_frame_internal
@@ -609,22 +644,51 @@ inline std::optional<CfaRule> CallFrameInfo::Run(size_t fde_offset, uint64_t vad
                       initial, &location, vaddr, &row)) {
     return std::nullopt;
   }
-  CfaRule rule;
-#if defined(__x86_64__)
-  if (!row.cfa_is_expression && row.cfa_register == in::kRegStackPointer) {
-    rule.base = CfaRule::Base::kStackPointer;
-  } else if (!row.cfa_is_expression && row.cfa_register == in::kRegFramePointer) {
-    rule.base = CfaRule::Base::kFramePointer;
+  return in::ToRule(row, fde);
+}
+
+inline void CallFrameInfo::ForEachRow(
+    const std::function<void(uint64_t start, uint64_t end, const CfaRule& rule)>& fn) const {
+  namespace in = eh_frame_internal;
+  auto each_fde = [&](size_t offset) {
+    auto record = in::ReadFde(eh_frame_, eh_frame_vaddr_, offset);
+    if (!record || record->first.end <= record->first.start) return;
+    const in::Fde& fde = record->first;
+    const in::Cie& cie = record->second;
+    in::Row row;
+    uint64_t location = fde.start;
+    if (!in::RunProgram(eh_frame_, eh_frame_vaddr_, cie.instructions, cie.end, cie, row,
+                        &location, ~uint64_t{0}, &row)) {
+      return;
+    }
+    const in::Row initial = row;
+    location = fde.start;
+    std::vector<std::pair<std::pair<uint64_t, uint64_t>, in::Row>> rows;
+    const in::RowCallback collect = [&](uint64_t from, uint64_t to, const in::Row& r) {
+      rows.push_back({{from, std::min(to, fde.end)}, r});
+    };
+    if (!in::RunProgram(eh_frame_, eh_frame_vaddr_, fde.instructions, fde.record_end, cie,
+                        initial, &location, ~uint64_t{0}, &row, &collect)) {
+      return;
+    }
+    if (location < fde.end) rows.push_back({{location, fde.end}, row});
+    for (const auto& [range, r] : rows) {
+      if (range.first < range.second && range.first >= fde.start) {
+        fn(range.first, range.second, in::ToRule(r, fde));
+      }
+    }
+  };
+  if (table_entries_ > 0) {
+    for (size_t i = 0; i < table_entries_; ++i) {
+      int32_t v;
+      memcpy(&v, table_.data() + i * 8 + 4, 4);
+      const uint64_t fde_vaddr = hdr_vaddr_ + static_cast<uint64_t>(static_cast<int64_t>(v));
+      if (fde_vaddr < eh_frame_vaddr_ || fde_vaddr - eh_frame_vaddr_ >= eh_frame_.size()) continue;
+      each_fde(static_cast<size_t>(fde_vaddr - eh_frame_vaddr_));
+    }
+  } else {
+    for (const Fde& f : fdes_) each_fde(f.offset);
   }
-#endif
-  rule.cfa_offset = row.cfa_offset;
-  rule.return_address_saved = row.ra_saved;
-  rule.return_address_offset = row.ra_offset;
-  rule.frame_pointer_saved = row.fp_saved;
-  rule.frame_pointer_offset = row.fp_offset;
-  rule.function_start = fde.start;
-  rule.function_end = fde.end;
-  return rule;
 }
 
 }  // namespace flamekit

@@ -191,6 +191,39 @@ TEST(CallFrameInfoTest, AgreesWithReadelfOnRealBinaries) {
   }
 }
 
+// ForEachRow() must give, row by row, what RuleAt() gives at both ends of
+// the row (RuleAt() is held to readelf above), cover each function once,
+// and come in address order.
+TEST(CallFrameInfoTest, RowsAgreeWithRuleAtAndDoNotOverlap) {
+  for (const std::string path : {"/lib/x86_64-linux-gnu/libc.so.6", "/usr/bin/ls"}) {
+    if (access(path.c_str(), R_OK) != 0) continue;
+    std::unique_ptr<ElfFile> elf = OpenOrDie(path);
+    ASSERT_NE(elf, nullptr);
+    absl::StatusOr<std::unique_ptr<CallFrameInfo>> cfi = CallFrameInfo::Open(*elf);
+    ASSERT_TRUE(cfi.ok()) << cfi.status();
+    size_t rows = 0, mismatches = 0;
+    uint64_t previous_end = 0;
+    (*cfi)->ForEachRow([&](uint64_t start, uint64_t end, const CfaRule& rule) {
+      ++rows;
+      EXPECT_LT(start, end);
+      if (start < previous_end && ++mismatches <= 5) {
+        ADD_FAILURE() << path << ": row at 0x" << std::hex << start << " overlaps the one before";
+      }
+      previous_end = end;
+      for (uint64_t at : {start, end - 1}) {
+        std::optional<CfaRule> expected = (*cfi)->RuleAt(at);
+        std::string want = expected ? Describe(*expected) : "none";
+        if (want != Describe(rule) && ++mismatches <= 5) {
+          ADD_FAILURE() << path << " at 0x" << std::hex << at << ": row says " << Describe(rule)
+                        << ", RuleAt says " << want;
+        }
+      }
+    });
+    EXPECT_GT(rows, (*cfi)->fde_count()) << path;
+    EXPECT_EQ(mismatches, 0u) << path;
+  }
+}
+
 // Renames section `name` in the image's section name table (its last
 // byte becomes 'X'), so ElfFile no longer finds it.
 std::string RenameSection(std::string image, absl::string_view name) {

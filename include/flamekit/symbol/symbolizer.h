@@ -66,6 +66,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -196,6 +197,16 @@ class Symbolizer {
   // address - 1 for a return address. Not cached per address.
   std::optional<CfaRule> CfaRuleAt(uint64_t address);
 
+  // ForEachCallFrameInfo()
+  //
+  // Calls fn(mapping, cfi, bias) for each executable mapping of a file (or
+  // the [vdso]) that has .eh_frame: the file's virtual address A is at
+  // A + bias in the process, within [mapping.start, mapping.end). Parses
+  // each file once. For building unwind tables (symbol/cfi_table_builder.h).
+  void ForEachCallFrameInfo(
+      const std::function<void(const Mapping& mapping, const CallFrameInfo& cfi, int64_t bias)>&
+          fn);
+
   // InExecutableMapping()
   //
   // Whether `address` lies in an executable mapping of the process as last
@@ -237,6 +248,8 @@ class Symbolizer {
   absl::Status Init();
   std::string ProcPath(absl::string_view rest) const;
   LoadedFile* GetFile(const Mapping& m);
+  // The file's .eh_frame index, opened on first use; nullptr if none.
+  const CallFrameInfo* CallFrameInfoOf(LoadedFile* file);
   std::unique_ptr<LoadedFile> LoadFile(const Mapping& m);
   absl::StatusOr<std::unique_ptr<ElfFile>> OpenMappedFile(const Mapping& m);
   absl::StatusOr<std::unique_ptr<ElfFile>> ReadVdso(const Mapping& m);
@@ -717,16 +730,36 @@ inline std::optional<CfaRule> Symbolizer::CfaRuleAt(uint64_t address) {
   }
   if (m == nullptr || !(m->IsFile() || m->IsVdso())) return std::nullopt;
   LoadedFile* file = GetFile(*m);
-  if (file->elf == nullptr) return std::nullopt;
+  const CallFrameInfo* cfi = CallFrameInfoOf(file);
+  if (cfi == nullptr) return std::nullopt;
+  std::optional<uint64_t> vaddr = file->elf->FileOffsetToVaddr(address - m->start + m->file_offset);
+  if (!vaddr) return std::nullopt;
+  return cfi->RuleAt(*vaddr);
+}
+
+inline const CallFrameInfo* Symbolizer::CallFrameInfoOf(LoadedFile* file) {
+  if (file->elf == nullptr) return nullptr;
   if (!file->cfi_opened) {
     file->cfi_opened = true;
     absl::StatusOr<std::unique_ptr<CallFrameInfo>> cfi = CallFrameInfo::Open(*file->elf);
     if (cfi.ok()) file->cfi = *std::move(cfi);
   }
-  if (file->cfi == nullptr) return std::nullopt;
-  std::optional<uint64_t> vaddr = file->elf->FileOffsetToVaddr(address - m->start + m->file_offset);
-  if (!vaddr) return std::nullopt;
-  return file->cfi->RuleAt(*vaddr);
+  return file->cfi.get();
+}
+
+inline void Symbolizer::ForEachCallFrameInfo(
+    const std::function<void(const Mapping& mapping, const CallFrameInfo& cfi, int64_t bias)>&
+        fn) {
+  const std::vector<Mapping> mappings = mappings_;  // GetFile() may Refresh()
+  for (const Mapping& m : mappings) {
+    if (!m.executable || !(m.IsFile() || m.IsVdso())) continue;
+    LoadedFile* file = GetFile(m);
+    const CallFrameInfo* cfi = CallFrameInfoOf(file);
+    if (cfi == nullptr) continue;
+    std::optional<uint64_t> vaddr = file->elf->FileOffsetToVaddr(m.file_offset);
+    if (!vaddr) continue;
+    fn(m, *cfi, static_cast<int64_t>(m.start - *vaddr));
+  }
 }
 
 inline Symbolizer::Symbol Symbolizer::Lookup(uint64_t address) {

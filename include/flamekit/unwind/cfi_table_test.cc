@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+// CfiTable and UnwindWithCfi() on hand-laid stacks, where every word is
+// known: which step (CFI row or frame record) each frame takes, rbp
+// restored from its save slot, and the walk stopping (never faulting) on
+// rules that point off the stack.
+
+#include "flamekit/unwind/cfi_table.h"
+
+#include <stdint.h>
+
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace flamekit {
+namespace {
+
+uint64_t Address(const uint64_t* p) { return reinterpret_cast<uint64_t>(p); }
+
+std::vector<uint64_t> Walk(const FramePointerStart& start, const StackBounds& bounds,
+                           const CfiTable* table) {
+  uint64_t frames[16];
+  UnwindResult r = UnwindWithCfi(start, bounds, table, frames, 16);
+  return std::vector<uint64_t>(frames, frames + r.frame_count);
+}
+
+TEST(CfiTableTest, FindReturnsTheRowInForceAndGapsBetweenFunctions) {
+  CfiTable table;
+  table.AddRow(0x2000, 0x2010, CfiRow::kStackPointer, 16, 0);
+  table.AddRow(0x1000, 0x1004, CfiRow::kStackPointer, 8, 0);
+  table.AddRow(0x1004, 0x1040, CfiRow::kFramePointer, 16, -16);
+  table.Finish();
+  EXPECT_EQ(table.Find(0xfff), nullptr);
+  ASSERT_NE(table.Find(0x1000), nullptr);
+  EXPECT_EQ(table.Find(0x1003)->kind, CfiRow::kStackPointer);
+  EXPECT_EQ(table.Find(0x1003)->cfa_offset, 8);
+  EXPECT_EQ(table.Find(0x1004)->kind, CfiRow::kFramePointer);
+  EXPECT_EQ(table.Find(0x103f)->rbp_offset, -16);
+  EXPECT_EQ(table.Find(0x1040)->kind, CfiRow::kNone);  // between functions
+  EXPECT_EQ(table.Find(0x2005)->cfa_offset, 16);
+  EXPECT_EQ(table.Find(0x9999)->kind, CfiRow::kNone);  // after the last
+}
+
+TEST(CfiTableTest, NeighboursWithTheSameRuleAreMerged) {
+  CfiTable table;
+  for (uint64_t pc = 0x1000; pc < 0x2000; pc += 0x10) {
+    table.AddRow(pc, pc + 0x10, CfiRow::kStackPointer, 8, 0);
+  }
+  table.Finish();
+  EXPECT_EQ(table.size(), 2u);  // the rule, then the gap after it
+  EXPECT_EQ(table.Find(0x1fff)->kind, CfiRow::kStackPointer);
+}
+
+TEST(CfiTableTest, OffsetsThatDoNotFitBecomeNoRule) {
+  CfiTable table;
+  table.AddRow(0x1000, 0x1010, CfiRow::kStackPointer, int64_t{1} << 40, 0);
+  table.AddRow(0x1010, 0x1020, CfiRow::kStackPointer, 8, int64_t{1} << 20);
+  table.Finish();
+  EXPECT_EQ(table.Find(0x1000)->kind, CfiRow::kNone);
+  EXPECT_EQ(table.Find(0x1010)->kind, CfiRow::kNone);
+}
+
+// Three frames: a frameless leaf (CFA = rsp + 16, rbp saved at CFA - 16),
+// a frame-pointer function (CFA = rbp + 16), and one with no rule (frame
+// record step), then the end of the chain.
+TEST(UnwindWithCfiTest, StepsByRuleAndByFrameRecord) {
+  uint64_t stack[32] = {};
+  StackBounds bounds{Address(stack), Address(stack + 32)};
+  // Leaf: sp = stack; it pushed the caller's rbp (stack[0]) and the call
+  // pushed the return address (stack[1]).
+  stack[0] = Address(stack + 4);  // the caller's rbp
+  stack[1] = 0x2020;
+  // Caller at 0x2020: a frame record at rbp = stack + 4.
+  stack[4] = Address(stack + 8);
+  stack[5] = 0x3030;
+  // Its caller at 0x3030 has no rule: its frame record at stack + 8.
+  stack[8] = 0;
+  stack[9] = 0x4040;
+  CfiTable table;
+  table.AddRow(0x1000, 0x1100, CfiRow::kStackPointer, 16, -16);
+  table.AddRow(0x2000, 0x2100, CfiRow::kFramePointer, 16, -16);
+  table.Finish();
+  // rbp in the leaf holds something else entirely (no frame pointers).
+  FramePointerStart start{0x1010, 0xdeadbeef, Address(stack)};
+  EXPECT_EQ(Walk(start, bounds, &table), (std::vector<uint64_t>{0x1010, 0x2020, 0x3030, 0x4040}));
+  // The frame-pointer walk alone gets nowhere from that rbp.
+  EXPECT_EQ(Walk(start, bounds, nullptr), (std::vector<uint64_t>{0x1010}));
+}
+
+TEST(UnwindWithCfiTest, RulesThatPointOffTheStackEndTheWalk) {
+  uint64_t stack[8] = {};
+  StackBounds bounds{Address(stack), Address(stack + 8)};
+  CfiTable table;
+  table.AddRow(0x1000, 0x1100, CfiRow::kStackPointer, 4096, 0);  // past the top
+  table.AddRow(0x2000, 0x2100, CfiRow::kStackPointer, 0, 0);     // does not grow
+  table.AddRow(0x3000, 0x3100, CfiRow::kStackPointer, 12, 0);    // misaligned
+  table.Finish();
+  for (uint64_t pc : {0x1000, 0x2000, 0x3000}) {
+    EXPECT_EQ(Walk({pc, 0, Address(stack)}, bounds, &table), (std::vector<uint64_t>{pc})) << pc;
+  }
+  // An rbp save slot off the stack ends it too.
+  CfiTable slot_off;
+  slot_off.AddRow(0x1000, 0x1100, CfiRow::kStackPointer, 16, 4096);
+  slot_off.Finish();
+  stack[1] = 0x5000;
+  EXPECT_EQ(Walk({0x1000, 0, Address(stack)}, bounds, &slot_off),
+            (std::vector<uint64_t>{0x1000}));
+}
+
+TEST(UnwindWithCfiTest, UnknownBoundsGiveTheLeafOnly) {
+  CfiTable table;
+  table.Finish();
+  EXPECT_EQ(Walk({0x1234, 0, 0x7000}, StackBounds{}, &table), (std::vector<uint64_t>{0x1234}));
+}
+
+TEST(UnwindWithCfiTest, MaxFramesTruncates) {
+  // A loop of frame records: each points to the next, 16 bytes up.
+  uint64_t stack[64] = {};
+  for (int i = 0; i + 2 < 64; i += 2) {
+    stack[i] = Address(stack + i + 2);
+    stack[i + 1] = 0x1000 + i;
+  }
+  StackBounds bounds{Address(stack), Address(stack + 64)};
+  uint64_t frames[5];
+  UnwindResult r = UnwindWithCfi({0x42, Address(stack), Address(stack)}, bounds, nullptr, frames, 5);
+  EXPECT_EQ(r.frame_count, 5u);
+  EXPECT_TRUE(r.truncated);
+}
+
+}  // namespace
+}  // namespace flamekit
