@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The cost of one sample in the signal handler path: read registers from a
 // ucontext, find the thread's stack bounds, walk 64 frame pointers, push to
-// the StackRing (drained every 1,024 samples, included). Also one real
+// the StackRing (drained every 1,024 samples, included); the same walked
+// by .eh_frame rules, and the cost of building those rules. Also one real
 // signal round trip to the calling thread (kernel delivery + handler).
 //
 //   bazel run -c opt //benchmarks/profiler:handler_benchmark
@@ -17,6 +18,7 @@
 #include "flamekit/buffer/stack_ring.h"
 #include "flamekit/sample/sampler.h"
 #include "flamekit/sample/signal_handler.h"
+#include "flamekit/symbol/cfi_table_builder.h"
 #include "flamekit/unwind/stack_bounds.h"
 
 namespace flamekit {
@@ -59,6 +61,43 @@ void BM_HandlerPathUnwind64AndPush(benchmark::State& state) {
   DeactivateSampling();
 }
 BENCHMARK(BM_HandlerPathUnwind64AndPush);
+
+// The same 64 frames walked by .eh_frame rules (unwind = "dwarf"): one
+// binary search of the process's rule table per frame on top.
+void BM_HandlerPathCfiUnwind64AndPush(benchmark::State& state) {
+  Context c;
+  c.ring = std::move(*StackRing::Create(4096));
+  c.table.Insert(static_cast<uint32_t>(CurrentTid()), *CurrentThreadStackBounds());
+  absl::StatusOr<std::unique_ptr<Symbolizer>> symbolizer = Symbolizer::ForSelf();
+  if (!symbolizer.ok()) {
+    state.SkipWithError("cannot read /proc/self/maps");
+    return;
+  }
+  CfiTableStats stats;
+  std::unique_ptr<CfiTable> cfi = BuildCfiTable(**symbolizer, &stats);
+  ActivateSampling(SamplingTarget{c.ring.get(), &c.table, 64, cfi.get()}, SampleSource::kCtimer);
+  AtDepth(64, state, c);
+  DeactivateSampling();
+  state.counters["rules"] = static_cast<double>(stats.rows);
+}
+BENCHMARK(BM_HandlerPathCfiUnwind64AndPush);
+
+// Building that table for this process (at Start, and after a dlopen).
+void BM_BuildCfiTable(benchmark::State& state) {
+  absl::StatusOr<std::unique_ptr<Symbolizer>> symbolizer = Symbolizer::ForSelf();
+  if (!symbolizer.ok()) {
+    state.SkipWithError("cannot read /proc/self/maps");
+    return;
+  }
+  CfiTableStats stats;
+  for (auto _ : state) {
+    std::unique_ptr<CfiTable> cfi = BuildCfiTable(**symbolizer, &stats);
+    benchmark::DoNotOptimize(cfi.get());
+  }
+  state.counters["rules"] = static_cast<double>(stats.rows);
+  state.counters["bytes"] = static_cast<double>(stats.bytes);
+}
+BENCHMARK(BM_BuildCfiTable)->Unit(benchmark::kMillisecond);
 
 // A real signal: tgkill to ourselves with SI_QUEUE + the wall cookie, so the
 // dispatcher claims it and records a sample; the kernel's delivery cost is

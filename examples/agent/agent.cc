@@ -11,6 +11,9 @@
 // Settings (environment):
 //   FLAMEKIT_EVENT     cpu (default), ctimer, itimer, wall, page-faults, ...
 //   FLAMEKIT_INTERVAL  10ms (default), 1ms, or an event count
+//   FLAMEKIT_UNWIND    fp (default) or dwarf: walk stacks by .eh_frame rules,
+//                      for programs and libraries built without frame
+//                      pointers (most of a distribution's)
 //   FLAMEKIT_OUTPUT    where to write, format by extension (.html, .svg,
 //                      .collapsed, .pb.gz); %p becomes the process id.
 //                      Default: flamekit-%p.html in the working directory.
@@ -58,6 +61,7 @@ absl::StatusOr<flamekit::ProfilerOptions> OptionsFromEnvironment() {
     return absl::InvalidArgumentError(
         absl::StrCat("FLAMEKIT_INTERVAL: ", period.status().message()));
   }
+  options.unwind = Setting("FLAMEKIT_UNWIND", "fp");
   options.interval = period->interval;
   options.interval_events = period->count;
   options.title = absl::StrCat(program_invocation_short_name, " (pid ", getpid(), ")");

@@ -46,6 +46,24 @@ else
   (( perl_frames * 2 >= total )) || fail "perl: the interpreter loop is not where the time went: $(sort -t' ' -k2 -n -r "${perl_file}" | head -5)"
 fi
 
+# --- dwarf: Debian's perl has no frame pointers; .eh_frame rules give its
+# whole stacks, from _start down to the opcode ---
+dwarf_out="${OUT}/perl-dwarf-%p.collapsed"
+LD_PRELOAD="${AGENT}" FLAMEKIT_EVENT=cpu FLAMEKIT_INTERVAL=1ms FLAMEKIT_UNWIND=dwarf \
+  FLAMEKIT_OUTPUT="${dwarf_out}" perl -e "${perl_program}" >/dev/null 2>"${OUT}/perl-dwarf.stderr"
+dwarf_file=$(ls "${OUT}"/perl-dwarf-*.collapsed 2>/dev/null | head -1)
+if [[ -z "${dwarf_file}" ]]; then
+  fail "perl (dwarf) left no profile; stderr: $(cat "${OUT}/perl-dwarf.stderr")"
+else
+  total=$(total_samples "${dwarf_file}")
+  whole=$(samples_matching "${dwarf_file}" '(^|;)main;perl_run;Perl_runops')
+  shallow=$(samples_matching "${perl_file:-/dev/null}" '(^|;)main;perl_run;Perl_runops')
+  echo "perl (dwarf): ${total} samples, ${whole} from main down to the run loop (fp: ${shallow})"
+  (( total >= 100 )) || fail "perl (dwarf): only ${total} samples at 1 ms"
+  (( whole * 10 >= total * 9 )) ||
+    fail "perl (dwarf): ${whole} of ${total} samples reach main: $(sort -t' ' -k2 -n -r "${dwarf_file}" | head -5)"
+fi
+
 # --- wall: a program blocked in one call for its whole life ---
 wall_out="${OUT}/sleep-%p.collapsed"
 start=$(date +%s%N)
@@ -69,7 +87,8 @@ else
 fi
 
 # --- bad settings: one line, program unharmed, no file ---
-for setting in "FLAMEKIT_EVENT=bogus" "FLAMEKIT_INTERVAL=-5ms" "FLAMEKIT_OUTPUT=${OUT}/x.docx"; do
+for setting in "FLAMEKIT_EVENT=bogus" "FLAMEKIT_INTERVAL=-5ms" "FLAMEKIT_OUTPUT=${OUT}/x.docx" \
+  "FLAMEKIT_UNWIND=guess"; do
   rm -f "${OUT}"/bad*
   out=$(env LD_PRELOAD="${AGENT}" FLAMEKIT_OUTPUT="${OUT}/bad.html" "${setting}" \
     echo still-runs 2>"${OUT}/bad.stderr")

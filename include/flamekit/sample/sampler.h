@@ -51,6 +51,7 @@
 #include "flamekit/buffer/stack_ring.h"
 #include "flamekit/sample/perf_kernel_chain.h"
 #include "flamekit/sample/wall_idle.h"
+#include "flamekit/unwind/cfi_table.h"
 #include "flamekit/unwind/frame_pointer.h"
 #include "flamekit/unwind/stack_bounds.h"
 #include "flamekit/unwind/ucontext_regs.h"
@@ -71,6 +72,10 @@ struct SamplingTarget {
   StackRing* ring = nullptr;
   const ThreadStackTable* stacks = nullptr;
   uint32_t max_depth = kMaxStackFrames;  // clamped to [1, kMaxStackFrames]
+  // Unwind with these call frame rules (unwind/cfi_table.h) instead of
+  // frame pointers alone; null: frame pointers. Replaced while sampling
+  // with PublishCfiTable().
+  const CfiTable* cfi = nullptr;
 };
 
 // Sampler
@@ -107,6 +112,13 @@ void ActivateSampling(const SamplingTarget& target, SampleSource source);
 // Stops accepting samples and waits until no handler is inside the sample
 // path. After it returns the target's ring and table may be destroyed.
 void DeactivateSampling();
+
+// PublishCfiTable()
+//
+// Makes handlers unwind with `table` from now on (after a dlopen, say).
+// The table it replaces may still be read by a handler until
+// WaitForSampleHandlers() returns; keep it until then.
+void PublishCfiTable(const CfiTable* table);
 
 // WaitForSampleHandlers()
 //
@@ -196,6 +208,7 @@ struct SamplerShared {
   std::atomic<int> active_handlers{0};
   std::atomic<StackRing*> ring{nullptr};
   std::atomic<const ThreadStackTable*> stacks{nullptr};
+  std::atomic<const CfiTable*> cfi{nullptr};
   std::atomic<uint32_t> max_depth{kMaxStackFrames};
   std::atomic<uint64_t> signals{0};
   std::atomic<uint64_t> samples{0};
@@ -276,6 +289,8 @@ inline void RecordSample(SampleSource source, bool is_probe, const siginfo_t* in
   // and table they point to are fully built.
   StackRing* ring = s.ring.load(std::memory_order_acquire);
   const ThreadStackTable* stacks = s.stacks.load(std::memory_order_acquire);
+  // Acquire: pairs with the release in ActivateSampling()/PublishCfiTable().
+  const CfiTable* cfi = s.cfi.load(std::memory_order_acquire);
   if (ring == nullptr) return;
   MachineRegisters regs;
   if (!ReadMachineRegisters(ucontext, &regs)) {
@@ -315,8 +330,10 @@ inline void RecordSample(SampleSource source, bool is_probe, const siginfo_t* in
       kernel = TakeNewestKernelChain(FindKernelChainRing(info->si_fd), frames, depth);
     }
     if (kernel < depth) {
-      UnwindResult unwound = UnwindFramePointers({regs.pc, regs.fp, regs.sp}, bounds,
-                                                 frames + kernel, depth - kernel);
+      const FramePointerStart start{regs.pc, regs.fp, regs.sp};
+      UnwindResult unwound =
+          cfi != nullptr ? UnwindWithCfi(start, bounds, cfi, frames + kernel, depth - kernel)
+                         : UnwindFramePointers(start, bounds, frames + kernel, depth - kernel);
       count = kernel + unwound.frame_count;
       if (unwound.truncated) flags |= kStackRecordTruncated;
     } else {
@@ -325,9 +342,11 @@ inline void RecordSample(SampleSource source, bool is_probe, const siginfo_t* in
     }
   }
   // The words just above the leaf's sp, for the reader to find the caller
-  // of a leaf that has no frame (see StackRecord::leaf_stack_words).
+  // of a leaf that has no frame (see StackRecord::leaf_stack_words). A CFI
+  // walk already stepped through such a leaf.
   size_t words = 0;
-  if (!is_probe && (flags & kStackRecordNoBounds) == 0 && count < kMaxStackFrames) {
+  if (!is_probe && cfi == nullptr && (flags & kStackRecordNoBounds) == 0 &&
+      count < kMaxStackFrames) {
     size_t room = kMaxStackFrames - count;
     words = CopyStackWords(regs.sp, bounds, frames + count,
                            room < kLeafStackWords ? room : kLeafStackWords);
@@ -385,6 +404,7 @@ inline void ActivateSampling(const SamplingTarget& target, SampleSource source) 
   // handlers that acquire these pointers.
   g_shared.ring.store(target.ring, std::memory_order_release);
   g_shared.stacks.store(target.stacks, std::memory_order_release);
+  g_shared.cfi.store(target.cfi, std::memory_order_release);
   // Seq_cst: the handler's active_handlers/source protocol (Dekker-style)
   // with DeactivateSampling() needs a single total order.
   g_shared.source.store(static_cast<int>(source), std::memory_order_seq_cst);
@@ -411,6 +431,12 @@ inline void DeactivateSampling() {
   }
   g_shared.ring.store(nullptr, std::memory_order_release);
   g_shared.stacks.store(nullptr, std::memory_order_release);
+  g_shared.cfi.store(nullptr, std::memory_order_release);
+}
+
+inline void PublishCfiTable(const CfiTable* table) {
+  // Release: the table was built by this thread; handlers acquire it.
+  sample_internal::g_shared.cfi.store(table, std::memory_order_release);
 }
 
 inline bool SampleSignalCallback(int /*signo*/, siginfo_t* info, void* ucontext) {
