@@ -377,10 +377,8 @@ class Profiler::Session {
   const ProfilerOptions options_;
   std::unique_ptr<StackRing> ring_;
   std::unique_ptr<ThreadStackTable> stacks_;
-  // unwind == "dwarf": the rules handlers unwind with, and the tables they
-  // replaced (a handler may still read one until sampling stops).
+  // unwind == "dwarf": the rules handlers unwind with.
   std::unique_ptr<CfiTable> cfi_table_;
-  std::vector<std::unique_ptr<CfiTable>> retired_cfi_tables_;
   std::unique_ptr<Sampler> sampler_;
   std::string engine_;
   std::string engine_note_;
@@ -872,10 +870,10 @@ inline void Profiler::Session::CollectorMain() {
       if (Symbolizer* symbolizer = owner_->SymbolizerLocked()) {
         if (symbolizer->RefreshIfLibrariesChanged() && cfi_table_ != nullptr) {
           // New code (or code gone): handlers get rules for what is mapped
-          // now; the old table stays alive until sampling stops.
+          // now, and the old table goes once no handler can hold it.
           std::unique_ptr<CfiTable> fresh = BuildCfiTable(*symbolizer);
           PublishCfiTable(fresh.get());
-          retired_cfi_tables_.push_back(std::move(cfi_table_));
+          WaitForSampleHandlers();
           cfi_table_ = std::move(fresh);
         }
       }

@@ -3,6 +3,8 @@
 // built without frame pointers (as Debian builds its libraries), where the
 // frame-pointer walk loses every frame of that code.
 
+#include <dlfcn.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include <string>
@@ -110,6 +112,42 @@ TEST_P(ProfilerDwarfEngineTest, WholeStacksThroughCodeWithoutFramePointers) {
       << dwarf.whole << " of " << dwarf.spinning << "; e.g. " << dwarf.example;
   // What the mode is for: frame pointers alone do not see the chain.
   EXPECT_LT(fp.whole, fp.spinning / 10) << fp.whole << " of " << fp.spinning;
+}
+
+// dlopen()/dlclose() while sampling: the collector rebuilds the table,
+// publishes it, and frees the old one once no handler can hold it (ASan
+// watches this in CI); the library's code is sampled and named.
+TEST(ProfilerDwarfTest, DlopenAndDlcloseWhileUnwindingWithRules) {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  const std::string path = absl::StrCat(srcdir ? srcdir : ".",
+                                        "/flamekit/include/flamekit/libfk_profiler_test_dso.so");
+  Profiler& profiler = Profiler::Global();
+  ProfilerOptions options;
+  options.event = "ctimer";
+  options.unwind = "dwarf";
+  options.interval = absl::Milliseconds(2);
+  ASSERT_THAT(profiler.Start(options), IsOk());
+  for (int round = 0; round < 3; ++round) {
+    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(handle, nullptr) << dlerror();
+    auto burn = reinterpret_cast<uint64_t (*)(double)>(dlsym(handle, "FkDsoBurn"));
+    ASSERT_NE(burn, nullptr);
+    burn(0.3);
+    ASSERT_EQ(dlclose(handle), 0);
+  }
+  absl::StatusOr<Profile> profile = profiler.Stop();
+  ASSERT_TRUE(profile.ok()) << profile.status();
+  uint64_t burning = 0, under_the_test = 0;
+  profile->ForEachStack([&](absl::Span<const FrameId> stack, uint64_t count) {
+    std::vector<std::string> names;
+    for (FrameId id : stack) names.push_back(profile->frame(id).name);
+    const std::string joined = absl::StrJoin(names, ";");
+    if (!absl::StrContains(joined, "FkDsoBurn")) return;
+    burning += count;
+    if (absl::StrContains(joined, "DlopenAndDlcloseWhileUnwindingWithRules")) under_the_test += count;
+  });
+  EXPECT_GT(burning, 50u);
+  EXPECT_GE(under_the_test, burning * 9 / 10) << under_the_test << " of " << burning;
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, ProfilerDwarfEngineTest, ::testing::Values("cpu", "itimer"));

@@ -117,7 +117,7 @@ void DeactivateSampling();
 //
 // Makes handlers unwind with `table` from now on (after a dlopen, say).
 // The table it replaces may still be read by a handler until
-// WaitForSampleHandlers() returns; keep it until then.
+// WaitForSampleHandlers() returns; free it only after that.
 void PublishCfiTable(const CfiTable* table);
 
 // WaitForSampleHandlers()
@@ -289,8 +289,10 @@ inline void RecordSample(SampleSource source, bool is_probe, const siginfo_t* in
   // and table they point to are fully built.
   StackRing* ring = s.ring.load(std::memory_order_acquire);
   const ThreadStackTable* stacks = s.stacks.load(std::memory_order_acquire);
-  // Acquire: pairs with the release in ActivateSampling()/PublishCfiTable().
-  const CfiTable* cfi = s.cfi.load(std::memory_order_acquire);
+  // Seq_cst: pairs with PublishCfiTable() (a Dekker-style protocol with
+  // active_handlers, as the kernel chain rings): once the collector has
+  // published a new table and seen no handler inside, none holds the old.
+  const CfiTable* cfi = s.cfi.load(std::memory_order_seq_cst);
   if (ring == nullptr) return;
   MachineRegisters regs;
   if (!ReadMachineRegisters(ucontext, &regs)) {
@@ -435,8 +437,8 @@ inline void DeactivateSampling() {
 }
 
 inline void PublishCfiTable(const CfiTable* table) {
-  // Release: the table was built by this thread; handlers acquire it.
-  sample_internal::g_shared.cfi.store(table, std::memory_order_release);
+  // Seq_cst: see RecordSample(); also publishes the table's contents.
+  sample_internal::g_shared.cfi.store(table, std::memory_order_seq_cst);
 }
 
 inline bool SampleSignalCallback(int /*signo*/, siginfo_t* info, void* ucontext) {
