@@ -207,7 +207,7 @@ double Phase(Workers& workers) {
 // `event` "none": the "on" phase of each pair runs unprofiled too (the
 // noise floor row).
 void BM_Overhead(benchmark::State& state, const char* event, int interval_us,
-                 int idle_threads = 0) {
+                 int idle_threads = 0, const char* unwind = "fp") {
   std::string pairs_error;
   const int pairs = Pairs(&pairs_error);
   if (pairs == 0) {
@@ -243,6 +243,7 @@ void BM_Overhead(benchmark::State& state, const char* event, int interval_us,
         ProfilerOptions options;
         options.event = event;
         options.interval = absl::Microseconds(interval_us);
+        options.unwind = unwind;
         options.fallback = false;
         double rss_before = ResidentMb();
         absl::Status started = Profiler::Global().Start(options);
@@ -323,6 +324,10 @@ BENCHMARK_CAPTURE(BM_CollectorIdleCost, wall_100Hz_32_idle_threads, "wall", 32)
 // First, so the rows after it can be read against it.
 BENCHMARK_CAPTURE(BM_Overhead, none, "none", 0)->Iterations(1)->Unit(benchmark::kSecond);
 BENCHMARK_CAPTURE(BM_Overhead, cpu_1kHz, "cpu", 1000)->Iterations(1)->Unit(benchmark::kSecond);
+// Every frame by its .eh_frame rule (unwind = "dwarf").
+BENCHMARK_CAPTURE(BM_Overhead, cpu_1kHz_dwarf, "cpu", 1000, 0, "dwarf")
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
 BENCHMARK_CAPTURE(BM_Overhead, ctimer_max, "ctimer", 1000)->Iterations(1)->Unit(benchmark::kSecond);
 BENCHMARK_CAPTURE(BM_Overhead, itimer_max, "itimer", 1000)->Iterations(1)->Unit(benchmark::kSecond);
 BENCHMARK_CAPTURE(BM_Overhead, cpu_100Hz, "cpu", 10000)->Iterations(1)->Unit(benchmark::kSecond);
