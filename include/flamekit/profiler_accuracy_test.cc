@@ -18,17 +18,14 @@
 #include "absl/strings/str_join.h"
 #include "flamekit/profiler.h"
 #include "flamekit/testing/status_matchers.h"
+#include "flamekit/testing/thread_cpu.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace flamekit {
 namespace {
 
-double ThreadCpuSeconds() {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+using ::flamekit::testing::ThreadCpuSeconds;
 
 __attribute__((noinline)) uint64_t Spin(double seconds) {
   double until = ThreadCpuSeconds() + seconds;

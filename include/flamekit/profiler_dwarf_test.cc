@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "flamekit/profiler.h"
 #include "flamekit/testing/status_matchers.h"
+#include "flamekit/testing/thread_cpu.h"
 #include "flamekit/unwind/cfi_test_chain.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -27,11 +28,7 @@ using ::flamekit::testing::IsOk;
 using ::flamekit::testing::StatusIs;
 using ::testing::HasSubstr;
 
-double ThreadCpuSeconds() {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+using ::flamekit::testing::ThreadCpuSeconds;
 
 // Called at the bottom of the frameless chain: spins for 0.4 s of CPU.
 __attribute__((noinline)) uint64_t SpinAtTheBottom(uint64_t work) {

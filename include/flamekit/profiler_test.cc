@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "flamekit/testing/status_matchers.h"
+#include "flamekit/testing/thread_cpu.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -39,11 +40,7 @@ using ::flamekit::testing::IsOk;
 using ::flamekit::testing::StatusIs;
 using ::testing::HasSubstr;
 
-double ThreadCpuSeconds() {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+using ::flamekit::testing::ThreadCpuSeconds;
 
 __attribute__((noinline)) uint64_t SpinFor(double seconds) {
   double until = ThreadCpuSeconds() + seconds;

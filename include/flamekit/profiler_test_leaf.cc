@@ -1,17 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "flamekit/profiler_test_leaf.h"
 
-#include <time.h>
+#include "flamekit/testing/thread_cpu.h"
 
 namespace flamekit {
 namespace leaf_test {
 namespace {
 
-double ThreadCpuSeconds() {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+using ::flamekit::testing::ThreadCpuSeconds;
 
 // The loop both callers run: the sum keeps the call from being a tail call
 // (a tail call would leave no caller to find).

@@ -28,6 +28,7 @@
 #include "flamekit/sample/thread_list.h"
 #include "flamekit/sample/wall_clock_sampler.h"
 #include "flamekit/testing/status_matchers.h"
+#include "flamekit/testing/thread_cpu.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -39,11 +40,7 @@ using ::flamekit::testing::StatusIs;
 
 #define ASSERT_OK(expr) ASSERT_THAT((expr), IsOk())
 
-double ThreadCpuSeconds() {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+using ::flamekit::testing::ThreadCpuSeconds;
 
 __attribute__((noinline)) uint64_t Burn(double seconds) {
   double until = ThreadCpuSeconds() + seconds;
