@@ -11,9 +11,10 @@
 // Settings (environment):
 //   FLAMEKIT_EVENT     cpu (default), ctimer, itimer, wall, page-faults, ...
 //   FLAMEKIT_INTERVAL  10ms (default), 1ms, or an event count
-//   FLAMEKIT_UNWIND    fp (default) or dwarf: walk stacks by .eh_frame rules,
-//                      for programs and libraries built without frame
-//                      pointers (most of a distribution's)
+//   FLAMEKIT_UNWIND    dwarf (default): walk stacks by .eh_frame rules, as
+//                      the programs an agent is preloaded into were mostly
+//                      built without frame pointers (a distribution's are);
+//                      fp: frame pointers only (no 30 ms, 2 MB rule table)
 //   FLAMEKIT_OUTPUT    where to write, format by extension (.html, .svg,
 //                      .collapsed, .pb.gz); %p becomes the process id.
 //                      Default: flamekit-%p.html in the working directory.
@@ -61,7 +62,7 @@ absl::StatusOr<flamekit::ProfilerOptions> OptionsFromEnvironment() {
     return absl::InvalidArgumentError(
         absl::StrCat("FLAMEKIT_INTERVAL: ", period.status().message()));
   }
-  options.unwind = Setting("FLAMEKIT_UNWIND", "fp");
+  options.unwind = Setting("FLAMEKIT_UNWIND", "dwarf");
   options.interval = period->interval;
   options.interval_events = period->count;
   options.title = absl::StrCat(program_invocation_short_name, " (pid ", getpid(), ")");

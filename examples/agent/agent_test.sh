@@ -28,7 +28,7 @@ total_samples() {
 perl_program='my $x = 0; for my $i (1 .. 20_000_000) { $x += $i % 7 } print "$x\n"'
 expected=$(perl -e "${perl_program}")
 perl_out="${OUT}/perl-%p.collapsed"
-result=$(LD_PRELOAD="${AGENT}" FLAMEKIT_EVENT=cpu FLAMEKIT_INTERVAL=1ms \
+result=$(LD_PRELOAD="${AGENT}" FLAMEKIT_EVENT=cpu FLAMEKIT_INTERVAL=1ms FLAMEKIT_UNWIND=fp \
   FLAMEKIT_OUTPUT="${perl_out}" perl -e "${perl_program}" 2>"${OUT}/perl.stderr")
 code=$?
 [[ ${code} == 0 ]] || fail "perl under the agent exited ${code}: $(cat "${OUT}/perl.stderr")"
@@ -46,10 +46,10 @@ else
   (( perl_frames * 2 >= total )) || fail "perl: the interpreter loop is not where the time went: $(sort -t' ' -k2 -n -r "${perl_file}" | head -5)"
 fi
 
-# --- dwarf: Debian's perl has no frame pointers; .eh_frame rules give its
-# whole stacks, from _start down to the opcode ---
+# --- dwarf (the agent's default): Debian's perl has no frame pointers;
+# .eh_frame rules give its whole stacks, from _start down to the opcode ---
 dwarf_out="${OUT}/perl-dwarf-%p.collapsed"
-LD_PRELOAD="${AGENT}" FLAMEKIT_EVENT=cpu FLAMEKIT_INTERVAL=1ms FLAMEKIT_UNWIND=dwarf \
+LD_PRELOAD="${AGENT}" FLAMEKIT_EVENT=cpu FLAMEKIT_INTERVAL=1ms \
   FLAMEKIT_OUTPUT="${dwarf_out}" perl -e "${perl_program}" >/dev/null 2>"${OUT}/perl-dwarf.stderr"
 dwarf_file=$(ls "${OUT}"/perl-dwarf-*.collapsed 2>/dev/null | head -1)
 if [[ -z "${dwarf_file}" ]]; then
