@@ -868,9 +868,13 @@ inline void Profiler::Session::CollectorMain() {
       // only if the symbolizer saw it mapped: one cheap check per tick.
       std::lock_guard<std::mutex> lock(owner_->symbol_mu_);
       if (Symbolizer* symbolizer = owner_->SymbolizerLocked()) {
-        if (symbolizer->RefreshIfLibrariesChanged() && cfi_table_ != nullptr) {
+        if (symbolizer->RefreshIfLibrariesChanged() && cfi_table_ != nullptr &&
+            sampling_.load()) {
           // New code (or code gone): handlers get rules for what is mapped
-          // now, and the old table goes once no handler can hold it.
+          // now, and the old table goes once no handler can hold it. (Once
+          // sampling stopped there is nothing to publish to; a publish that
+          // races Stop() leaves a pointer no handler reads: the ring is
+          // unpublished and the next Start() overwrites it.)
           std::unique_ptr<CfiTable> fresh = BuildCfiTable(*symbolizer);
           PublishCfiTable(fresh.get());
           WaitForSampleHandlers();
