@@ -1079,12 +1079,8 @@ inline uint64_t Profiler::Session::LeafCaller(const StackRecord& r, uint32_t lea
     int32_t where = kLeafRuleUnknown;
     if (rule && rule->base == CfaRule::Base::kFramePointer) {
       where = kLeafKeepsFrame;  // rbp is this function's: the walk saw its caller
-    } else if (rule && rule->base == CfaRule::Base::kStackPointer && rule->return_address_saved) {
-      // No frame set up at this pc (a frameless leaf, a prologue or an
-      // epilogue): rbp is still the caller's, so the walk's next entry is
-      // the caller's caller, and the return address is at CFA - 8.
-      const int64_t at = rule->cfa_offset + rule->return_address_offset;
-      if (at >= 0 && at % 8 == 0 && at / 8 < INT32_MAX) where = static_cast<int32_t>(at / 8);
+    } else if (std::optional<uint32_t> at = rule ? rule->FramelessReturnSlot() : std::nullopt) {
+      where = static_cast<int32_t>(*at);
     }
     slot = leaf_slots_.emplace(pc, where).first;
   }

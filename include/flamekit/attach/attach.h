@@ -82,6 +82,7 @@
 #include "flamekit/profile/profile.h"
 #include "flamekit/sample/perf_event.h"
 #include "flamekit/sample/perf_ring.h"
+#include "flamekit/unwind/frame_pointer.h"
 
 namespace flamekit {
 
@@ -304,10 +305,8 @@ class AttachSession {
 
 namespace attach_internal {
 
-// Bytes of user stack each sample copies: 16 words reach the return
-// address of leaves whose frame is up to 128 bytes (every glibc system call
-// wrapper, 94 % of the sp-based rules in libc's .eh_frame).
-inline constexpr uint32_t kUserStackBytes = 128;
+// Bytes of user stack each sample copies (see kLeafStackWords).
+inline constexpr uint32_t kUserStackBytes = 8 * kLeafStackWords;
 
 inline std::string ReadProcString(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "re");

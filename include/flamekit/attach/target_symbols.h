@@ -149,13 +149,7 @@ inline std::optional<uint32_t> SymbolizerAttachSymbols::FramelessReturnSlot(uint
   Symbolizer* frames = Frames();
   if (frames == nullptr) return std::nullopt;
   std::optional<CfaRule> rule = frames->CfaRuleAt(pc);
-  // "CFA = rsp + N" at the pc: no frame set up, rbp is still the caller's.
-  if (!rule || rule->base != CfaRule::Base::kStackPointer || !rule->return_address_saved) {
-    return std::nullopt;
-  }
-  const int64_t at = rule->cfa_offset + rule->return_address_offset;
-  if (at < 0 || at % 8 != 0 || at / 8 > UINT32_MAX) return std::nullopt;
-  return static_cast<uint32_t>(at / 8);
+  return rule ? rule->FramelessReturnSlot() : std::nullopt;
 }
 
 inline bool SymbolizerAttachSymbols::IsCode(uint64_t address) {

@@ -166,13 +166,6 @@ inline constexpr uintptr_t kProbeCookie = 0x666b70726f62ULL;   // "fkprob"
 // Async-signal-safe (one system call).
 int QueueSampleSignal(pid_t tid, int signo, uintptr_t cookie);
 
-// Stack words above the leaf's sp kept with each sample, where a leaf that
-// keeps no frame has its return address (the collector finds which word
-// from the leaf's .eh_frame rule). 16 words reach it for leaves whose
-// frame is up to 128 bytes: every glibc system call wrapper (0x28 bytes),
-// and 94 % of the sp-based rows of libc's .eh_frame (89 % at 8 words).
-inline constexpr size_t kLeafStackWords = 16;
-
 // Flag of StackRecord::flags set on probe records: a signal sent only to
 // learn a new thread's stack pointer (not a sample).
 inline constexpr uint8_t kStackRecordProbe = 4;

@@ -82,6 +82,20 @@ struct CfaRule {
   // The FDE's address range, [function_start, function_end).
   uint64_t function_start = 0;
   uint64_t function_end = 0;
+
+  // FramelessReturnSlot()
+  //
+  // When the function keeps no frame at this pc ("CFA = rsp + N": a
+  // frameless leaf, a prologue, an epilogue), rbp still holds its
+  // caller's frame pointer, so a frame-pointer walk skips the caller; its
+  // return address is then the returned 8-byte word counted from sp.
+  // nullopt otherwise (a frame-pointer frame, or a rule not of that form).
+  std::optional<uint32_t> FramelessReturnSlot() const {
+    if (base != Base::kStackPointer || !return_address_saved) return std::nullopt;
+    const int64_t at = cfa_offset + return_address_offset;
+    if (at < 0 || at % 8 != 0 || at / 8 > INT32_MAX) return std::nullopt;
+    return static_cast<uint32_t>(at / 8);
+  }
 };
 
 class CallFrameInfo {
@@ -123,6 +137,12 @@ class CallFrameInfo {
   };
   CallFrameInfo() = default;
   std::optional<size_t> FindFdeOffset(uint64_t vaddr) const;
+  // Field 0 (initial location) or 1 (FDE address) of search table entry i,
+  // as a virtual address (the table holds them relative to the header).
+  uint64_t TableEntry(size_t i, size_t field) const;
+  // The .eh_frame offset of the FDE at virtual address `fde_vaddr`, if it
+  // lies inside .eh_frame.
+  std::optional<size_t> EhFrameOffset(uint64_t fde_vaddr) const;
   std::optional<CfaRule> Run(size_t fde_offset, uint64_t vaddr) const;
   absl::Status ScanAll();
 
@@ -517,6 +537,24 @@ inline bool RunProgram(absl::string_view data, uint64_t vaddr, size_t begin, siz
   return c.ok();
 }
 
+// Runs the CIE's initial instructions, then the FDE's program up to
+// `target` (~0: to its end), leaving the row in force there in *row and
+// where the program stopped in *location; `on_row` as RunProgram's.
+inline bool RunFde(absl::string_view data, uint64_t vaddr, const Fde& fde, const Cie& cie,
+                   uint64_t target, Row* row, uint64_t* location,
+                   const RowCallback* on_row = nullptr) {
+  *row = Row();
+  *location = fde.start;
+  if (!RunProgram(data, vaddr, cie.instructions, cie.end, cie, *row, location, ~uint64_t{0},
+                  row)) {
+    return false;
+  }
+  const Row initial = *row;
+  *location = fde.start;
+  return RunProgram(data, vaddr, fde.instructions, fde.record_end, cie, initial, location, target,
+                    row, on_row);
+}
+
 inline CfaRule ToRule(const Row& row, const Fde& fde) {
   CfaRule rule;
 #if defined(__x86_64__)
@@ -592,24 +630,13 @@ inline size_t CallFrameInfo::fde_count() const {
 
 inline std::optional<size_t> CallFrameInfo::FindFdeOffset(uint64_t vaddr) const {
   if (table_entries_ > 0) {
-    // Sorted (initial location, FDE address) pairs, each relative to the
-    // start of .eh_frame_hdr.
-    auto entry = [&](size_t i, size_t field) {
-      int32_t v;
-      memcpy(&v, table_.data() + i * 8 + field * 4, 4);
-      return hdr_vaddr_ + static_cast<uint64_t>(static_cast<int64_t>(v));
-    };
     size_t lo = 0, hi = table_entries_;
     while (lo < hi) {  // first entry that starts after vaddr
       size_t mid = lo + (hi - lo) / 2;
-      if (entry(mid, 0) <= vaddr) lo = mid + 1; else hi = mid;
+      if (TableEntry(mid, 0) <= vaddr) lo = mid + 1; else hi = mid;
     }
     if (lo == 0) return std::nullopt;
-    uint64_t fde_vaddr = entry(lo - 1, 1);
-    if (fde_vaddr < eh_frame_vaddr_ || fde_vaddr - eh_frame_vaddr_ >= eh_frame_.size()) {
-      return std::nullopt;
-    }
-    return static_cast<size_t>(fde_vaddr - eh_frame_vaddr_);
+    return EhFrameOffset(TableEntry(lo - 1, 1));
   }
   auto it = std::upper_bound(fdes_.begin(), fdes_.end(), vaddr,
                              [](uint64_t a, const Fde& f) { return a < f.start; });
@@ -617,6 +644,21 @@ inline std::optional<size_t> CallFrameInfo::FindFdeOffset(uint64_t vaddr) const 
   --it;
   if (vaddr >= it->end) return std::nullopt;
   return it->offset;
+}
+
+inline uint64_t CallFrameInfo::TableEntry(size_t i, size_t field) const {
+  // Sorted (initial location, FDE address) pairs of sdata4, each relative
+  // to the start of .eh_frame_hdr.
+  int32_t v;
+  memcpy(&v, table_.data() + i * 8 + field * 4, 4);
+  return hdr_vaddr_ + static_cast<uint64_t>(static_cast<int64_t>(v));
+}
+
+inline std::optional<size_t> CallFrameInfo::EhFrameOffset(uint64_t fde_vaddr) const {
+  if (fde_vaddr < eh_frame_vaddr_ || fde_vaddr - eh_frame_vaddr_ >= eh_frame_.size()) {
+    return std::nullopt;
+  }
+  return static_cast<size_t>(fde_vaddr - eh_frame_vaddr_);
 }
 
 inline std::optional<CfaRule> CallFrameInfo::RuleAt(uint64_t vaddr) const {
@@ -633,15 +675,8 @@ inline std::optional<CfaRule> CallFrameInfo::Run(size_t fde_offset, uint64_t vad
   const in::Cie& cie = record->second;
   if (vaddr < fde.start || vaddr >= fde.end) return std::nullopt;
   in::Row row;
-  uint64_t location = fde.start;
-  if (!in::RunProgram(eh_frame_, eh_frame_vaddr_, cie.instructions, cie.end, cie, row,
-                      &location, ~uint64_t{0}, &row)) {
-    return std::nullopt;
-  }
-  const in::Row initial = row;
-  location = fde.start;
-  if (!in::RunProgram(eh_frame_, eh_frame_vaddr_, fde.instructions, fde.record_end, cie,
-                      initial, &location, vaddr, &row)) {
+  uint64_t location = 0;
+  if (!in::RunFde(eh_frame_, eh_frame_vaddr_, fde, cie, vaddr, &row, &location)) {
     return std::nullopt;
   }
   return in::ToRule(row, fde);
@@ -655,21 +690,15 @@ inline void CallFrameInfo::ForEachRow(
     if (!record || record->first.end <= record->first.start) return;
     const in::Fde& fde = record->first;
     const in::Cie& cie = record->second;
-    in::Row row;
-    uint64_t location = fde.start;
-    if (!in::RunProgram(eh_frame_, eh_frame_vaddr_, cie.instructions, cie.end, cie, row,
-                        &location, ~uint64_t{0}, &row)) {
-      return;
-    }
-    const in::Row initial = row;
-    location = fde.start;
     std::vector<std::pair<std::pair<uint64_t, uint64_t>, in::Row>> rows;
     const in::RowCallback collect = [&](uint64_t from, uint64_t to, const in::Row& r) {
       rows.push_back({{from, std::min(to, fde.end)}, r});
     };
-    if (!in::RunProgram(eh_frame_, eh_frame_vaddr_, fde.instructions, fde.record_end, cie,
-                        initial, &location, ~uint64_t{0}, &row, &collect)) {
-      return;
+    in::Row row;
+    uint64_t location = 0;
+    if (!in::RunFde(eh_frame_, eh_frame_vaddr_, fde, cie, ~uint64_t{0}, &row, &location,
+                    &collect)) {
+      return;  // a program that cannot be followed gives no rows at all
     }
     if (location < fde.end) rows.push_back({{location, fde.end}, row});
     for (const auto& [range, r] : rows) {
@@ -680,11 +709,7 @@ inline void CallFrameInfo::ForEachRow(
   };
   if (table_entries_ > 0) {
     for (size_t i = 0; i < table_entries_; ++i) {
-      int32_t v;
-      memcpy(&v, table_.data() + i * 8 + 4, 4);
-      const uint64_t fde_vaddr = hdr_vaddr_ + static_cast<uint64_t>(static_cast<int64_t>(v));
-      if (fde_vaddr < eh_frame_vaddr_ || fde_vaddr - eh_frame_vaddr_ >= eh_frame_.size()) continue;
-      each_fde(static_cast<size_t>(fde_vaddr - eh_frame_vaddr_));
+      if (std::optional<size_t> offset = EhFrameOffset(TableEntry(i, 1))) each_fde(*offset);
     }
   } else {
     for (const Fde& f : fdes_) each_fde(f.offset);

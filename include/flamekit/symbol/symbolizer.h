@@ -254,6 +254,9 @@ class Symbolizer {
   absl::StatusOr<std::unique_ptr<ElfFile>> OpenMappedFile(const Mapping& m);
   absl::StatusOr<std::unique_ptr<ElfFile>> ReadVdso(const Mapping& m);
   const Mapping* FindMapping(uint64_t address) const;
+  // FindMapping(), re-reading maps first on a miss (refresh_on_miss, at
+  // most every refresh_interval): code dlopen()ed since the last read.
+  const Mapping* FindMappingOrRefresh(uint64_t address);
   bool InNoMapping(uint64_t address) const {
     return !IsKernelAddress(address) && FindMapping(address) == nullptr;
   }
@@ -482,6 +485,15 @@ inline const Mapping* Symbolizer::FindMapping(uint64_t address) const {
   return it->Contains(address) ? &*it : nullptr;
 }
 
+inline const Mapping* Symbolizer::FindMappingOrRefresh(uint64_t address) {
+  const Mapping* m = FindMapping(address);
+  if (m == nullptr && options_.refresh_on_miss &&
+      absl::Now() - last_refresh_ >= options_.refresh_interval) {
+    if (Refresh().ok()) m = FindMapping(address);
+  }
+  return m;
+}
+
 inline bool Symbolizer::IsMainExecutable(const Mapping& m) const {
   if (exe_inode_ != 0 && m.inode != 0) {
     return m.inode == exe_inode_ && m.dev_major == major(exe_dev_) &&
@@ -689,11 +701,7 @@ inline void Symbolizer::MaybeLoadPerfMap() {
 
 inline Symbolizer::Symbol Symbolizer::LookupUncached(uint64_t address, bool* cacheable) {
   if (IsKernelAddress(address)) return LookupKernel(address);
-  const Mapping* m = FindMapping(address);
-  if (m == nullptr && options_.refresh_on_miss &&
-      absl::Now() - last_refresh_ >= options_.refresh_interval) {
-    if (Refresh().ok()) m = FindMapping(address);
-  }
+  const Mapping* m = FindMappingOrRefresh(address);
   if (m != nullptr && (m->IsFile() || m->IsVdso())) {
     LoadedFile* file = GetFile(*m);
     uint64_t file_offset = address - m->start + m->file_offset;
@@ -723,11 +731,7 @@ inline Symbolizer::Symbol Symbolizer::LookupUncached(uint64_t address, bool* cac
 
 inline std::optional<CfaRule> Symbolizer::CfaRuleAt(uint64_t address) {
   if (IsKernelAddress(address)) return std::nullopt;
-  const Mapping* m = FindMapping(address);
-  if (m == nullptr && options_.refresh_on_miss &&
-      absl::Now() - last_refresh_ >= options_.refresh_interval) {
-    if (Refresh().ok()) m = FindMapping(address);
-  }
+  const Mapping* m = FindMappingOrRefresh(address);
   if (m == nullptr || !(m->IsFile() || m->IsVdso())) return std::nullopt;
   LoadedFile* file = GetFile(*m);
   const CallFrameInfo* cfi = CallFrameInfoOf(file);

@@ -50,6 +50,14 @@ struct UnwindResult {
   bool truncated = false;  // stopped at max_frames with more frames left
 };
 
+// Stack words above the leaf's sp that samples keep (the embedded
+// profiler's handler, and the user stack copy of `flamekit record`'s perf
+// samples), where a leaf that keeps no frame has its return address; the
+// leaf's .eh_frame rule says which word. 16 words reach it for leaves
+// whose frame is up to 128 bytes: every glibc system call wrapper (0x28
+// bytes), and 94 % of the sp-based rows of libc's .eh_frame (89 % at 8).
+inline constexpr size_t kLeafStackWords = 16;
+
 // A frame larger than this ends the walk (as Abseil's kMaxFrameBytes): a
 // frame pointer that jumps further is most likely garbage.
 inline constexpr uint64_t kMaxFrameBytes = 1 << 20;
