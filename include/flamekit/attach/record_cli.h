@@ -111,7 +111,7 @@ struct RecordFlags {
   bool inverted = false;
   bool quiet = false;
   bool help = false;
-  size_t ring_pages = 16;
+  size_t ring_pages = AttachOptions().ring_pages;
 };
 
 // ParseRecordArgs()
