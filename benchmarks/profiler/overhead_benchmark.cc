@@ -42,6 +42,7 @@
 
 #include "benchmark/benchmark.h"
 #include "flamekit/profiler.h"
+#include "flamekit/sample/sampler.h"
 
 namespace flamekit {
 namespace {

@@ -41,7 +41,7 @@
 #include "absl/strings/str_replace.h"
 #include "flamekit/profiler.h"
 #include "flamekit/render/write_profile.h"
-#include "flamekit/sample/perf_event.h"
+#include "flamekit/perf/perf_event.h"
 
 namespace {
 

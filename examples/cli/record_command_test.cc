@@ -12,7 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "flamekit/attach/record_cli.h"
 #include "flamekit/attach/test_util.h"
-#include "flamekit/sample/perf_event.h"
+#include "flamekit/perf/perf_event.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

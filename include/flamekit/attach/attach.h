@@ -6,8 +6,9 @@
 // sampling event per thread (IP|TID|TIME|CALLCHAIN, plus MMAP2/COMM/FORK/EXIT
 // side-band records), follows threads created during the capture (from
 // PERF_RECORD_FORK and by rescanning /proc/PID/task), reads the rings with
-// epoll, counts lost records, and folds the stacks into a Profile whose
-// frames an AttachSymbols names. Samples are kept as raw address stacks
+// epoll, counts lost records, and feeds every sample to the middle stage
+// (collect/StackFolder: leaf repair, folding), whose addresses an
+// AttachSymbols names. Samples are kept as raw address stacks
 // while the rings are read (cheap, so new threads are opened promptly and
 // no ring overflows while an ELF file is parsed); a second thread names
 // each new address as it appears, while the target is alive (so a target
@@ -79,10 +80,13 @@
 #include "absl/types/span.h"
 #include "flamekit/base/config.h"
 #include "flamekit/base/scoped_fd.h"
+#include "flamekit/collect/frame_name.h"
+#include "flamekit/collect/stack_folder.h"
 #include "flamekit/profile/profile.h"
-#include "flamekit/sample/perf_event.h"
-#include "flamekit/sample/perf_ring.h"
+#include "flamekit/perf/perf_event.h"
+#include "flamekit/perf/perf_ring.h"
 #include "flamekit/unwind/frame_pointer.h"
+#include "flamekit/unwind/leaf_repair.h"
 
 namespace flamekit {
 
@@ -96,10 +100,7 @@ namespace flamekit {
 class AttachSymbols {
  public:
   virtual ~AttachSymbols() = default;
-  struct Name {
-    std::string name;
-    FrameKind kind = FrameKind::kUnknown;
-  };
+  using Name = FrameName;
   // `address` is already adjusted: a return address minus one, so it falls
   // inside the calling instruction. `kernel` comes from the callchain's
   // context markers.
@@ -171,7 +172,8 @@ struct AttachOptions {
   // exits.
   absl::Duration duration = absl::InfiniteDuration();
   // Add a synthetic root frame per thread, FrameKind::kThread named
-  // "name tid=N" (the collapsed writer shows it as "[name tid=N]").
+  // ThreadFrameName() "name tid=N" (the collapsed writer shows it as
+  // "[name tid=N]").
   bool split_threads = false;
   // Data pages per thread ring (a power of two). Halved, down to 1, when
   // the locked-memory budget refuses a ring. 32: a sample with its user
@@ -248,8 +250,19 @@ class AttachSession {
   };
   class Sink;
   class SymbolWorker;
+  // LeafRepair's questions, answered by symbols_ (whichever is set).
+  class SymbolsCodeFacts : public CodeFacts {
+   public:
+    explicit SymbolsCodeFacts(AttachSession* session) : session_(session) {}
+    LeafFrame LeafFrameAt(uint64_t pc) override;
+    bool IsReturnAddress(uint64_t word) override;
 
-  explicit AttachSession(const AttachOptions& options) : options_(options) {}
+   private:
+    AttachSession* const session_;
+  };
+
+  explicit AttachSession(const AttachOptions& options)
+      : options_(options), folder_(StackFolderOptions{options.split_threads}, &leaf_repair_) {}
   absl::Status OpenThread(pid_t tid, bool first);
   void ScanThreads();
   void DrainAll();
@@ -258,13 +271,8 @@ class AttachSession {
   void AddSample(const PerfSample& sample);
   // The target exec()ed: its old mappings are gone.
   void NoteExec();
-  // The return address of the frameless leaf at `pc` from the sample's
-  // copy of the user stack; 0 when the leaf has a frame or it cannot be
-  // told.
-  uint64_t LeafCaller(uint64_t pc, absl::Span<const uint8_t> user_stack);
-  void NoteAddress(uint64_t key);
-  FrameId FrameFor(uint64_t key);
-  FrameId ThreadFrame(uint32_t tid);
+  // Sends the addresses the folder has not seen named to the symbol worker.
+  void NameNewAddresses();
   void BuildProfile();
   void ReportProgress(bool force);
   bool TargetExited();
@@ -278,20 +286,16 @@ class AttachSession {
   absl::flat_hash_set<pid_t> known_tids_;
   absl::flat_hash_set<pid_t> exited_tids_;
   std::vector<pid_t> pending_forks_;
-  // Raw stacks, leaf first: address keys (see attach_internal), then the
-  // thread key when split_threads. Folded into profile_ at the end.
-  absl::flat_hash_map<std::vector<uint64_t>, uint64_t> raw_stacks_;
-  std::vector<uint64_t> key_scratch_;
-  // LeafCaller()'s answers by leaf pc: the stack word index of the return
-  // address, or -1 when the leaf keeps a frame there or it is not known.
-  absl::flat_hash_map<uint64_t, int32_t> leaf_slots_;
-  // Address keys sent to the symbol worker; their names once it is done.
-  absl::flat_hash_set<uint64_t> requested_;
+  // The middle stage: leaf repair from the sample's copy of the user stack,
+  // folding; names come from the symbol worker at the end.
+  SymbolsCodeFacts code_facts_{this};
+  LeafRepair leaf_repair_{&code_facts_};
+  StackFolder folder_;
+  // One sample's frames and stack words (no allocation once grown).
+  std::vector<uint64_t> pcs_;
+  std::vector<uint64_t> stack_words_;
   std::unique_ptr<SymbolWorker> worker_;
-  absl::flat_hash_map<uint64_t, FrameId> frame_cache_;
-  absl::flat_hash_map<uint32_t, FrameId> thread_frames_;
   absl::flat_hash_map<uint32_t, std::string> thread_names_;
-  absl::flat_hash_set<uint32_t> sampled_tids_;
   bool built_ = false;
   ScopedFd epoll_;
   ScopedFd pidfd_;
@@ -361,16 +365,6 @@ inline bool ProcessAlive(pid_t pid) {
   if (paren == std::string::npos || paren + 2 >= stat.size()) return true;
   char state = stat[paren + 2];
   return state != 'Z' && state != 'X';
-}
-
-// Keys of a raw stack: an address as is (user addresses are below 2^57
-// on x86-64 and arm64, kernel addresses have bit 63 set); the thread root
-// as bit 62 | tid; the truncation marker.
-inline constexpr uint64_t kKernelKeyBit = uint64_t{1} << 63;
-inline constexpr uint64_t kThreadKeyBit = uint64_t{1} << 62;
-inline constexpr uint64_t kTruncatedKey = kThreadKeyBit | (uint64_t{1} << 61);
-inline bool IsAddressKey(uint64_t key) {
-  return (key & kKernelKeyBit) != 0 || (key & kThreadKeyBit) == 0;
 }
 
 }  // namespace attach_internal
@@ -451,7 +445,7 @@ class AttachSession::SymbolWorker {
   void Run(Command& c) {
     switch (c.type) {
       case Command::kLookup: {
-        bool kernel = (c.key & attach_internal::kKernelKeyBit) != 0;
+        bool kernel = (c.key >> 63) != 0;
         names_[c.key] = symbols_->Lookup(c.key, kernel);
         return;
       }
@@ -468,7 +462,7 @@ class AttachSession::SymbolWorker {
       case Command::kExec: {
         symbols_->OnExec();
         for (auto& [key, name] : names_) {
-          name = symbols_->Lookup(key, (key & attach_internal::kKernelKeyBit) != 0);
+          name = symbols_->Lookup(key, (key >> 63) != 0);
         }
         return;
       }
@@ -709,38 +703,25 @@ inline void AttachSession::ScanThreads() {
   }
 }
 
-inline FrameId AttachSession::ThreadFrame(uint32_t tid) {
-  auto it = thread_frames_.find(tid);
-  if (it != thread_frames_.end()) return it->second;
-  auto name_it = thread_names_.find(tid);
-  std::string name = name_it != thread_names_.end() && !name_it->second.empty()
-                         ? absl::StrCat(name_it->second, " tid=", tid)
-                         : absl::StrCat("tid=", tid);
-  FrameId id = profile_.InternFrame(name, FrameKind::kThread);
-  thread_frames_[tid] = id;
-  return id;
-}
-
-inline void AttachSession::NoteAddress(uint64_t key) {
-  if (symbols_ == nullptr || !requested_.insert(key).second) return;
-  if (!worker_) worker_ = std::make_unique<SymbolWorker>(symbols_.get());
-  worker_->Lookup(key);
-}
-
-inline FrameId AttachSession::FrameFor(uint64_t key) {
-  auto it = frame_cache_.find(key);
-  if (it != frame_cache_.end()) return it->second;
-  const bool is_kernel = (key & attach_internal::kKernelKeyBit) != 0;
-  AttachSymbols::Name name;
-  if (worker_ != nullptr && worker_->names().contains(key)) {
-    name = worker_->names().at(key);
-  } else {
-    name.name = absl::StrCat("0x", absl::Hex(key));
-    name.kind = is_kernel ? FrameKind::kKernel : FrameKind::kUnknown;
+inline CodeFacts::LeafFrame AttachSession::SymbolsCodeFacts::LeafFrameAt(uint64_t pc) {
+  LeafFrame frame;
+  if (session_->symbols_ == nullptr) return frame;
+  if (std::optional<uint32_t> slot = session_->symbols_->FramelessReturnSlot(pc)) {
+    frame.kind = LeafFrame::Kind::kFrameless;
+    frame.slot = *slot;
   }
-  FrameId id = profile_.InternFrame(name.name, name.kind);
-  frame_cache_.emplace(key, id);
-  return id;
+  return frame;
+}
+
+inline bool AttachSession::SymbolsCodeFacts::IsReturnAddress(uint64_t word) {
+  return session_->symbols_ != nullptr && session_->symbols_->IsCode(word);
+}
+
+inline void AttachSession::NameNewAddresses() {
+  std::vector<uint64_t> fresh = folder_.TakeUnnamed();
+  if (symbols_ == nullptr || fresh.empty()) return;
+  if (!worker_) worker_ = std::make_unique<SymbolWorker>(symbols_.get());
+  for (uint64_t address : fresh) worker_->Lookup(address);
 }
 
 inline void AttachSession::AddSample(const PerfSample& sample) {
@@ -751,60 +732,46 @@ inline void AttachSession::AddSample(const PerfSample& sample) {
     NoteExec();
   }
   ++progress_.samples;
-  sampled_tids_.insert(sample.tid);
-  // The callchain is leaf first, as the raw stack is. Within each context
-  // (kernel, user) the first address is where the code was; the others are
-  // return addresses, looked up one byte back so they fall in the call
-  // instruction (a call at the end of a function would otherwise name the
-  // next one).
-  std::vector<uint64_t>& keys = key_scratch_;
-  keys.clear();
-  bool next_is_exact = true;
+  // The callchain is leaf first, in contexts (kernel, then user) that
+  // start with a marker; the folder steps return addresses into their
+  // calls.
+  RawSample raw;
+  raw.tid = sample.tid;
+  pcs_.clear();
   bool next_is_user_leaf = false;
-  size_t user_leaf = keys.max_size();
+  size_t user_leaf = SIZE_MAX;
   for (uint64_t address : sample.callchain) {
     if (address >= static_cast<uint64_t>(PERF_CONTEXT_MAX)) {
-      next_is_exact = true;  // a new context (kernel, user) starts
       next_is_user_leaf = address == static_cast<uint64_t>(PERF_CONTEXT_USER);
       continue;
     }
-    if (next_is_user_leaf && address != 0) {
-      user_leaf = keys.size();
+    if (address == 0) continue;
+    if (next_is_user_leaf) {
+      user_leaf = pcs_.size();
       next_is_user_leaf = false;
     }
-    if (address == 0) continue;
-    if (keys.size() + 1 >= static_cast<size_t>(FLAMEKIT_MAX_FRAMES)) {
-      // Keep the leaf side, mark where the root side was cut.
-      keys.push_back(attach_internal::kTruncatedKey);
+    if (pcs_.size() + 1 >= static_cast<size_t>(FLAMEKIT_MAX_FRAMES)) {
+      // Keep the leaf side; the profile marks where the root side was cut.
+      raw.truncated = true;
       break;
     }
-    uint64_t key = next_is_exact ? address : address - 1;
-    next_is_exact = false;
-    keys.push_back(key);
-    NoteAddress(key);
+    pcs_.push_back(address);
   }
-  if (keys.empty() && sample.ip != 0) {
-    keys.push_back(sample.ip);
-    NoteAddress(sample.ip);
-  }
+  if (pcs_.empty() && sample.ip != 0) pcs_.push_back(sample.ip);
+  if (pcs_.empty()) return;
+  raw.pcs = pcs_;
+  // No user context: nothing for the leaf repair.
+  raw.user_leaf = std::min(user_leaf, pcs_.size());
   // The kernel walked the user stack by frame pointers: from a leaf that
-  // keeps no frame it went straight to the caller's caller.
-  if (user_leaf < keys.size() && !sample.user_stack.empty() &&
-      keys.size() < static_cast<size_t>(FLAMEKIT_MAX_FRAMES)) {
-    const uint64_t caller = LeafCaller(keys[user_leaf], sample.user_stack);
-    if (caller != 0) {
-      keys.insert(keys.begin() + static_cast<std::ptrdiff_t>(user_leaf) + 1, caller - 1);
-      NoteAddress(caller - 1);
-    }
+  // keeps no frame it went straight to the caller's caller. The sample's
+  // copy of the user stack holds the missing return address.
+  stack_words_.resize(sample.user_stack.size() / 8);
+  if (!stack_words_.empty()) {
+    memcpy(stack_words_.data(), sample.user_stack.data(), stack_words_.size() * 8);
   }
-  if (keys.empty()) return;
-  if (options_.split_threads) keys.push_back(attach_internal::kThreadKeyBit | sample.tid);
-  auto it = raw_stacks_.find(keys);
-  if (it != raw_stacks_.end()) {
-    ++it->second;
-  } else {
-    raw_stacks_.emplace(keys, 1);
-  }
+  raw.stack_words = stack_words_;
+  folder_.Add(raw);
+  NameNewAddresses();
 }
 
 inline void AttachSession::NoteExec() {
@@ -814,51 +781,20 @@ inline void AttachSession::NoteExec() {
     worker_->Exec();
     symbols_->ForgetFrameRules();
   }
-  leaf_slots_.clear();
-}
-
-inline uint64_t AttachSession::LeafCaller(uint64_t pc, absl::Span<const uint8_t> user_stack) {
-  if (!symbols_) return 0;
-  // Answers about code, which does not change while it is mapped; the
-  // bound keeps a long capture from growing the cache for ever.
-  if (leaf_slots_.size() > 65536) leaf_slots_.clear();
-  auto slot = leaf_slots_.find(pc);
-  if (slot == leaf_slots_.end()) {
-    std::optional<uint32_t> index = symbols_->FramelessReturnSlot(pc);
-    const int32_t where = index && *index < static_cast<uint32_t>(INT32_MAX)
-                              ? static_cast<int32_t>(*index)
-                              : -1;
-    slot = leaf_slots_.emplace(pc, where).first;
-  }
-  // A frame larger than the copy: the caller stays missing.
-  if (slot->second < 0 || (static_cast<size_t>(slot->second) + 1) * 8 > user_stack.size()) {
-    return 0;
-  }
-  uint64_t word = 0;
-  memcpy(&word, user_stack.data() + static_cast<size_t>(slot->second) * 8, sizeof word);
-  return symbols_->IsCode(word) ? word : 0;
+  leaf_repair_.Forget();
 }
 
 inline void AttachSession::BuildProfile() {
   if (built_) return;
   built_ = true;
-  if (worker_) worker_->Finish();
-  std::vector<FrameId> stack;
-  for (const auto& [keys, count] : raw_stacks_) {
-    stack.clear();
-    for (auto k = keys.rbegin(); k != keys.rend(); ++k) {
-      uint64_t key = *k;
-      if (key == attach_internal::kTruncatedKey) {
-        stack.push_back(profile_.InternFrame(kTruncatedFrameName, FrameKind::kTruncated));
-      } else if (!attach_internal::IsAddressKey(key)) {
-        stack.push_back(ThreadFrame(static_cast<uint32_t>(key & 0xffffffffu)));
-      } else {
-        stack.push_back(FrameFor(key));
-      }
-    }
-    profile_.AddStack(stack, count);
+  if (worker_) {
+    worker_->Finish();
+    for (const auto& [address, name] : worker_->names()) folder_.SetName(address, name);
   }
-  raw_stacks_.clear();
+  folder_.AddTo(profile_, [this](uint32_t tid) {
+    auto it = thread_names_.find(tid);
+    return it != thread_names_.end() ? it->second : std::string();
+  });
 }
 
 inline bool AttachSession::TargetExited() {
@@ -970,7 +906,7 @@ inline Profile AttachSession::TakeProfile() {
   }
   m.end_time = start_ + progress_.elapsed;
   m.lost_samples = progress_.lost_samples;
-  m.threads = static_cast<uint32_t>(sampled_tids_.size());
+  m.threads = static_cast<uint32_t>(folder_.threads());
   Profile out = std::move(profile_);
   profile_ = Profile();
   return out;

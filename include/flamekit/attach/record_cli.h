@@ -69,7 +69,7 @@
 #include "flamekit/attach/target_symbols.h"
 #include "flamekit/base/atomic_file.h"
 #include "flamekit/profile/profile.h"
-#include "flamekit/sample/perf_event.h"
+#include "flamekit/perf/perf_event.h"
 
 namespace flamekit {
 

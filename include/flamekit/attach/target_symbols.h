@@ -32,7 +32,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "flamekit/attach/attach.h"
-#include "flamekit/sample/perf_ring.h"
+#include "flamekit/perf/perf_ring.h"
 #include "flamekit/symbol/proc_maps.h"
 #include "flamekit/symbol/symbolizer.h"
 

@@ -59,7 +59,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
-#include "flamekit/sample/perf_event.h"
+#include "flamekit/perf/perf_event.h"
 
 namespace flamekit {
 

@@ -51,28 +51,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "flamekit/base/frame_kind.h"
 
 namespace flamekit {
-
-// FrameKind says where a frame's code lives; renderers colour by it and the
-// collapsed format carries it as FlameGraph's suffix annotations.
-enum class FrameKind : uint8_t {
-  kUser = 0,   // the main executable (or code whose mapping is unknown)
-  kLibrary,    // a shared library
-  kKernel,     // the kernel                        collapsed suffix "_[k]"
-  kJit,        // JIT code named by a perf map file collapsed suffix "_[j]"
-  kInlined,    // an inlined function               collapsed suffix "_[i]"
-  kThread,     // synthetic root naming a thread (per-thread split)
-  kTruncated,  // synthetic marker: deeper frames were cut here
-  kUnknown,    // an address with no symbol, e.g. "libfoo.so+0x1a2b"
-};
-inline constexpr int kFrameKindCount = 8;
-
-// FrameKindName()
-//
-// A short lowercase name ("user", "library", "kernel", ...) for legends,
-// JSON and tests.
-absl::string_view FrameKindName(FrameKind kind);
 
 // The name of the synthetic frame that marks a cut stack.
 inline constexpr absl::string_view kTruncatedFrameName = "[truncated]";
@@ -282,20 +263,6 @@ inline uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
 }
 
 }  // namespace profile_internal
-
-inline absl::string_view FrameKindName(FrameKind kind) {
-  switch (kind) {
-    case FrameKind::kUser: return "user";
-    case FrameKind::kLibrary: return "library";
-    case FrameKind::kKernel: return "kernel";
-    case FrameKind::kJit: return "jit";
-    case FrameKind::kInlined: return "inlined";
-    case FrameKind::kThread: return "thread";
-    case FrameKind::kTruncated: return "truncated";
-    case FrameKind::kUnknown: return "unknown";
-  }
-  return "unknown";
-}
 
 inline FrameId Profile::InternFrame(absl::string_view name, FrameKind kind) {
   auto& index = frame_index_[static_cast<size_t>(kind)];

@@ -48,8 +48,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "flamekit/base/scoped_fd.h"
-#include "flamekit/sample/perf_event.h"
-#include "flamekit/sample/perf_kernel_chain.h"
+#include "flamekit/perf/perf_event.h"
+#include "flamekit/perf/perf_kernel_chain.h"
 #include "flamekit/sample/sampler.h"
 #include "flamekit/sample/signal_handler.h"
 

@@ -49,7 +49,7 @@
 #include "absl/time/time.h"
 #include "flamekit/buffer/stack_record.h"
 #include "flamekit/buffer/stack_ring.h"
-#include "flamekit/sample/perf_kernel_chain.h"
+#include "flamekit/perf/perf_kernel_chain.h"
 #include "flamekit/sample/wall_idle.h"
 #include "flamekit/unwind/cfi_table.h"
 #include "flamekit/unwind/frame_pointer.h"
@@ -112,6 +112,20 @@ void ActivateSampling(const SamplingTarget& target, SampleSource source);
 // Stops accepting samples and waits until no handler is inside the sample
 // path. After it returns the target's ring and table may be destroyed.
 void DeactivateSampling();
+
+// RefuseSamples()
+//
+// Stops accepting samples at once, without waiting for handlers: for exit
+// and for a forked child, where waiting could hang (a thread that was in a
+// handler does not exist in the child, or holds a lock at exit). Handlers
+// already inside the sample path finish normally. Async-signal-safe.
+void RefuseSamples();
+
+// ForgetThreadAfterFork()
+//
+// In a forked child: the calling thread's cached tid is the parent's thread
+// id; drop it so the next sample reads the child's. Async-signal-safe.
+void ForgetThreadAfterFork();
 
 // PublishCfiTable()
 //
@@ -428,6 +442,13 @@ inline void DeactivateSampling() {
   g_shared.stacks.store(nullptr, std::memory_order_release);
   g_shared.cfi.store(nullptr, std::memory_order_release);
 }
+
+inline void RefuseSamples() {
+  sample_internal::g_shared.source.store(static_cast<int>(SampleSource::kNone),
+                                         std::memory_order_seq_cst);
+}
+
+inline void ForgetThreadAfterFork() { sample_internal::t_cached_tid = 0; }
 
 inline void PublishCfiTable(const CfiTable* table) {
   // Seq_cst: see RecordSample(); also publishes the table's contents.

@@ -86,6 +86,13 @@ void ChainSignal(int signo, siginfo_t* info, void* ucontext);
 uint64_t ChainedSignalCount();
 uint64_t DroppedForeignSignalCount();
 
+// IsSampleSignalUsable()
+//
+// Whether `signo` may carry samples: a valid signal other than SIGKILL,
+// SIGSTOP and the fault signals (SIGSEGV, SIGBUS), whose handlers must stay
+// the application's.
+bool IsSampleSignalUsable(int signo);
+
 // Implementation details follow.
 
 namespace sample_internal {
@@ -113,6 +120,11 @@ inline void Dispatch(int signo, siginfo_t* info, void* ucontext) {
 }
 
 }  // namespace sample_internal
+
+inline bool IsSampleSignalUsable(int signo) {
+  return signo > 0 && signo < sample_internal::kMaxSignal && signo != SIGKILL &&
+         signo != SIGSTOP && signo != SIGSEGV && signo != SIGBUS;
+}
 
 inline void ChainSignal(int signo, siginfo_t* info, void* ucontext) {
   using namespace sample_internal;  // NOLINT: internal names, one function

@@ -83,7 +83,7 @@
 #include "absl/types/span.h"
 #include "flamekit/base/scoped_fd.h"
 #include "flamekit/base/status_macros.h"
-#include "flamekit/profile/profile.h"
+#include "flamekit/base/frame_kind.h"
 #include "flamekit/symbol/build_id.h"
 #include "flamekit/symbol/demangle.h"
 #include "flamekit/symbol/eh_frame.h"

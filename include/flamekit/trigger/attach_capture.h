@@ -79,7 +79,7 @@
 #include "flamekit/profile/profile.h"
 #include "flamekit/render/render_options.h"
 #include "flamekit/render/write_profile.h"
-#include "flamekit/sample/perf_event.h"
+#include "flamekit/perf/perf_event.h"
 #include "flamekit/trigger/lookback_ring.h"
 #include "flamekit/trigger/metric_watch.h"
 #include "flamekit/trigger/watch_cli.h"

@@ -32,7 +32,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "flamekit/profile/profile.h"
-#include "flamekit/sample/perf_event.h"
+#include "flamekit/perf/perf_event.h"
 
 namespace flamekit {
 

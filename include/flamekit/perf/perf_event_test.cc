@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "flamekit/sample/perf_event.h"
+#include "flamekit/perf/perf_event.h"
 
 #include <errno.h>
 #include <signal.h>

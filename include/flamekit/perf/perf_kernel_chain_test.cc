@@ -4,7 +4,7 @@
 // split by the end of the buffer, a LOST record last, a nearly full ring),
 // then on a real perf event of this thread.
 
-#include "flamekit/sample/perf_kernel_chain.h"
+#include "flamekit/perf/perf_kernel_chain.h"
 
 #include <fcntl.h>
 #include <linux/perf_event.h>
@@ -16,7 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "flamekit/base/scoped_fd.h"
-#include "flamekit/sample/perf_event.h"
+#include "flamekit/perf/perf_event.h"
 #include "gtest/gtest.h"
 
 namespace flamekit {

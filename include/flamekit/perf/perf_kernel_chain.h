@@ -28,8 +28,8 @@
 //
 //   size_t n = TakeNewestKernelChain(FindKernelChainRing(info->si_fd), frames, max);
 
-#ifndef FLAMEKIT_SAMPLE_PERF_KERNEL_CHAIN_H_
-#define FLAMEKIT_SAMPLE_PERF_KERNEL_CHAIN_H_
+#ifndef FLAMEKIT_PERF_PERF_KERNEL_CHAIN_H_
+#define FLAMEKIT_PERF_PERF_KERNEL_CHAIN_H_
 
 #include <linux/perf_event.h>
 #include <stddef.h>
@@ -72,7 +72,7 @@ size_t TakeNewestKernelChain(void* ring, uint64_t* out, size_t max);
 
 // Implementation details follow.
 
-namespace sample_internal {
+namespace perf_internal {
 
 inline constexpr int kMaxKernelChainFd = 65536;
 // Constant-initialized (zero pages until touched): safe in signal context.
@@ -87,10 +87,10 @@ inline void CopyOutOfRing(const volatile uint8_t* data, uint64_t size, uint64_t 
   for (size_t i = 0; i < n; ++i) dst[i] = data[(at + i) & (size - 1)];
 }
 
-}  // namespace sample_internal
+}  // namespace perf_internal
 
 inline void* MapKernelChainRing(int fd) {
-  const size_t page = sample_internal::KernelChainPageSize();
+  const size_t page = perf_internal::KernelChainPageSize();
   void* ring = mmap(nullptr, (1 + kKernelChainDataPages) * page, PROT_READ | PROT_WRITE,
                     MAP_SHARED, fd, 0);
   return ring == MAP_FAILED ? nullptr : ring;
@@ -98,28 +98,28 @@ inline void* MapKernelChainRing(int fd) {
 
 inline void UnmapKernelChainRing(void* ring) {
   if (ring == nullptr) return;
-  munmap(ring, (1 + kKernelChainDataPages) * sample_internal::KernelChainPageSize());
+  munmap(ring, (1 + kKernelChainDataPages) * perf_internal::KernelChainPageSize());
 }
 
 inline void PublishKernelChainRing(int fd, void* ring) {
-  if (fd < 0 || fd >= sample_internal::kMaxKernelChainFd) return;
+  if (fd < 0 || fd >= perf_internal::kMaxKernelChainFd) return;
   // Seq_cst: pairs with the handler's active_handlers protocol (sampler.h):
   // after unpublishing and waiting, no handler holds the old ring.
-  sample_internal::g_kernel_chain_rings[fd].store(ring, std::memory_order_seq_cst);
+  perf_internal::g_kernel_chain_rings[fd].store(ring, std::memory_order_seq_cst);
 }
 
 inline void* FindKernelChainRing(int fd) {
-  if (fd < 0 || fd >= sample_internal::kMaxKernelChainFd) return nullptr;
-  return sample_internal::g_kernel_chain_rings[fd].load(std::memory_order_seq_cst);
+  if (fd < 0 || fd >= perf_internal::kMaxKernelChainFd) return nullptr;
+  return perf_internal::g_kernel_chain_rings[fd].load(std::memory_order_seq_cst);
 }
 
 inline size_t TakeNewestKernelChain(void* ring, uint64_t* out, size_t max) {
-  using sample_internal::CopyOutOfRing;
+  using perf_internal::CopyOutOfRing;
   if (ring == nullptr) return 0;
   auto* meta = static_cast<perf_event_mmap_page*>(ring);
-  const uint64_t size = kKernelChainDataPages * sample_internal::KernelChainPageSize();
+  const uint64_t size = kKernelChainDataPages * perf_internal::KernelChainPageSize();
   const volatile uint8_t* data =
-      static_cast<const uint8_t*>(ring) + sample_internal::KernelChainPageSize();
+      static_cast<const uint8_t*>(ring) + perf_internal::KernelChainPageSize();
   // Acquire: the records up to head are written before head is published.
   const uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
   uint64_t tail = __atomic_load_n(&meta->data_tail, __ATOMIC_RELAXED);
@@ -160,4 +160,4 @@ inline size_t TakeNewestKernelChain(void* ring, uint64_t* out, size_t max) {
 
 }  // namespace flamekit
 
-#endif  // FLAMEKIT_SAMPLE_PERF_KERNEL_CHAIN_H_
+#endif  // FLAMEKIT_PERF_PERF_KERNEL_CHAIN_H_

@@ -28,8 +28,8 @@
 //   ring.Read(sink);
 //   ring.lost_records();   // PERF_RECORD_LOST totals so far
 
-#ifndef FLAMEKIT_SAMPLE_PERF_RING_H_
-#define FLAMEKIT_SAMPLE_PERF_RING_H_
+#ifndef FLAMEKIT_PERF_PERF_RING_H_
+#define FLAMEKIT_PERF_PERF_RING_H_
 
 #include <errno.h>
 #include <linux/perf_event.h>
@@ -216,7 +216,7 @@ class PerfRing {
 
 // Implementation details follow.
 
-namespace sample_internal {
+namespace perf_internal {
 
 // A bounds-checked little reader over one record's bytes.
 class RecordReader {
@@ -305,7 +305,7 @@ inline bool DecodeSample(absl::Span<const uint8_t> record, uint64_t sample_type,
   return true;
 }
 
-}  // namespace sample_internal
+}  // namespace perf_internal
 
 inline PerfRecordCounts& PerfRecordCounts::operator+=(const PerfRecordCounts& o) {
   samples += o.samples;
@@ -322,7 +322,7 @@ inline PerfRecordCounts& PerfRecordCounts::operator+=(const PerfRecordCounts& o)
 }
 
 inline absl::Status CheckSampleType(uint64_t sample_type) {
-  uint64_t unsupported = sample_type & ~sample_internal::kSupportedSampleType;
+  uint64_t unsupported = sample_type & ~perf_internal::kSupportedSampleType;
   if (unsupported != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "perf sample_type 0x", absl::Hex(sample_type), " has fields PerfRing cannot decode (0x",
@@ -334,7 +334,7 @@ inline absl::Status CheckSampleType(uint64_t sample_type) {
 
 inline void DecodePerfRecord(absl::Span<const uint8_t> record, uint64_t sample_type,
                              PerfRecordSink& sink, PerfRecordCounts& counts) {
-  using sample_internal::RecordReader;
+  using perf_internal::RecordReader;
   counts.bytes += record.size();
   perf_event_header header;
   if (record.size() < sizeof(header)) {
@@ -347,7 +347,7 @@ inline void DecodePerfRecord(absl::Span<const uint8_t> record, uint64_t sample_t
   switch (header.type) {
     case PERF_RECORD_SAMPLE: {
       PerfSample sample;
-      if (!sample_internal::DecodeSample(record, sample_type, &sample)) {
+      if (!perf_internal::DecodeSample(record, sample_type, &sample)) {
         ++counts.malformed;
         return;
       }
@@ -582,4 +582,4 @@ inline PerfRecordCounts PerfRing::Read(PerfRecordSink& sink) {
 
 }  // namespace flamekit
 
-#endif  // FLAMEKIT_SAMPLE_PERF_RING_H_
+#endif  // FLAMEKIT_PERF_PERF_RING_H_

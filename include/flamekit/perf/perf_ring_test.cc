@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "flamekit/sample/perf_ring.h"
+#include "flamekit/perf/perf_ring.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "flamekit/sample/perf_event.h"
+#include "flamekit/perf/perf_event.h"
 #include "flamekit/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

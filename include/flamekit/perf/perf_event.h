@@ -23,8 +23,8 @@
 //   // mmap it with PerfRing::Map(fd.get(), ...), then
 //   // ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0) if options.disabled.
 
-#ifndef FLAMEKIT_SAMPLE_PERF_EVENT_H_
-#define FLAMEKIT_SAMPLE_PERF_EVENT_H_
+#ifndef FLAMEKIT_PERF_PERF_EVENT_H_
+#define FLAMEKIT_PERF_PERF_EVENT_H_
 
 #include <errno.h>
 #include <linux/perf_event.h>
@@ -227,9 +227,14 @@ absl::StatusOr<ScopedFd> OpenPerfEvent(const PerfEventOptions& options);
 // and callers that call the syscall themselves give the same messages).
 absl::Status PerfEventOpenError(int error_number, const PerfEventOptions& options);
 
+// KnownPerfEventNames()
+//
+// The names ParsePerfEvent() takes, comma-separated, for error messages.
+std::string KnownPerfEventNames();
+
 // Implementation details follow.
 
-namespace sample_internal {
+namespace perf_internal {
 
 inline PerfEventSpec MakeSpec(absl::string_view name, uint32_t type, uint64_t config,
                               bool time_based, bool hardware, uint64_t default_period,
@@ -279,11 +284,13 @@ inline std::string TargetName(const PerfEventOptions& options) {
   return absl::StrCat("process/thread ", options.tid);
 }
 
-}  // namespace sample_internal
+}  // namespace perf_internal
+
+inline std::string KnownPerfEventNames() { return perf_internal::KnownEventNames(); }
 
 inline const std::vector<PerfEventSpec>& KnownPerfEvents() {
-  using sample_internal::HwCacheConfig;
-  using sample_internal::MakeSpec;
+  using perf_internal::HwCacheConfig;
+  using perf_internal::MakeSpec;
   static const std::vector<PerfEventSpec>* const kEvents = new std::vector<PerfEventSpec>{
       MakeSpec("cpu", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, true, false, 10000000,
                "CPU time (cpu-clock), sampled every interval of on-CPU time"),
@@ -332,11 +339,11 @@ inline absl::StatusOr<PerfEventSpec> ParsePerfEvent(absl::string_view name) {
   }
   if (key.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "no event given; use one of: ", sample_internal::KnownEventNames()));
+        "no event given; use one of: ", perf_internal::KnownEventNames()));
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown event '", name,
                                                  "'; use one of: ",
-                                                 sample_internal::KnownEventNames(),
+                                                 perf_internal::KnownEventNames(),
                                                  " (`flamekit list` shows which this machine has)"));
 }
 
@@ -375,7 +382,7 @@ inline absl::StatusOr<PerfPeriod> ParsePerfFrequency(absl::string_view text) {
   }
   hz *= multiplier;
   absl::StatusOr<int64_t> max_rate =
-      sample_internal::ReadIntFile("/proc/sys/kernel/perf_event_max_sample_rate");
+      perf_internal::ReadIntFile("/proc/sys/kernel/perf_event_max_sample_rate");
   if (max_rate.ok() && *max_rate > 0 && hz > static_cast<uint64_t>(*max_rate)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "frequency ", hz, " Hz is above this kernel's limit of ", *max_rate,
@@ -408,7 +415,7 @@ inline absl::StatusOr<ResolvedPerfPeriod> ResolvePeriod(const PerfEventSpec& eve
 
 inline absl::StatusOr<int> PerfEventParanoid() {
   absl::StatusOr<int64_t> value =
-      sample_internal::ReadIntFile("/proc/sys/kernel/perf_event_paranoid");
+      perf_internal::ReadIntFile("/proc/sys/kernel/perf_event_paranoid");
   if (!value.ok()) {
     return absl::NotFoundError(absl::StrCat(
         "cannot read /proc/sys/kernel/perf_event_paranoid (", value.status().message(),
@@ -418,7 +425,7 @@ inline absl::StatusOr<int> PerfEventParanoid() {
 }
 
 inline bool HasPerfmonCapability() {
-  absl::StatusOr<std::string> status = sample_internal::ReadSmallFile("/proc/self/status");
+  absl::StatusOr<std::string> status = perf_internal::ReadSmallFile("/proc/self/status");
   if (!status.ok()) return false;
   absl::string_view text = *status;
   size_t pos = text.find("CapEff:");
@@ -489,7 +496,7 @@ inline absl::StatusOr<perf_event_attr> MakePerfEventAttr(const PerfEventOptions&
 
 inline absl::Status PerfEventOpenError(int error_number, const PerfEventOptions& options) {
   const std::string what = absl::StrCat("perf_event_open(event=", options.event.name,
-                                        ", ", sample_internal::TargetName(options), ")");
+                                        ", ", perf_internal::TargetName(options), ")");
   const std::string err = absl::StrCat(strerror(error_number), " (errno ", error_number, ")");
   switch (error_number) {
     case EACCES:
@@ -565,4 +572,4 @@ inline absl::StatusOr<ScopedFd> OpenPerfEvent(const PerfEventOptions& options) {
 
 }  // namespace flamekit
 
-#endif  // FLAMEKIT_SAMPLE_PERF_EVENT_H_
+#endif  // FLAMEKIT_PERF_PERF_EVENT_H_
