@@ -87,8 +87,12 @@ else
 fi
 
 # --- bad settings: one line, program unharmed, no file ---
+# An output that cannot be written is one of them, found at start, not after
+# the whole run: a missing directory, a file where a directory should be,
+# and /proc (no new files there, even for root).
 for setting in "FLAMEKIT_EVENT=bogus" "FLAMEKIT_INTERVAL=-5ms" "FLAMEKIT_OUTPUT=${OUT}/x.docx" \
-  "FLAMEKIT_UNWIND=guess"; do
+  "FLAMEKIT_UNWIND=guess" "FLAMEKIT_SIGNAL=SIGBOGUS" "FLAMEKIT_OUTPUT=${OUT}/missing/bad.html" \
+  "FLAMEKIT_OUTPUT=/dev/null/bad.html" "FLAMEKIT_OUTPUT=/proc/bad-%p.html"; do
   rm -f "${OUT}"/bad*
   out=$(env LD_PRELOAD="${AGENT}" FLAMEKIT_OUTPUT="${OUT}/bad.html" "${setting}" \
     echo still-runs 2>"${OUT}/bad.stderr")
@@ -98,7 +102,7 @@ for setting in "FLAMEKIT_EVENT=bogus" "FLAMEKIT_INTERVAL=-5ms" "FLAMEKIT_OUTPUT=
   lines=$(wc -l <"${OUT}/bad.stderr")
   grep -q "^flamekit agent: .*not profiling" "${OUT}/bad.stderr" && [[ ${lines} == 1 ]] ||
     fail "${setting}: want one 'not profiling' line, got: $(cat "${OUT}/bad.stderr")"
-  ls "${OUT}"/bad* "${OUT}"/x.docx >/dev/null 2>&1 && fail "${setting}: a profile was written"
+  ls "${OUT}"/bad* "${OUT}"/x.docx "${OUT}"/missing >/dev/null 2>&1 && fail "${setting}: a profile was written"
 done
 
 # --- a child the program forks is not profiled and writes nothing ---
