@@ -64,6 +64,19 @@ else
     fail "perl (dwarf): ${whole} of ${total} samples reach main: $(sort -t' ' -k2 -n -r "${dwarf_file}" | head -5)"
 fi
 
+# --- a single-threaded program's profile says what the collector thread
+# costs it (glibc's single-thread mutex and malloc paths are off) ---
+html_out="${OUT}/note-%p.html"
+LD_PRELOAD="${AGENT}" FLAMEKIT_EVENT=ctimer FLAMEKIT_OUTPUT="${html_out}" \
+  perl -e 'my $x = 0; $x += $_ for 1 .. 3_000_000;' 2>"${OUT}/note.stderr"
+html_file=$(ls "${OUT}"/note-*.html 2>/dev/null | head -1)
+if [[ -z "${html_file}" ]]; then
+  fail "perl (html) left no profile: $(cat "${OUT}/note.stderr")"
+else
+  grep -q 'id="engine-note">[^<]*single-threaded program' "${html_file}" ||
+    fail "perl (html): no single-threaded note in $(grep -o 'id="engine-note">[^<]*' "${html_file}")"
+fi
+
 # --- wall: a program blocked in one call for its whole life ---
 wall_out="${OUT}/sleep-%p.collapsed"
 start=$(date +%s%N)
