@@ -78,33 +78,57 @@ bool IsFlamekitDispatcher(const struct sigaction* act) {
          act->sa_sigaction == &flamekit::sample_internal::Dispatch;
 }
 
-// Called before the program's call that sets a disposition of `signo`.
+// Called before the program's call that sets a disposition of `signo`:
+// with itimer, SIGPROF is the program's from now on.
 void OnProgramDisposition(int signo) {
   if (signo == 0 || signo != g_guarded_signal.load(std::memory_order_acquire)) return;
-  if (g_guarded_itimer.load(std::memory_order_acquire)) {
-    StepAside();
-    return;
-  }
-  // A real-time signal chosen because nobody had it: the engine's timers
-  // cannot be stopped from here (this may be a signal handler), so say
-  // what will go wrong and how to avoid it.
-  static std::atomic<bool> warned{false};
-  if (warned.exchange(true)) return;
-  char line[200];
-  const char* text1 = "flamekit agent: the program installed a handler for signal ";
-  const char* text2 =
-      ", which the agent samples on; set FLAMEKIT_SIGNAL to a signal it does not use\n";
-  size_t n = 0;
-  for (const char* p = text1; *p != '\0'; ++p) line[n++] = *p;
-  if (signo >= 10) line[n++] = static_cast<char>('0' + signo / 10);
-  line[n++] = static_cast<char>('0' + signo % 10);
-  for (const char* p = text2; *p != '\0' && n + 1 < sizeof(line); ++p) line[n++] = *p;
-  line[n] = '\0';
-  WriteLine(line);
+  if (g_guarded_itimer.load(std::memory_order_acquire)) StepAside();
 }
 
+// The program's own use of the real-time signal the agent samples on
+// (chosen because nobody had it at load; a program may still pick it
+// later): its disposition is kept where flamekit's dispatcher chains the
+// signals that are not samples (a kill(), a sigqueue() of its own, its own
+// timer), and reported back to it, so it sees and receives exactly what it
+// would without the agent while the samples still reach the profiler.
+// Returns false when the call is not about that signal (libc answers it).
+//
+// The saved action is rewritten the way InstallSignalHandler() writes it
+// (valid flag off, write, valid flag on, release); a handler on another
+// thread chaining at that very moment drops that one signal.
+// TODO(flamekit): a ChainedAction()/SetChainedAction() pair in
+// sample/signal_handler.h instead of sample_internal's arrays.
+bool EmulateDisposition(int signo, const struct sigaction* act, struct sigaction* old) {
+  namespace si = flamekit::sample_internal;
+  if (signo <= 0 || signo >= si::kMaxSignal ||
+      signo != g_guarded_signal.load(std::memory_order_acquire) ||
+      g_guarded_itimer.load(std::memory_order_acquire) ||
+      !si::g_dispatcher_installed[signo].load(std::memory_order_acquire)) {
+    return false;
+  }
+  if (old != nullptr) *old = si::g_previous_actions[signo];
+  if (act != nullptr) {
+    si::g_previous_valid[signo].store(false, std::memory_order_release);
+    si::g_previous_actions[signo] = *act;
+    si::g_previous_valid[signo].store(true, std::memory_order_release);
+  }
+  return true;
+}
+
+// signal() and its variants, as glibc builds their sigaction.
 sighandler_t CallSignalVariant(std::atomic<SignalFn>& slot, const char* name, int signo,
-                               sighandler_t handler) {
+                               sighandler_t handler, int flags, bool mask_self) {
+  if (handler != SIG_ERR) {
+    struct sigaction act;
+    memset(&act, 0, sizeof(act));
+    act.sa_handler = handler;
+    act.sa_flags = flags;
+    sigemptyset(&act.sa_mask);
+    if (mask_self) sigaddset(&act.sa_mask, signo);
+    struct sigaction old;
+    memset(&old, 0, sizeof(old));
+    if (EmulateDisposition(signo, &act, &old)) return old.sa_handler;
+  }
   SignalFn real = Next(slot, name);
   if (real == nullptr) {
     errno = ENOSYS;
@@ -205,33 +229,52 @@ __attribute__((visibility("default"))) int sigaction(int signo, const struct sig
     errno = ENOSYS;
     return -1;
   }
-  if (act != nullptr && !IsFlamekitDispatcher(act)) OnProgramDisposition(signo);
+  if (act == nullptr || !IsFlamekitDispatcher(act)) {
+    if (EmulateDisposition(signo, act, old)) return 0;
+    if (act != nullptr) OnProgramDisposition(signo);
+  }
   return real(signo, act, old);
 }
 
 __attribute__((visibility("default"))) sighandler_t signal(int signo,
                                                            sighandler_t handler) __THROW {
   using namespace flamekit::agent;  // NOLINT
-  return CallSignalVariant(g_signal, "signal", signo, handler);
+  return CallSignalVariant(g_signal, "signal", signo, handler, SA_RESTART, true);
 }
 
 __attribute__((visibility("default"))) sighandler_t bsd_signal(int signo,
                                                                sighandler_t handler) __THROW {
   using namespace flamekit::agent;  // NOLINT
-  return CallSignalVariant(g_bsd_signal, "bsd_signal", signo, handler);
+  return CallSignalVariant(g_bsd_signal, "bsd_signal", signo, handler, SA_RESTART, true);
 }
 
 __attribute__((visibility("default"))) sighandler_t sysv_signal(int signo,
                                                                 sighandler_t handler) __THROW {
   using namespace flamekit::agent;  // NOLINT
-  return CallSignalVariant(g_sysv_signal, "sysv_signal", signo, handler);
+  return CallSignalVariant(g_sysv_signal, "sysv_signal", signo, handler,
+                           SA_RESETHAND | SA_NODEFER, false);
 }
 
 __attribute__((visibility("default"))) sighandler_t sigset(int signo,
                                                            sighandler_t handler) __THROW {
   using namespace flamekit::agent;  // NOLINT
-  // sigset(sig, SIG_HOLD) only blocks the signal.
-  if (handler != SIG_HOLD) OnProgramDisposition(signo);
+  // sigset(sig, SIG_HOLD) only blocks the signal (libc does that).
+  if (handler != SIG_HOLD) {
+    struct sigaction act;
+    memset(&act, 0, sizeof(act));
+    act.sa_handler = handler;
+    sigemptyset(&act.sa_mask);
+    struct sigaction old;
+    memset(&old, 0, sizeof(old));
+    if (EmulateDisposition(signo, &act, &old)) {
+      sigset_t unblock;
+      sigemptyset(&unblock);
+      sigaddset(&unblock, signo);
+      pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
+      return old.sa_handler;
+    }
+    OnProgramDisposition(signo);
+  }
   SignalFn real = Next(g_sigset, "sigset");
   if (real == nullptr) {
     errno = ENOSYS;

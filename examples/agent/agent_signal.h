@@ -7,10 +7,14 @@
 // installed after the agent started. So:
 //   - the engines that can (cpu and the other perf events, ctimer, wall)
 //     sample on a real-time signal whose disposition is still SIG_DFL when
-//     the program loads (ChooseSampleSignal(); FLAMEKIT_SIGNAL overrides);
+//     the program loads (ChooseSampleSignal(); FLAMEKIT_SIGNAL overrides).
+//     Should the program use that signal later, the agent interposes
+//     sigaction(), signal() and its variants: the program's disposition is
+//     kept as the one flamekit's dispatcher chains to (it gets its own
+//     kill()/sigqueue()/timer signals, never a sample) and is what
+//     sigaction() reports to it;
 //   - the itimer engine needs SIGPROF and ITIMER_PROF, of which a process
-//     has one. The agent interposes sigaction(), signal() and its variants,
-//     and setitimer(): when the program claims SIGPROF or ITIMER_PROF while
+//     has one. With setitimer() interposed as well: when the program claims SIGPROF or ITIMER_PROF while
 //     the agent samples with them, the agent disarms its timer, prints one
 //     line and writes no profile (StepAside()); the program's call then
 //     goes through unchanged.

@@ -72,6 +72,27 @@ for event in cpu ctimer wall itimer; do
     fail "${event}: ${in_spin} of ${samples} samples in main;spin: $(sort -t' ' -k2 -n -r "${profile}" | head -5)"
 done
 
+# --- a program using real-time signals from SIGRTMAX down, the agent's
+# among them, installed after the agent started ---
+RT_USER="${RUNFILES}/rt_signal_user"
+for event in cpu ctimer wall; do
+  rm -f "${OUT}/rt-${event}"-*
+  result=$(LD_PRELOAD="${AGENT}" FLAMEKIT_EVENT="${event}" FLAMEKIT_INTERVAL=10ms \
+    FLAMEKIT_OUTPUT="${OUT}/rt-${event}-%p.collapsed" "${RT_USER}" 1000 \
+    2>"${OUT}/rt-${event}.stderr")
+  code=$?
+  profile=$(ls "${OUT}/rt-${event}"-*.collapsed 2>/dev/null | head -1)
+  samples=$([[ -n "${profile}" ]] && total_samples "${profile}" || echo 0)
+  in_spin=$([[ -n "${profile}" ]] && grep -E '(^|;)main;spin' "${profile}" | awk '{ n += $NF } END { print n + 0 }' || echo 0)
+  echo "rt ${event}: program: '${result}'; agent: ${samples} samples, ${in_spin} in spin"
+  [[ ${code} == 0 ]] || fail "rt ${event}: rt_signal_user exited ${code}: $(cat "${OUT}/rt-${event}.stderr")"
+  [[ "${result}" == "received 80 of 80 foreign 0" ]] ||
+    fail "rt ${event}: the program's handlers got '${result}', want 'received 80 of 80 foreign 0'"
+  # 1 s of CPU at 10 ms.
+  (( samples >= 50 && in_spin * 10 >= samples * 8 )) ||
+    fail "rt ${event}: ${samples} samples, ${in_spin} in spin: $(cat "${OUT}/rt-${event}.stderr")"
+done
+
 # FLAMEKIT_SIGNAL picks the signal; a bad one is one line and no profiling.
 rm -f "${OUT}"/sig-*
 result=$(LD_PRELOAD="${AGENT}" FLAMEKIT_EVENT=ctimer FLAMEKIT_SIGNAL=SIGRTMIN+3 \
