@@ -35,7 +35,8 @@
 // one line on stderr ("flamekit agent: ...") and the program runs unprofiled;
 // nothing here ever exits or aborts it, nor changes which signals reach the
 // program's own handlers. The profile is written by an atexit() handler, so
-// a program that ends by _exit() or a fatal signal leaves none. A child it
+// a program that ends by a fatal signal leaves none, and one that ends by
+// _exit() none either, with one line saying so. A child it
 // fork()s is not profiled (the profiler's fork handling).
 //
 // Thread and signal safety: the constructor and the exit handler run on the
@@ -45,6 +46,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <string>
@@ -62,6 +65,9 @@ namespace {
 
 pid_t g_profiled_pid = 0;
 std::string* g_output = nullptr;  // leaked on purpose: used at exit
+// The line _exit() prints, formatted at start (it may run in a signal
+// handler: write(2) only).
+char g_exit_line[512] = "";
 
 std::string Setting(const char* name, const char* fallback) {
   const char* value = getenv(name);
@@ -165,9 +171,34 @@ __attribute__((constructor)) void StartProfiling() {
   flamekit::agent::GuardSignal(itimer ? SIGPROF : options->signal, itimer);
   g_profiled_pid = getpid();
   g_output = new std::string(output);
+  snprintf(g_exit_line, sizeof(g_exit_line),
+           "flamekit agent: the program ended by _exit(), which runs no exit handler; "
+           "no profile written to %s\n",
+           output.c_str());
   // Registered after Profiler::Global() registered its own exit handler, so
   // this one runs first, while the capture is still there to write.
   atexit(&WriteAtExit);
 }
 
 }  // namespace
+
+// _exit() and _Exit() skip atexit(): dash and many forking servers end that
+// way. Writing the profile there is not safe (they are often called from
+// signal handlers, where the profiler's locks and malloc may be held), so
+// the agent only says why there is no profile, instead of leaving none in
+// silence. (exit() reaches libc's _exit internally, not through here.)
+extern "C" {
+
+__attribute__((visibility("default"), noreturn)) void _exit(int status) {
+  if (g_profiled_pid != 0 && getpid() == g_profiled_pid &&
+      !flamekit::agent::SteppedAside() && g_exit_line[0] != '\0') {
+    ssize_t ignored = write(STDERR_FILENO, g_exit_line, strlen(g_exit_line));
+    (void)ignored;
+  }
+  // What libc's _exit() does.
+  for (;;) syscall(SYS_exit_group, status);
+}
+
+__attribute__((visibility("default"), noreturn)) void _Exit(int status) { _exit(status); }
+
+}  // extern "C"

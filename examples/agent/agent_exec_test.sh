@@ -24,7 +24,8 @@ count_files() {
 # --- a shell running 50 programs: one profile, the shell's. bash builds
 # its children's environment from main()'s envp, dash from environ. (dash
 # ends by _exit(), which runs no atexit() handler: it leaves no profile of
-# its own, so under dash the count to check is the children's: zero.) ---
+# its own but one line saying so, and the count to check is the
+# children's: zero.) ---
 for shell in bash sh; do
   rm -f "${OUT}"/loop-*
   start=$(date +%s%N)
@@ -41,7 +42,25 @@ for shell in bash sh; do
   summaries=$(grep -c "^flamekit agent: .* samples" "${OUT}/loop.stderr")
   [[ ${summaries} == "${want}" ]] ||
     fail "${shell}: want ${want} summary line(s), got ${summaries}: $(head -3 "${OUT}/loop.stderr")"
+  if (( want == 0 )); then
+    lines=$(wc -l <"${OUT}/loop.stderr")
+    grep -q "^flamekit agent: the program ended by _exit().*no profile" "${OUT}/loop.stderr" &&
+      [[ ${lines} == 1 ]] || fail "${shell}: want one line on _exit(), got: $(head -3 "${OUT}/loop.stderr")"
+  fi
 done
+
+# --- _exit() from a program that is not a shell, and from its forked child
+# (which is not profiled and says nothing) ---
+rm -f "${OUT}"/exit-*
+LD_PRELOAD="${AGENT}" FLAMEKIT_EVENT=ctimer FLAMEKIT_OUTPUT="${OUT}/exit-%p.collapsed" \
+  perl -MPOSIX -e 'my $p = fork(); POSIX::_exit(0) if $p == 0; waitpid($p, 0); POSIX::_exit(3)' \
+  2>"${OUT}/exit.stderr"
+code=$?
+lines=$(wc -l <"${OUT}/exit.stderr")
+[[ ${code} == 3 ]] || fail "perl POSIX::_exit(3) under the agent exited ${code}"
+grep -q "^flamekit agent: the program ended by _exit().*no profile written to ${OUT}/exit-" \
+  "${OUT}/exit.stderr" && [[ ${lines} == 1 ]] ||
+  fail "perl _exit: want one line, got: $(cat "${OUT}/exit.stderr")"
 
 # --- system() from perl (fork + exec of /bin/sh, then of the command) ---
 LD_PRELOAD="${AGENT}" FLAMEKIT_EVENT=ctimer FLAMEKIT_OUTPUT="${OUT}/system-%p.collapsed" \

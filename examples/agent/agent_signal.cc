@@ -51,6 +51,8 @@ Fn Next(std::atomic<Fn>& slot, const char* name) {
 // The signal the agent samples on while it watches (0: not watching), and
 // whether it holds ITIMER_PROF.
 std::atomic<int> g_guarded_signal{0};
+// The profiled process: a forked child inherits these flags, not the capture.
+std::atomic<pid_t> g_guarded_pid{0};
 std::atomic<bool> g_guarded_itimer{false};
 std::atomic<bool> g_stepped_aside{false};
 
@@ -81,7 +83,10 @@ bool IsFlamekitDispatcher(const struct sigaction* act) {
 // Called before the program's call that sets a disposition of `signo`:
 // with itimer, SIGPROF is the program's from now on.
 void OnProgramDisposition(int signo) {
-  if (signo == 0 || signo != g_guarded_signal.load(std::memory_order_acquire)) return;
+  if (signo == 0 || signo != g_guarded_signal.load(std::memory_order_acquire) ||
+      getpid() != g_guarded_pid.load(std::memory_order_acquire)) {
+    return;
+  }
   if (g_guarded_itimer.load(std::memory_order_acquire)) StepAside();
 }
 
@@ -103,6 +108,7 @@ bool EmulateDisposition(int signo, const struct sigaction* act, struct sigaction
   if (signo <= 0 || signo >= si::kMaxSignal ||
       signo != g_guarded_signal.load(std::memory_order_acquire) ||
       g_guarded_itimer.load(std::memory_order_acquire) ||
+      getpid() != g_guarded_pid.load(std::memory_order_acquire) ||
       !si::g_dispatcher_installed[signo].load(std::memory_order_acquire)) {
     return false;
   }
@@ -203,9 +209,12 @@ absl::StatusOr<int> ChooseSampleSignal(absl::string_view event, absl::string_vie
 
 void GuardSignal(int signo, bool itimer) {
   g_stepped_aside.store(false);
+  g_guarded_pid.store(getpid(), std::memory_order_release);
   g_guarded_itimer.store(itimer, std::memory_order_release);
   g_guarded_signal.store(signo, std::memory_order_release);
 }
+
+bool SteppedAside() { return g_stepped_aside.load(); }
 
 bool Unguard() {
   g_guarded_signal.store(0, std::memory_order_release);
@@ -288,7 +297,8 @@ __attribute__((visibility("default"))) int setitimer(__itimer_which_t which,
                                                      struct itimerval* old) __THROW {
   using namespace flamekit::agent;  // NOLINT
   if (which == ITIMER_PROF && value != nullptr &&
-      g_guarded_itimer.load(std::memory_order_acquire)) {
+      g_guarded_itimer.load(std::memory_order_acquire) &&
+      getpid() == g_guarded_pid.load(std::memory_order_acquire)) {
     StepAside();
   }
   SetitimerFn real = Next(g_setitimer, "setitimer");

@@ -50,6 +50,11 @@ absl::StatusOr<int> ChooseSampleSignal(absl::string_view event, absl::string_vie
 // `itimer`, so does a program call to setitimer(ITIMER_PROF).
 void GuardSignal(int signo, bool itimer);
 
+// SteppedAside()
+//
+// Whether the itimer engine gave SIGPROF up to the program. Async-signal-safe.
+bool SteppedAside();
+
 // Unguard()
 //
 // The agent's own Stop() follows: stop watching. Returns whether the agent
