@@ -23,7 +23,9 @@
 //   FLAMEKIT_SIGNAL    the signal samples travel on. Default: a real-time
 //                      signal nobody has a handler for when the program
 //                      loads, so a program with its own SIGPROF profiler
-//                      keeps it (agent_signal.h); itimer needs SIGPROF and
+//                      keeps it; should the program take that signal
+//                      later, it gets its own signals on it and never a
+//                      sample (agent_signal.h). itimer needs SIGPROF and
 //                      steps aside when the program takes it.
 //   FLAMEKIT_FOLLOW_EXEC=1  keep the agent in LD_PRELOAD for the programs
 //                      this one runs (each then writes its own %p file).
@@ -36,8 +38,8 @@
 // nothing here ever exits or aborts it, nor changes which signals reach the
 // program's own handlers. The profile is written by an atexit() handler, so
 // a program that ends by a fatal signal leaves none, and one that ends by
-// _exit() none either, with one line saying so. A child it
-// fork()s is not profiled (the profiler's fork handling).
+// _exit() none either, with one line saying so. A child it fork()s is not
+// profiled (the profiler's fork handling).
 //
 // Thread and signal safety: the constructor and the exit handler run on the
 // loading/exiting thread, as the C runtime calls them; the interposed
