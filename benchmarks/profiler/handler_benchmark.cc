@@ -18,7 +18,7 @@
 #include "flamekit/buffer/stack_ring.h"
 #include "flamekit/sample/sampler.h"
 #include "flamekit/sample/signal_handler.h"
-#include "flamekit/symbol/cfi_table_builder.h"
+#include "flamekit/collect/cfi_table_builder.h"
 #include "flamekit/unwind/stack_bounds.h"
 
 namespace flamekit {

@@ -18,27 +18,47 @@
 //   FLAMEKIT_OUTPUT    where to write, format by extension (.html, .svg,
 //                      .collapsed, .pb.gz); %p becomes the process id.
 //                      Default: flamekit-%p.html in the working directory.
+//                      Checked at start: a directory that is missing or
+//                      not writable is reported then, not after the run.
+//   FLAMEKIT_SIGNAL    the signal samples travel on. Default: a real-time
+//                      signal nobody has a handler for when the program
+//                      loads, so a program with its own SIGPROF profiler
+//                      keeps it; should the program take that signal
+//                      later, it gets its own signals on it and never a
+//                      sample (agent_signal.h). itimer needs SIGPROF and
+//                      steps aside when the program takes it.
+//   FLAMEKIT_FOLLOW_EXEC=1  keep the agent in LD_PRELOAD for the programs
+//                      this one runs (each then writes its own %p file).
+//                      Default: only the process the agent was loaded
+//                      into is profiled; the agent takes itself out of
+//                      LD_PRELOAD (other preloads stay).
 //
 // What it promises the host program: a bad setting or a failed start prints
 // one line on stderr ("flamekit agent: ...") and the program runs unprofiled;
-// nothing here ever exits or aborts it. The profile is written by an
-// atexit() handler, so a program that ends by _exit() or a fatal signal
-// leaves none. A child it fork()s is not profiled (the profiler's fork
-// handling); a program it exec()s is, if LD_PRELOAD is still set, into its
-// own %p file.
+// nothing here ever exits or aborts it, nor changes which signals reach the
+// program's own handlers. The profile is written by an atexit() handler, so
+// a program that ends by a fatal signal leaves none, and one that ends by
+// _exit() none either, with one line saying so. A child it fork()s is not
+// profiled (the profiler's fork handling).
 //
 // Thread and signal safety: the constructor and the exit handler run on the
-// loading/exiting thread, as the C runtime calls them; everything else is
-// the profiler's (flamekit/profiler.h).
+// loading/exiting thread, as the C runtime calls them; the interposed
+// signal functions (agent_signal.h) are as safe as libc's; everything else
+// is the profiler's (flamekit/profiler.h).
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "examples/agent/agent_preload.h"
+#include "examples/agent/agent_signal.h"
+#include "flamekit/base/atomic_file.h"
 #include "flamekit/profiler.h"
 #include "flamekit/render/write_profile.h"
 #include "flamekit/perf/perf_event.h"
@@ -47,6 +67,9 @@ namespace {
 
 pid_t g_profiled_pid = 0;
 std::string* g_output = nullptr;  // leaked on purpose: used at exit
+// The line _exit() prints, formatted at start (it may run in a signal
+// handler: write(2) only).
+char g_exit_line[512] = "";
 
 std::string Setting(const char* name, const char* fallback) {
   const char* value = getenv(name);
@@ -66,16 +89,49 @@ absl::StatusOr<flamekit::ProfilerOptions> OptionsFromEnvironment() {
   options.interval = period->interval;
   options.interval_events = period->count;
   options.title = absl::StrCat(program_invocation_short_name, " (pid ", getpid(), ")");
+  absl::StatusOr<int> signo =
+      flamekit::agent::ChooseSampleSignal(options.event, Setting("FLAMEKIT_SIGNAL", ""));
+  if (!signo.ok()) return signo.status();
+  options.signal = *signo;
   return options;
 }
+
+// The output's directory exists and takes a file: a temporary file is
+// created there and removed, as the final write will do.
+absl::Status CheckOutput(const std::string& output) {
+  absl::StatusOr<flamekit::OutputFormat> format = flamekit::ResolveFormat(output, {});
+  if (!format.ok()) return format.status();
+  absl::StatusOr<flamekit::AtomicFileWriter> probe = flamekit::AtomicFileWriter::Open(output);
+  return probe.status();
+}
+
+// The profiler's collector thread makes a single-threaded program
+// multi-threaded, and glibc (2.34+) then takes the atomic paths of
+// pthread_mutex_lock/unlock and malloc instead of its single-thread ones:
+// a real cost of being profiled, which the profile shows as such.
+constexpr char kSingleThreadNote[] =
+    "a single-threaded program: the profiler's collector thread turns off glibc's "
+    "single-thread fast paths, so mutex lock/unlock and malloc cost more here than "
+    "unprofiled";
 
 void WriteAtExit() {
   // A forked child inherits this handler but not the capture.
   if (getpid() != g_profiled_pid || g_output == nullptr) return;
+  const bool stepped_aside = flamekit::agent::Unguard();
   absl::StatusOr<flamekit::Profile> profile = flamekit::Profiler::Global().Stop();
+  // Stepping aside printed its line; the capture is cut short, not written.
+  if (stepped_aside) return;
   if (!profile.ok()) {
     fprintf(stderr, "flamekit agent: %s\n", std::string(profile.status().message()).c_str());
     return;
+  }
+  if (profile->metadata().threads <= 1) {
+    // Measured on sqlite3 (glibc 2.36): pthread_mutex_lock+unlock self time
+    // 0.9-1.2 % under perf alone, 3.5-5.3 % under perf with any preloaded
+    // library that starts one idle thread, as with the agent.
+    profile->metadata().engine_note = absl::StrCat(
+        profile->metadata().engine_note, profile->metadata().engine_note.empty() ? "" : "; ",
+        kSingleThreadNote);
   }
   absl::Status written = flamekit::WriteProfile(*profile, *g_output);
   if (!written.ok()) {
@@ -88,6 +144,9 @@ void WriteAtExit() {
 }
 
 __attribute__((constructor)) void StartProfiling() {
+  // First, whatever happens next: the programs this one runs do not load
+  // the agent again (each would start a profiler and leave a file).
+  if (Setting("FLAMEKIT_FOLLOW_EXEC", "0") != "1") flamekit::agent::RemoveSelfFromPreload();
   absl::StatusOr<flamekit::ProfilerOptions> options = OptionsFromEnvironment();
   if (!options.ok()) {
     fprintf(stderr, "flamekit agent: %s; not profiling\n",
@@ -96,11 +155,11 @@ __attribute__((constructor)) void StartProfiling() {
   }
   const std::string output = absl::StrReplaceAll(
       Setting("FLAMEKIT_OUTPUT", "flamekit-%p.html"), {{"%p", absl::StrCat(getpid())}});
-  // Check the format before profiling a whole run for nothing.
-  absl::StatusOr<flamekit::OutputFormat> format = flamekit::ResolveFormat(output, {});
-  if (!format.ok()) {
+  // Check where the profile goes before profiling a whole run for nothing.
+  absl::Status writable = CheckOutput(output);
+  if (!writable.ok()) {
     fprintf(stderr, "flamekit agent: FLAMEKIT_OUTPUT: %s; not profiling\n",
-            std::string(format.status().message()).c_str());
+            std::string(writable.message()).c_str());
     return;
   }
   absl::Status started = flamekit::Profiler::Global().Start(*options);
@@ -108,11 +167,40 @@ __attribute__((constructor)) void StartProfiling() {
     fprintf(stderr, "flamekit agent: %s; not profiling\n", std::string(started.message()).c_str());
     return;
   }
+  // The cpu engine falls back to itimer where perf events and CPU timers
+  // are refused: then SIGPROF is what the program must not take.
+  const bool itimer = flamekit::Profiler::Global().Status().engine == "itimer";
+  flamekit::agent::GuardSignal(itimer ? SIGPROF : options->signal, itimer);
   g_profiled_pid = getpid();
   g_output = new std::string(output);
+  snprintf(g_exit_line, sizeof(g_exit_line),
+           "flamekit agent: the program ended by _exit(), which runs no exit handler; "
+           "no profile written to %s\n",
+           output.c_str());
   // Registered after Profiler::Global() registered its own exit handler, so
   // this one runs first, while the capture is still there to write.
   atexit(&WriteAtExit);
 }
 
 }  // namespace
+
+// _exit() and _Exit() skip atexit(): dash and many forking servers end that
+// way. Writing the profile there is not safe (they are often called from
+// signal handlers, where the profiler's locks and malloc may be held), so
+// the agent only says why there is no profile, instead of leaving none in
+// silence. (exit() reaches libc's _exit internally, not through here.)
+extern "C" {
+
+__attribute__((visibility("default"), noreturn)) void _exit(int status) {
+  if (g_profiled_pid != 0 && getpid() == g_profiled_pid &&
+      !flamekit::agent::SteppedAside() && g_exit_line[0] != '\0') {
+    ssize_t ignored = write(STDERR_FILENO, g_exit_line, strlen(g_exit_line));
+    (void)ignored;
+  }
+  // What libc's _exit() does.
+  for (;;) syscall(SYS_exit_group, status);
+}
+
+__attribute__((visibility("default"), noreturn)) void _Exit(int status) { _exit(status); }
+
+}  // extern "C"

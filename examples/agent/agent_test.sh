@@ -64,6 +64,19 @@ else
     fail "perl (dwarf): ${whole} of ${total} samples reach main: $(sort -t' ' -k2 -n -r "${dwarf_file}" | head -5)"
 fi
 
+# --- a single-threaded program's profile says what the collector thread
+# costs it (glibc's single-thread mutex and malloc paths are off) ---
+html_out="${OUT}/note-%p.html"
+LD_PRELOAD="${AGENT}" FLAMEKIT_EVENT=ctimer FLAMEKIT_OUTPUT="${html_out}" \
+  perl -e 'my $x = 0; $x += $_ for 1 .. 3_000_000;' 2>"${OUT}/note.stderr"
+html_file=$(ls "${OUT}"/note-*.html 2>/dev/null | head -1)
+if [[ -z "${html_file}" ]]; then
+  fail "perl (html) left no profile: $(cat "${OUT}/note.stderr")"
+else
+  grep -q 'id="engine-note">[^<]*single-threaded program' "${html_file}" ||
+    fail "perl (html): no single-threaded note in $(grep -o 'id="engine-note">[^<]*' "${html_file}")"
+fi
+
 # --- wall: a program blocked in one call for its whole life ---
 wall_out="${OUT}/sleep-%p.collapsed"
 start=$(date +%s%N)
@@ -87,8 +100,12 @@ else
 fi
 
 # --- bad settings: one line, program unharmed, no file ---
+# An output that cannot be written is one of them, found at start, not after
+# the whole run: a missing directory, a file where a directory should be,
+# and /proc (no new files there, even for root).
 for setting in "FLAMEKIT_EVENT=bogus" "FLAMEKIT_INTERVAL=-5ms" "FLAMEKIT_OUTPUT=${OUT}/x.docx" \
-  "FLAMEKIT_UNWIND=guess"; do
+  "FLAMEKIT_UNWIND=guess" "FLAMEKIT_SIGNAL=SIGBOGUS" "FLAMEKIT_OUTPUT=${OUT}/missing/bad.html" \
+  "FLAMEKIT_OUTPUT=/dev/null/bad.html" "FLAMEKIT_OUTPUT=/proc/bad-%p.html"; do
   rm -f "${OUT}"/bad*
   out=$(env LD_PRELOAD="${AGENT}" FLAMEKIT_OUTPUT="${OUT}/bad.html" "${setting}" \
     echo still-runs 2>"${OUT}/bad.stderr")
@@ -98,7 +115,7 @@ for setting in "FLAMEKIT_EVENT=bogus" "FLAMEKIT_INTERVAL=-5ms" "FLAMEKIT_OUTPUT=
   lines=$(wc -l <"${OUT}/bad.stderr")
   grep -q "^flamekit agent: .*not profiling" "${OUT}/bad.stderr" && [[ ${lines} == 1 ]] ||
     fail "${setting}: want one 'not profiling' line, got: $(cat "${OUT}/bad.stderr")"
-  ls "${OUT}"/bad* "${OUT}"/x.docx >/dev/null 2>&1 && fail "${setting}: a profile was written"
+  ls "${OUT}"/bad* "${OUT}"/x.docx "${OUT}"/missing >/dev/null 2>&1 && fail "${setting}: a profile was written"
 done
 
 # --- a child the program forks is not profiled and writes nothing ---

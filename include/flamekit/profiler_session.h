@@ -60,7 +60,7 @@
 #include "flamekit/sample/signal_handler.h"
 #include "flamekit/sample/thread_list.h"
 #include "flamekit/sample/wall_clock_sampler.h"
-#include "flamekit/symbol/cfi_table_builder.h"
+#include "flamekit/collect/cfi_table_builder.h"
 #include "flamekit/symbol/symbolizer.h"
 #include "flamekit/unwind/stack_bounds.h"
 #include "flamekit/unwind/leaf_repair.h"

@@ -86,6 +86,24 @@ void ChainSignal(int signo, siginfo_t* info, void* ucontext);
 uint64_t ChainedSignalCount();
 uint64_t DroppedForeignSignalCount();
 
+// IsFlamekitSignalHandler()
+//
+// Whether `action` is the dispatcher InstallSignalHandler() installs (an
+// LD_PRELOAD agent tells its own handler from the program's this way).
+// Async-signal-safe.
+bool IsFlamekitSignalHandler(const struct sigaction& action);
+
+// ExchangeChainedAction()
+//
+// Where flamekit's dispatcher owns `signo`: stores the handler signals that
+// are not samples are chained to in *old (if not null) and, if `action` is
+// not null, makes it the new one, so a program that sets a disposition of
+// that signal later sees and receives exactly what it would without us.
+// False (nothing done) when the dispatcher is not installed on `signo`. A
+// handler chaining on another thread at that very moment drops that one
+// signal. Async-signal-safe.
+bool ExchangeChainedAction(int signo, const struct sigaction* action, struct sigaction* old);
+
 // IsSampleSignalUsable()
 //
 // Whether `signo` may carry samples: a valid signal other than SIGKILL,
@@ -120,6 +138,28 @@ inline void Dispatch(int signo, siginfo_t* info, void* ucontext) {
 }
 
 }  // namespace sample_internal
+
+inline bool IsFlamekitSignalHandler(const struct sigaction& action) {
+  return (action.sa_flags & SA_SIGINFO) != 0 && action.sa_sigaction == &sample_internal::Dispatch;
+}
+
+inline bool ExchangeChainedAction(int signo, const struct sigaction* action,
+                                  struct sigaction* old) {
+  using namespace sample_internal;  // NOLINT: the arrays below
+  if (signo <= 0 || signo >= kMaxSignal ||
+      !g_dispatcher_installed[signo].load(std::memory_order_acquire)) {
+    return false;
+  }
+  if (old != nullptr) *old = g_previous_actions[signo];
+  if (action != nullptr) {
+    // As InstallSignalHandler() writes it: invalid, write, valid (release:
+    // a handler that sees valid sees the whole action).
+    g_previous_valid[signo].store(false, std::memory_order_release);
+    g_previous_actions[signo] = *action;
+    g_previous_valid[signo].store(true, std::memory_order_release);
+  }
+  return true;
+}
 
 inline bool IsSampleSignalUsable(int signo) {
   return signo > 0 && signo < sample_internal::kMaxSignal && signo != SIGKILL &&

@@ -13,8 +13,8 @@
 //   std::unique_ptr<flamekit::CfiTable> table = flamekit::BuildCfiTable(*symbolizer, &stats);
 //   // stats.rows rows, table->bytes() bytes, from stats.files files.
 
-#ifndef FLAMEKIT_SYMBOL_CFI_TABLE_BUILDER_H_
-#define FLAMEKIT_SYMBOL_CFI_TABLE_BUILDER_H_
+#ifndef FLAMEKIT_COLLECT_CFI_TABLE_BUILDER_H_
+#define FLAMEKIT_COLLECT_CFI_TABLE_BUILDER_H_
 
 #include <stddef.h>
 #include <stdint.h>
@@ -74,4 +74,4 @@ inline std::unique_ptr<CfiTable> BuildCfiTable(Symbolizer& symbolizer, CfiTableS
 
 }  // namespace flamekit
 
-#endif  // FLAMEKIT_SYMBOL_CFI_TABLE_BUILDER_H_
+#endif  // FLAMEKIT_COLLECT_CFI_TABLE_BUILDER_H_

@@ -2,7 +2,7 @@
 // BuildCfiTable() over this process, and UnwindWithCfi() with it from a
 // real signal taken inside a call chain built without frame pointers.
 
-#include "flamekit/symbol/cfi_table_builder.h"
+#include "flamekit/collect/cfi_table_builder.h"
 
 #include <signal.h>
 
