@@ -49,6 +49,11 @@ done
 echo "== render peak memory: 1M samples over 50k stacks, collapsed file -> HTML"
 bash benchmarks/render/run_peak_memory.sh "$out/benchmarks_render_render_peak_memory.json"
 
+echo "== compile time: including flamekit/profiler.h beside Abseil's Status and Time headers"
+rounds_compile=5
+[ "$quick" -eq 1 ] && rounds_compile=1
+ROUNDS=$rounds_compile bash benchmarks/compile/run_compile_time.sh "$out/benchmarks_compile_time.json"
+
 echo "== peers"
 rounds=7 iterations=4000
 [ "$quick" -eq 1 ] && rounds=1 iterations=500

@@ -91,5 +91,15 @@ for stage in $(printf '%s\n' "${!allowed[@]}" | sort); do
     passed=$((passed + 1))
   fi
 done
+# The same table as a build error: the inner stages' packages are private
+# by default and name the stages that may use them (their BUILD files).
+for stage in buffer perf unwind symbol sample collect; do
+  if grep -qE 'default_visibility = \["//visibility:public"\]' "include/flamekit/$stage/BUILD.bazel"; then
+    echo "layering: include/flamekit/$stage/BUILD.bazel is public by default; list who may use it"
+    failed=$((failed + 1))
+  else
+    passed=$((passed + 1))
+  fi
+done
 echo "check-result: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
