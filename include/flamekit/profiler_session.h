@@ -45,6 +45,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "flamekit/base/proc_files.h"
 #include "flamekit/buffer/stack_record.h"
 #include "flamekit/collect/self_code_facts.h"
 #include "flamekit/collect/stack_folder.h"
@@ -78,23 +79,6 @@ inline thread_local Profiler* t_forking_profiler = nullptr;
 
 inline bool IsTimerEngine(absl::string_view event) {
   return event == "ctimer" || event == "itimer" || event == "wall";
-}
-
-inline std::string ProcessCommand() {
-  FILE* file = fopen("/proc/self/cmdline", "re");
-  if (file == nullptr) return "";
-  char buffer[4096];
-  size_t n = fread(buffer, 1, sizeof(buffer) - 1, file);
-  fclose(file);
-  buffer[n] = '\0';
-  std::string command;
-  for (size_t i = 0; i < n;) {
-    std::string arg(buffer + i);
-    if (!command.empty()) command += ' ';
-    command += arg;
-    i += arg.size() + 1;
-  }
-  return command;
 }
 
 // Whether a perf failure is one the fallback covers (perf events refused or
@@ -656,7 +640,7 @@ inline absl::StatusOr<Profile> Profiler::Session::BuildProfile() {
   m.end_time = engine_stopped_ ? end_time_ : absl::Now();
   m.dropped_samples = engine_stopped_ ? ring_dropped_at_stop_ : ring_->dropped();
   m.pid = getpid();
-  m.command = profiler_internal::ProcessCommand();
+  m.command = ProcessCommandLine(0);
   m.transforms_json = options_.transforms_json;
   folder_.AddTo(profile, [this](uint32_t tid) {
     auto info = threads_.find(static_cast<pid_t>(tid));

@@ -79,6 +79,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "flamekit/base/config.h"
+#include "flamekit/base/proc_files.h"
 #include "flamekit/base/scoped_fd.h"
 #include "flamekit/collect/frame_name.h"
 #include "flamekit/collect/stack_folder.h"
@@ -315,58 +316,6 @@ namespace attach_internal {
 // Bytes of user stack each sample copies (see kLeafStackWords).
 inline constexpr uint32_t kUserStackBytes = 8 * kLeafStackWords;
 
-inline std::string ReadProcString(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "re");
-  if (f == nullptr) return "";
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
-    out.append(buf, n);
-    if (out.size() > (1 << 16)) break;
-  }
-  std::fclose(f);
-  return out;
-}
-
-// The threads of `pid`, from /proc/PID/task; empty when it is gone.
-inline std::vector<pid_t> ListThreads(pid_t pid) {
-  std::vector<pid_t> tids;
-  std::string dir = absl::StrCat("/proc/", pid, "/task");
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return tids;
-  while (dirent* e = readdir(d)) {
-    pid_t tid = 0;
-    if (absl::SimpleAtoi(e->d_name, &tid) && tid > 0) tids.push_back(tid);
-  }
-  closedir(d);
-  std::sort(tids.begin(), tids.end());
-  return tids;
-}
-
-// The command line of `pid` with NULs as spaces ("" when unreadable).
-inline std::string ProcessCommand(pid_t pid) {
-  std::string cmd = ReadProcString(absl::StrCat("/proc/", pid, "/cmdline"));
-  while (!cmd.empty() && cmd.back() == '\0') cmd.pop_back();
-  std::replace(cmd.begin(), cmd.end(), '\0', ' ');
-  return cmd;
-}
-
-inline std::string ThreadComm(pid_t pid, pid_t tid) {
-  std::string comm = ReadProcString(absl::StrCat("/proc/", pid, "/task/", tid, "/comm"));
-  return std::string(absl::StripAsciiWhitespace(comm));
-}
-
-// Whether /proc/PID exists and is not a zombie.
-inline bool ProcessAlive(pid_t pid) {
-  std::string stat = ReadProcString(absl::StrCat("/proc/", pid, "/stat"));
-  if (stat.empty()) return false;
-  size_t paren = stat.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= stat.size()) return true;
-  char state = stat[paren + 2];
-  return state != 'Z' && state != 'X';
-}
-
 }  // namespace attach_internal
 
 inline absl::string_view AttachStopReasonName(AttachStopReason reason) {
@@ -558,7 +507,7 @@ inline absl::StatusOr<std::unique_ptr<AttachSession>> AttachSession::Create(
     epoll_ctl(s->epoll_.get(), EPOLL_CTL_ADD, pidfd, &ev);
   }
 
-  std::vector<pid_t> tids = attach_internal::ListThreads(options.pid);
+  std::vector<pid_t> tids = ListProcessThreads(options.pid);
   if (tids.empty()) {
     return absl::NotFoundError(absl::StrCat(
         "no process ", options.pid, " (no threads in /proc/", options.pid,
@@ -581,7 +530,7 @@ inline absl::StatusOr<std::unique_ptr<AttachSession>> AttachSession::Create(
   }
   s->created_ = true;
   s->profile_.metadata().pid = options.pid;
-  s->profile_.metadata().command = attach_internal::ProcessCommand(options.pid);
+  s->profile_.metadata().command = ProcessCommandLine(options.pid);
   return s;
 }
 
@@ -646,7 +595,7 @@ inline absl::Status AttachSession::OpenThread(pid_t tid, bool first) {
   }
   known_tids_.insert(tid);
   if (!thread_names_.contains(static_cast<uint32_t>(tid))) {
-    thread_names_[static_cast<uint32_t>(tid)] = attach_internal::ThreadComm(options_.pid, tid);
+    thread_names_[static_cast<uint32_t>(tid)] = ThreadName(options_.pid, tid);
   }
   threads_.push_back(std::move(t));
   ++progress_.threads_followed;
@@ -696,7 +645,7 @@ inline void AttachSession::DrainAll() {
 }
 
 inline void AttachSession::ScanThreads() {
-  for (pid_t tid : attach_internal::ListThreads(options_.pid)) {
+  for (pid_t tid : ListProcessThreads(options_.pid)) {
     if (!known_tids_.contains(tid) && !exited_tids_.contains(tid)) {
       (void)OpenThread(tid, /*first=*/false);
     }
@@ -802,7 +751,7 @@ inline bool AttachSession::TargetExited() {
     pollfd p{pidfd_.get(), POLLIN, 0};
     return poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP)) != 0;
   }
-  return !attach_internal::ProcessAlive(options_.pid);
+  return !ProcessAlive(options_.pid);
 }
 
 inline void AttachSession::ReportProgress(bool force) {

@@ -32,7 +32,7 @@ std::string Workload() { return Runfile("testdata/attach/attach_workload"); }
 // Nanoseconds the process has run on a CPU (all threads), from schedstat.
 int64_t ProcessCpuNanos(pid_t pid) {
   int64_t total = 0;
-  for (pid_t tid : attach_internal::ListThreads(pid)) {
+  for (pid_t tid : ListProcessThreads(pid)) {
     std::ifstream in(absl::StrCat("/proc/", pid, "/task/", tid, "/schedstat"));
     int64_t ns = 0;
     if (in >> ns) total += ns;

@@ -79,7 +79,7 @@ inline absl::StatusOr<std::vector<ProcessMatch>> FindProcessesByCommand(
     pid_t pid = 0;
     if (!absl::SimpleAtoi(e->d_name, &pid) || pid <= 0) continue;
     if (pid == self || pid == exclude_pid) continue;
-    std::string cmd = attach_internal::ProcessCommand(pid);
+    std::string cmd = ProcessCommandLine(pid);
     if (cmd.empty()) continue;
     if (!RE2::PartialMatch(cmd, re)) continue;
     // The shell or `bazel run` that started a flamekit with this --name

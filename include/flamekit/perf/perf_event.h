@@ -47,6 +47,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "flamekit/base/proc_files.h"
 #include "flamekit/base/scoped_fd.h"
 
 namespace flamekit {
@@ -254,25 +255,6 @@ inline uint64_t HwCacheConfig(uint64_t cache, uint64_t op, uint64_t result) {
   return cache | (op << 8) | (result << 16);
 }
 
-inline absl::StatusOr<std::string> ReadSmallFile(const char* path) {
-  std::FILE* f = std::fopen(path, "re");
-  if (f == nullptr) return absl::ErrnoToStatus(errno, path);
-  char buf[4096];
-  size_t n = std::fread(buf, 1, sizeof(buf), f);
-  std::fclose(f);
-  return std::string(buf, n);
-}
-
-inline absl::StatusOr<int64_t> ReadIntFile(const char* path) {
-  absl::StatusOr<std::string> text = ReadSmallFile(path);
-  if (!text.ok()) return text.status();
-  int64_t value = 0;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &value)) {
-    return absl::InternalError(absl::StrCat(path, ": not a number: ", *text));
-  }
-  return value;
-}
-
 inline std::string KnownEventNames() {
   std::vector<std::string> names;
   for (const PerfEventSpec& spec : KnownPerfEvents()) names.push_back(spec.name);
@@ -382,7 +364,7 @@ inline absl::StatusOr<PerfPeriod> ParsePerfFrequency(absl::string_view text) {
   }
   hz *= multiplier;
   absl::StatusOr<int64_t> max_rate =
-      perf_internal::ReadIntFile("/proc/sys/kernel/perf_event_max_sample_rate");
+      ReadIntFile("/proc/sys/kernel/perf_event_max_sample_rate");
   if (max_rate.ok() && *max_rate > 0 && hz > static_cast<uint64_t>(*max_rate)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "frequency ", hz, " Hz is above this kernel's limit of ", *max_rate,
@@ -415,7 +397,7 @@ inline absl::StatusOr<ResolvedPerfPeriod> ResolvePeriod(const PerfEventSpec& eve
 
 inline absl::StatusOr<int> PerfEventParanoid() {
   absl::StatusOr<int64_t> value =
-      perf_internal::ReadIntFile("/proc/sys/kernel/perf_event_paranoid");
+      ReadIntFile("/proc/sys/kernel/perf_event_paranoid");
   if (!value.ok()) {
     return absl::NotFoundError(absl::StrCat(
         "cannot read /proc/sys/kernel/perf_event_paranoid (", value.status().message(),
@@ -425,7 +407,7 @@ inline absl::StatusOr<int> PerfEventParanoid() {
 }
 
 inline bool HasPerfmonCapability() {
-  absl::StatusOr<std::string> status = perf_internal::ReadSmallFile("/proc/self/status");
+  absl::StatusOr<std::string> status = ReadSmallFile("/proc/self/status", 1 << 16);
   if (!status.ok()) return false;
   absl::string_view text = *status;
   size_t pos = text.find("CapEff:");

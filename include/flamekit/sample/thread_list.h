@@ -34,6 +34,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "flamekit/base/proc_files.h"
 
 namespace flamekit {
 
@@ -99,17 +100,7 @@ inline absl::StatusOr<std::vector<pid_t>> ListThreadIds(absl::string_view task_d
   return tids;
 }
 
-inline std::string ReadThreadName(pid_t tid) {
-  std::string path = absl::StrCat("/proc/self/task/", tid, "/comm");
-  FILE* file = fopen(path.c_str(), "re");
-  if (file == nullptr) return "";
-  char buffer[64] = {0};
-  size_t n = fread(buffer, 1, sizeof(buffer) - 1, file);
-  fclose(file);
-  std::string name(buffer, n);
-  while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
-  return name;
-}
+inline std::string ReadThreadName(pid_t tid) { return ThreadName(0, tid); }
 
 inline TaskCreationWatch::TaskCreationWatch() {
   fd_ = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);

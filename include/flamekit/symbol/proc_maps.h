@@ -43,6 +43,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "flamekit/base/proc_files.h"
 #include "flamekit/base/scoped_fd.h"
 
 namespace flamekit {
@@ -113,39 +114,13 @@ absl::StatusOr<std::vector<Mapping>> ParseMaps(absl::string_view text,
 // PermissionDenied when we may not read it.
 absl::StatusOr<std::vector<Mapping>> ReadProcMaps(pid_t pid);
 
-// ReadSmallFile()
-//
-// Reads a whole file (a /proc file, whose stat size is 0, included) into a
-// string, up to `max_bytes`. Errors name the path and map errno to a code:
-// ENOENT/ESRCH → NotFound, EACCES/EPERM → PermissionDenied.
-absl::StatusOr<std::string> ReadSmallFile(absl::string_view path,
-                                          size_t max_bytes = size_t{1} << 30);
-
 // Implementation details follow.
 
 namespace symbol_internal {
 
-// errno → Status, with a hint for the cases a user can fix.
-inline absl::Status FileErrorStatus(int err, absl::string_view what, absl::string_view path) {
-  std::string msg = absl::StrCat(what, " ", path);
-  switch (err) {
-    case ENOENT:
-    case ESRCH:
-      return absl::NotFoundError(absl::StrCat(msg, ": no such file or process"));
-    case EACCES:
-    case EPERM:
-      return absl::PermissionDeniedError(absl::StrCat(
-          msg, ": permission denied; run as the process's user or as root "
-               "(reading another process's files needs ptrace access: "
-               "see /proc/sys/kernel/yama/ptrace_scope)"));
-    case EMFILE:
-    case ENFILE:
-      return absl::ResourceExhaustedError(
-          absl::StrCat(msg, ": too many open files; raise `ulimit -n`"));
-    default:
-      return absl::ErrnoToStatus(err, msg);
-  }
-}
+// The readers of base/proc_files.h, under the names this stage used.
+using ::flamekit::FileErrorStatus;
+using ::flamekit::OpenRegularFile;
 
 // Splits off the next whitespace-delimited field of `*rest`.
 inline absl::string_view NextField(absl::string_view* rest) {
@@ -171,21 +146,6 @@ inline bool ParseHex64(absl::string_view s, uint64_t* out) {
   }
   *out = v;
   return true;
-}
-
-// Opens `path` for reading and fstat()s it into *st; InvalidArgument when
-// it is not a regular file.
-inline absl::StatusOr<ScopedFd> OpenRegularFile(absl::string_view path, struct stat* st) {
-  std::string p(path);
-  // O_NONBLOCK: a FIFO planted where a file is expected (say in /tmp) must
-  // not hang us in open(); it has no effect on regular files.
-  ScopedFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (!fd) return symbol_internal::FileErrorStatus(errno, "cannot open", path);
-  if (::fstat(fd.get(), st) != 0) return symbol_internal::FileErrorStatus(errno, "cannot stat", path);
-  if (!S_ISREG(st->st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
-  }
-  return fd;
 }
 
 }  // namespace symbol_internal
@@ -262,25 +222,6 @@ inline absl::StatusOr<std::vector<Mapping>> ParseMaps(absl::string_view text,
     }
     out.push_back(*std::move(m));
   }
-  return out;
-}
-
-inline absl::StatusOr<std::string> ReadSmallFile(absl::string_view path, size_t max_bytes) {
-  struct stat st;
-  absl::StatusOr<ScopedFd> fd = symbol_internal::OpenRegularFile(path, &st);
-  if (!fd.ok()) return fd.status();
-  std::string out;
-  char buf[65536];
-  while (out.size() < max_bytes) {
-    ssize_t n = ::read(fd->get(), buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return symbol_internal::FileErrorStatus(errno, "cannot read", path);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  if (out.size() > max_bytes) out.resize(max_bytes);
   return out;
 }
 

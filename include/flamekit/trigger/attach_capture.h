@@ -629,7 +629,7 @@ inline absl::StatusOr<WatchCapture> MakeAttachWatchCapture(const WatchCommandOpt
   WatchCapture out;
   std::shared_ptr<LookbackSampler> sampler;
   if (o.watch.lookback > absl::ZeroDuration()) {
-    int threads = static_cast<int>(attach_internal::ListThreads(o.pid).size());
+    int threads = static_cast<int>(ListProcessThreads(o.pid).size());
     threads = std::min(std::max(threads, 1), 64);
     // Entries are per stack per batch, at most one per sample.
     out.lookback = std::make_shared<LookbackRing>(
