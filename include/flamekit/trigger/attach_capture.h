@@ -82,7 +82,7 @@
 #include "flamekit/sample/perf_event.h"
 #include "flamekit/trigger/lookback_ring.h"
 #include "flamekit/trigger/metric_watch.h"
-#include "flamekit/trigger/watch_cli.h"
+#include "flamekit/trigger/watch_capture.h"
 
 namespace flamekit {
 
