@@ -49,6 +49,9 @@ Flags:
       --title TEXT         title of the flame graph
       --minwidth PERCENT   hide frames narrower than PERCENT of all samples
       --inverted           icicle graph (root at the top)
+      --reverse            callers of the hottest leaves merged (leaf first)
+      --format FORMAT      html, svg, collapsed or pprof, whatever PATH's
+                           extension (default: by extension)
   -q, --quiet              no progress line and no summary
   -h, --help               this text
 Ctrl-C stops and writes the profile; a second Ctrl-C aborts without writing.
@@ -70,6 +73,8 @@ events unavailable, 6 no PMU, 7 --name matched none or several, 8 output,
        {"--title", "", true},
        {"--minwidth", "", true},
        {"--inverted", "", false},
+       {"--reverse", "", false},
+       {"--format", "", true},
        {"--quiet", "-q", false}},
       &RunRecordCommand};
   return command;
@@ -169,13 +174,19 @@ absl::StatusOr<RecordFlags> ParseRecordArgs(const ParsedArgs& args) {
   flags.transforms_path = args.Value("--transforms");
   flags.title = args.Value("--title");
   if (args.Has("--minwidth")) {
-    std::string v = args.Value("--minwidth");
-    if (absl::EndsWith(v, "%")) v.pop_back();
-    if (!absl::SimpleAtod(v, &flags.minwidth) || flags.minwidth < 0 || flags.minwidth > 100) {
-      return Usage(absl::StrCat("bad --minwidth '", v, "': give a percentage from 0 to 100"));
-    }
+    // The same check as convert's and diff's (a NaN here once made a page
+    // whose JSON said "minwidth":nan and did not load).
+    absl::StatusOr<double> m = ParsePercentFlag("--minwidth", args.Value("--minwidth"));
+    if (!m.ok()) return WithExitCode(m.status(), kRecordUsageError);
+    flags.minwidth = *m;
   }
   flags.inverted = args.Has("--inverted");
+  flags.reverse = args.Has("--reverse");
+  if (args.Has("--format")) {
+    absl::StatusOr<OutputFormat> format = ParseOutputFormat(args.Value("--format"));
+    if (!format.ok()) return WithExitCode(format.status(), kRecordUsageError);
+    flags.format = *format;
+  }
   flags.quiet = args.Has("--quiet");
   if (args.Has("--name")) {
     flags.name_pattern = args.Value("--name");

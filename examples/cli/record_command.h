@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,6 +73,8 @@ struct RecordFlags {
   std::string title;
   double minwidth = 0;
   bool inverted = false;
+  bool reverse = false;
+  OutputFormat format = OutputFormat::kAuto;  // --format; kAuto: by extension
   bool quiet = false;
   bool help = false;
   size_t ring_pages = AttachOptions().ring_pages;
@@ -100,6 +103,24 @@ int ExitCodeOf(const absl::Status& status);
 // The `n` leaf frames with the most samples (self time), hottest first,
 // with their sample counts.
 std::vector<std::pair<std::string, uint64_t>> HottestFunctions(const Profile& profile, size_t n);
+
+// CheckMayProfile()
+//
+// PermissionDenied, naming the real cause first, when `self_euid` (with
+// effective capabilities `self_caps`) may not profile `pid` whose
+// /proc/PID/status text is `target_status`: a process of another user needs
+// root or CAP_SYS_PTRACE, whatever perf_event_paranoid says (`paranoid` is
+// only mentioned). OK otherwise, or when the status cannot be read (the
+// perf layer then reports what it finds).
+absl::Status CheckMayProfile(pid_t pid, uid_t self_euid, std::optional<uint64_t> self_caps,
+                             absl::string_view target_status, std::optional<int> paranoid);
+
+// FormatRecordSummary()
+//
+// The lines `record` prints after a capture: why it stopped, samples, lost
+// samples, threads, the hottest functions, the output and its size.
+std::string FormatRecordSummary(const AttachProgress& stats, const Profile& profile,
+                                int child_status, absl::string_view path, uint64_t size);
 
 // RunRecord()
 //

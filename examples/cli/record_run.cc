@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -20,6 +21,8 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -29,7 +32,9 @@
 #include "flamekit/attach/attach.h"
 #include "flamekit/attach/process_finder.h"
 #include "flamekit/attach/target_symbols.h"
+#include "flamekit/base/atomic_file.h"
 #include "flamekit/base/human_units.h"
+#include "flamekit/env/doctor.h"
 
 namespace flamekit {
 namespace cli {
@@ -110,6 +115,20 @@ absl::Status CheckOutputPath(absl::string_view path) {
         "cannot write ", p, ": directory ", dir,
         " is not writable by this user; choose another -f or fix its permissions"));
   }
+  // access() does not know every filesystem (root may "write" to /proc):
+  // create the temporary file the writer will use, and remove it.
+  absl::StatusOr<AtomicFileWriter> probe = AtomicFileWriter::Open(p);
+  if (!probe.ok()) {
+    // ENOENT in a directory that exists: a filesystem such as /proc or
+    // /sys that takes no new files. Other errors (full disk, read-only)
+    // already say what to do.
+    if (absl::StrContains(probe.status().message(), "does not exist")) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "cannot write ", p, ": ", dir, " takes no new files (a special filesystem such "
+          "as /proc or /sys); choose another -f"));
+    }
+    return probe.status();
+  }
   return absl::OkStatus();
 }
 
@@ -118,6 +137,8 @@ RenderOptions RecordRenderOptions(const RecordFlags& flags) {
   options.title = flags.title;
   options.minwidth = flags.minwidth;
   options.inverted = flags.inverted;
+  options.reverse = flags.reverse;
+  options.format = flags.format;
   return options;
 }
 
@@ -218,17 +239,45 @@ void PrintProgress(std::ostream& err, const AttachProgress& p) {
   err << line << std::flush;
 }
 
-std::string Summary(const RecordFlags& flags, const AttachProgress& stats, const Profile& profile,
-                    int child_status, const std::string& path) {
-  struct stat st;
-  uint64_t size = stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}  // namespace
+
+absl::Status CheckMayProfile(pid_t pid, uid_t self_euid, std::optional<uint64_t> self_caps,
+                             absl::string_view target_status, std::optional<int> paranoid) {
+  std::optional<std::string> uids = StatusField(target_status, "Uid");
+  if (!uids.has_value()) return absl::OkStatus();
+  if (self_euid == 0 || (self_caps.has_value() && (*self_caps >> kCapSysPtrace) & 1)) {
+    return absl::OkStatus();
+  }
+  // Uid: real, effective, saved, filesystem. The kernel's ptrace check
+  // (which perf_event_open makes for another process) wants ours to match
+  // the first three.
+  std::vector<std::string> ids = absl::StrSplit(*uids, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+  for (size_t i = 0; i < ids.size() && i < 3; ++i) {
+    uid_t uid = 0;
+    if (!absl::SimpleAtoi(ids[i], &uid) || uid == self_euid) continue;
+    return absl::PermissionDeniedError(absl::StrCat(
+        "pid ", pid, " runs as uid ", uid, " and flamekit as uid ", self_euid,
+        ": profiling another user's process needs CAP_SYS_PTRACE or root (run flamekit as "
+        "that user, with sudo, or after setcap cap_sys_ptrace,cap_perfmon+ep on it); ",
+        paranoid.has_value() ? absl::StrCat("perf_event_paranoid is ", *paranoid, ", which ")
+                             : std::string("perf_event_paranoid "),
+        "is not the cause: lowering it does not help, nor does CAP_PERFMON alone"));
+  }
+  return absl::OkStatus();
+}
+
+std::string FormatRecordSummary(const AttachProgress& stats, const Profile& profile,
+                                int child_status, absl::string_view path, uint64_t size) {
+  // Threads: those that got samples, of those followed (when several).
+  const uint64_t sampled = profile.metadata().threads;
+  std::string threads = absl::StrCat(sampled, sampled == 1 ? " thread" : " threads");
+  if (stats.threads_followed > 1) {
+    absl::StrAppend(&threads, " sampled of ", stats.threads_followed, " followed");
+  }
   std::string summary = absl::StrCat(
       "flamekit: ", AttachStopReasonName(stats.stop_reason), " after ",
       FormatSeconds(stats.elapsed), ": ", stats.samples, " samples, ", stats.lost_samples,
-      " lost, ", profile.metadata().threads, " threads");
-  if (stats.threads_followed > 1) {
-    absl::StrAppend(&summary, " (", stats.threads_followed, " followed)");
-  }
+      " lost, ", threads);
   if (stats.threads_failed > 0) {
     absl::StrAppend(&summary, "; ", stats.threads_failed,
                     " threads could not be followed: ", stats.thread_error);
@@ -245,6 +294,27 @@ std::string Summary(const RecordFlags& flags, const AttachProgress& stats, const
     }
   }
   absl::StrAppend(&summary, "\n");
+  const double seconds = absl::ToDoubleSeconds(stats.elapsed);
+  if (stats.lost_samples > 0 && seconds > 0) {
+    // What this machine kept up with: samples written per second per
+    // sampled thread. Ask for about half of it so bursts fit.
+    const double per_thread =
+        static_cast<double>(stats.samples) / seconds / static_cast<double>(sampled ? sampled : 1);
+    uint64_t suggest = static_cast<uint64_t>(per_thread / 2);
+    uint64_t unit = 1;  // keep two significant digits: 18962 -> 18000
+    while (suggest / unit >= 100) unit *= 10;
+    suggest = std::max<uint64_t>(1, suggest / unit * unit);
+    absl::StrAppend(
+        &summary, absl::StrFormat("note: %d of %d samples were lost (%.1f%%): this machine "
+                                  "sustained %.0f samples/s per thread; use -F %d or lower "
+                                  "(or -i %s)\n",
+                                  stats.lost_samples, stats.samples + stats.lost_samples,
+                                  100.0 * static_cast<double>(stats.lost_samples) /
+                                      static_cast<double>(stats.samples + stats.lost_samples),
+                                  per_thread, suggest,
+                                  absl::FormatDuration(absl::Seconds(1.0 / static_cast<double>(
+                                                                              suggest)))));
+  }
   uint64_t total = profile.total_samples();
   std::vector<std::pair<std::string, uint64_t>> hot = HottestFunctions(profile, 5);
   if (!hot.empty()) absl::StrAppend(&summary, "hottest functions (self):\n");
@@ -258,11 +328,8 @@ std::string Summary(const RecordFlags& flags, const AttachProgress& stats, const
     absl::StrAppend(&summary,
                     "note: no samples: the target used no CPU for this event while attached\n");
   }
-  (void)flags;
   return summary;
 }
-
-}  // namespace
 
 int RunRecord(const RecordFlags& flags, CommandIo& io) {
   std::ostream& err = io.err;
@@ -327,7 +394,19 @@ int RunRecord(const RecordFlags& flags, CommandIo& io) {
     if (!s.ok()) return Fail(s);
   }
 
-  // 3. Attach.
+  // 3. Attach. Another user's process first: perf's own message would
+  // blame perf_event_paranoid, which is not the cause then.
+  if (!child.has_value()) {
+    std::optional<std::string> self_status = env_internal::ReadFile("/proc/self/status");
+    std::optional<std::string> target_status =
+        env_internal::ReadFile(absl::StrCat("/proc/", pid, "/status"));
+    absl::StatusOr<int> paranoid = PerfEventParanoid();
+    absl::Status may = CheckMayProfile(
+        pid, geteuid(), self_status.has_value() ? ParseCapEff(*self_status) : std::nullopt,
+        target_status.value_or(""),
+        paranoid.ok() ? std::optional<int>(*paranoid) : std::nullopt);
+    if (!may.ok()) return Fail(may);
+  }
   AttachOptions options;
   options.pid = pid;
   options.event = flags.event;
@@ -387,7 +466,11 @@ int RunRecord(const RecordFlags& flags, CommandIo& io) {
   output.render = render;
   absl::Status written = WriteOutput(profile, path, output);
   if (!written.ok()) return Fail(WithExitCode(written, kRecordOutputError));
-  if (!flags.quiet) err << Summary(flags, stats, profile, child_status, path) << std::flush;
+  if (!flags.quiet) {
+    struct stat st;
+    uint64_t size = stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    err << FormatRecordSummary(stats, profile, child_status, path, size) << std::flush;
+  }
   return kRecordOk;
 }
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "flamekit/attach/process_finder.h"
 #include "flamekit/trigger/attach_capture.h"
 #include "flamekit/trigger/http_fetch.h"
 #include "flamekit/trigger/metric_watch.h"
@@ -37,7 +38,7 @@ int Run(const ParsedArgs& args, CommandIo& io);
 const Command& Self() {
   static const Command command = {
       "watch", "Capture a profile when CPU, RSS or a Prometheus metric crosses a line",
-      "flamekit watch PID (--cpu-above|--cpu-below) PERCENT [flags]\n"
+      "flamekit watch PID|--name REGEX (--cpu-above|--cpu-below) PERCENT [flags]\n"
       "       flamekit watch PID (--rss-above|--rss-below) BYTES [flags]\n"
       "       flamekit watch [PID] --metric URL 'NAME{label=~\"re\"}' (--above|--below) X "
       "[flags]",
@@ -55,6 +56,8 @@ const Command& Self() {
       "  --id NAME          name in capture files (default the PID or the URL's host_port)\n"
       "  --token TOKEN      bearer token for --metric (e.g. the flamekit UI's /metrics);\n"
       "                     default $FLAMEKIT_TOKEN, which keeps it out of `ps`\n"
+      "  --name REGEX       watch the one process whose command line matches REGEX\n"
+      "                     (instead of a PID, as `flamekit record --name`)\n"
       "  -q, --quiet        no line per poll\n"
       "Durations: 30 (seconds), 1.5, 500ms, 2m. Sizes: 1048576, 64k, 512M, 1.5G.\n"
       "Captures: <id>-<event>-flamegraph-<UTC time>-<reason>.html; log: DIR/watch.jsonl.\n"
@@ -77,7 +80,8 @@ const Command& Self() {
        {"--event", "-e", true},
        {"--id", "", true},
        {"--token", "", true},
-       {"--quiet", "-q", false}},
+       {"--quiet", "-q", false},
+       {"--name", "", true}},
       &Run};
   return command;
 }
@@ -191,6 +195,12 @@ absl::StatusOr<WatchCommandOptions> ParseWatchArgs(const ParsedArgs& args) {
     absl::StatusOr<pid_t> pid = ParsePidArg(a);
     if (!pid.ok()) return pid.status();
     o.pid = *pid;
+  }
+  if (args.Has("--name")) {
+    if (o.pid != 0) return Bad("give a PID or --name REGEX, not both");
+    absl::StatusOr<ProcessMatch> match = FindSingleProcess(args.Value("--name"));
+    if (!match.ok()) return match.status();
+    o.pid = match->pid;
   }
   if (trigger_flags == 0) {
     return Bad("say what to watch: --cpu-above PERCENT, --rss-above BYTES or --metric URL NAME");

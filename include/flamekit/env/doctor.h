@@ -154,8 +154,13 @@ struct ContainerEvidence {
 ContainerEvidence DetectContainer(absl::string_view root);
 
 DoctorCheck CheckPerfEventParanoid(std::optional<int> paranoid, bool has_perfmon);
+// CheckKptrRestrict(): `paranoid`, when known, says why kallsyms can show
+// zeros at kptr_restrict 0 (the kernel shows addresses there only at
+// perf_event_paranoid <= 1 or with CAP_SYSLOG), so 0 is never told to
+// become 0.
 DoctorCheck CheckKptrRestrict(std::optional<int> kptr_restrict,
-                              std::optional<bool> kallsyms_shows_addresses);
+                              std::optional<bool> kallsyms_shows_addresses,
+                              std::optional<int> paranoid = std::nullopt);
 DoctorCheck CheckContainer(const ContainerEvidence& evidence);
 DoctorCheck CheckSeccomp(std::optional<int> mode, std::optional<int> filters);
 DoctorCheck CheckCapabilities(std::optional<uint64_t> cap_eff, bool user_namespace);
@@ -431,7 +436,8 @@ inline DoctorCheck CheckPerfEventParanoid(std::optional<int> p, bool has_perfmon
 }
 
 inline DoctorCheck CheckKptrRestrict(std::optional<int> k,
-                                     std::optional<bool> kallsyms_shows_addresses) {
+                                     std::optional<bool> kallsyms_shows_addresses,
+                                     std::optional<int> paranoid) {
   using env_internal::Make;
   const char* title = "kernel.kptr_restrict";
   std::string value = k.has_value() ? absl::StrCat(*k) : std::string("unreadable");
@@ -442,6 +448,22 @@ inline DoctorCheck CheckKptrRestrict(std::optional<int> k,
   std::string why = kallsyms_shows_addresses.has_value()
                         ? "/proc/kallsyms shows zero addresses to this process"
                         : "/proc/kallsyms is unreadable";
+  if (k.has_value() && *k == 0) {
+    // Already the most open setting: something else hides the addresses.
+    if (paranoid.has_value() && *paranoid > 1) {
+      return Make("kptr_restrict", CheckLevel::kPass, title,
+                  absl::StrCat("0 (not restricting); ", why, " because perf_event_paranoid is ",
+                               *paranoid, " and it lacks CAP_SYSLOG, and at that level perf "
+                               "records no kernel frames to name anyway (see "
+                               "kernel.perf_event_paranoid)"));
+    }
+    return Make("kptr_restrict", CheckLevel::kWarn, title,
+                absl::StrCat("0 (not restricting), but ", why,
+                             " (a container or kernel lockdown masks it); kernel frames will "
+                             "show as [kernel] only"),
+                "profile from the host, or grant CAP_SYSLOG; user-space profiles are not "
+                "affected");
+  }
   return Make("kptr_restrict", CheckLevel::kWarn, title,
               absl::StrCat(value, ": ", why, "; kernel frames will show as [kernel] only"),
               "sudo sysctl kernel.kptr_restrict=0 and kernel.perf_event_paranoid<=1 (or "
@@ -510,10 +532,13 @@ inline DoctorCheck CheckCapabilities(std::optional<uint64_t> caps, bool user_nam
            {kCapSysPtrace, "CAP_SYS_PTRACE"}}) {
     (HasCap(caps, bit) ? have : missing).push_back(name);
   }
-  std::string detail = absl::StrCat("CapEff=", absl::Hex(*caps, absl::kZeroPad16), ": has ",
-                                    have.empty() ? "none of" : absl::StrJoin(have, ", "),
-                                    missing.empty() ? "" : "; lacks ",
-                                    absl::StrJoin(missing, ", "));
+  std::string detail = absl::StrCat("CapEff=", absl::Hex(*caps, absl::kZeroPad16), ": ");
+  if (have.empty()) {
+    absl::StrAppend(&detail, "none of ", absl::StrJoin(missing, ", "));
+  } else {
+    absl::StrAppend(&detail, "has ", absl::StrJoin(have, ", "));
+    if (!missing.empty()) absl::StrAppend(&detail, "; lacks ", absl::StrJoin(missing, ", "));
+  }
   if (user_namespace) {
     absl::StrAppend(&detail, " (in a user namespace: these are not the host's)");
   }
@@ -777,9 +802,13 @@ inline DoctorReport RunDoctor(const DoctorOptions& options) {
   report.checks.push_back(CheckPerfEventParanoid(
       paranoid.has_value() ? std::optional<int>(static_cast<int>(*paranoid)) : std::nullopt,
       has_perfmon && !container.user_namespace));
+  const std::optional<int> paranoid_level =
+      paranoid.has_value() && !env_internal::HasCap(caps, kCapSyslog)
+          ? std::optional<int>(static_cast<int>(*paranoid))
+          : std::nullopt;
   report.checks.push_back(CheckKptrRestrict(
       kptr.has_value() ? std::optional<int>(static_cast<int>(*kptr)) : std::nullopt,
-      kallsyms_ok));
+      kallsyms_ok, paranoid_level));
   report.checks.push_back(CheckContainer(container));
   report.checks.push_back(CheckSeccomp(seccomp, filters));
   report.checks.push_back(CheckCapabilities(caps, container.user_namespace));
@@ -792,6 +821,20 @@ inline DoctorReport RunDoctor(const DoctorOptions& options) {
         user_only.ok() ? ProbePerfEvent("cpu", /*exclude_kernel=*/false) : user_only;
     absl::Status hardware = ProbePerfEvent("cycles", /*exclude_kernel=*/true);
     perf_ok = user_only.ok();
+    // Levels above 2 are a Debian/Android patch; upstream kernels treat
+    // them as 2. When the probe opened an event anyway, say so rather
+    // than FAIL above and PASS below.
+    for (DoctorCheck& c : report.checks) {
+      if (c.id == "perf_event_paranoid" && c.level == CheckLevel::kFail && perf_ok) {
+        c.level = CheckLevel::kWarn;
+        c.detail = absl::StrCat(paranoid.has_value() ? absl::StrCat(*paranoid) : "?",
+                                ": but perf_event_open works here (this kernel treats levels "
+                                "above 2 as 2): CPU profiling of your own processes, "
+                                "user-space frames only");
+        c.fix = "for kernel frames: sudo sysctl kernel.perf_event_paranoid=1 (or grant "
+                "CAP_PERFMON)";
+      }
+    }
     report.checks.push_back(CheckPerfCpu(user_only, seccomp));
     report.checks.push_back(CheckPerfKernel(user_only, with_kernel));
     report.checks.push_back(CheckPerfHardware(hardware));
