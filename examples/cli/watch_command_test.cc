@@ -15,6 +15,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "flamekit/base/atomic_file.h"
 #include "flamekit/base/human_units.h"
@@ -356,6 +357,31 @@ TEST(WatchCommandTest, AttachCaptureTakesTheSpikeWithItsOnset) {
   EXPECT_GT(counted, 0u) << "note: " << rest.substr(0, 200);
   EXPECT_THAT(html, HasSubstr("[look-back before trigger]"));
   EXPECT_THAT(log, Not(HasSubstr("\"lookback_samples\":0,")));
+  // One count, one span, for the page and the log (issue 21: the log said
+  // 0 where the page said 3, or 24 against 30, and the page said 4.1 s of
+  // look-back for --lookback 3s).
+  size_t ls = log.find("\"lookback_samples\":");
+  ASSERT_NE(ls, std::string::npos) << log;
+  uint64_t logged = 0;
+  absl::string_view logged_text = absl::string_view(log).substr(ls + 19);
+  ASSERT_TRUE(absl::SimpleAtoi(logged_text.substr(0, logged_text.find_first_of(",}")), &logged))
+      << log;
+  EXPECT_EQ(logged, counted) << "log: " << log << "\nnote: " << rest.substr(0, 200);
+  size_t from = html.find(" samples from the ");
+  ASSERT_NE(from, std::string::npos) << rest.substr(0, 200);
+  double page_seconds = 0;
+  absl::string_view secs = absl::string_view(html).substr(from + 18);
+  ASSERT_TRUE(absl::SimpleAtod(secs.substr(0, secs.find(' ')), &page_seconds))
+      << secs.substr(0, 40);
+  EXPECT_LE(page_seconds, 3.0) << "--lookback 3s: " << secs.substr(0, 80);
+  size_t lsec = log.find("\"lookback_seconds\":");
+  ASSERT_NE(lsec, std::string::npos) << log;
+  double logged_seconds = 0;
+  absl::string_view lsec_text = absl::string_view(log).substr(lsec + 19);
+  ASSERT_TRUE(absl::SimpleAtod(lsec_text.substr(0, lsec_text.find_first_of(",}")),
+                               &logged_seconds))
+      << log;
+  EXPECT_NEAR(logged_seconds, page_seconds, 0.051) << log;
   // When the trigger fired (the log's fired_at): on a loaded machine the
   // spike may take longer than the 3 s look-back to cross the line, and the
   // look-back then rightly holds only the spike's onset.

@@ -169,6 +169,34 @@ TEST(AttachCaptureTest, GoneProcessFailsAtStartup) {
   EXPECT_THAT(MakeAttachWatchCapture(o).status(), StatusIs(absl::StatusCode::kNotFound));
 }
 
+// The synthetic roots are markers, drawn in the marker colour (grey in the
+// SVG: r = g = b), not as user code (orange-red).
+TEST(AttachCaptureTest, RootsAreMarkersNotUserCode) {
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(TestProcess target, TestProcess::Start(OnsetWorkloadPath()));
+  std::string dir = TempDir("capture_marker");
+  absl::StatusOr<std::shared_ptr<SharedAttachSymbols>> symbols =
+      SharedAttachSymbols::ForProcess(target.pid());
+  ASSERT_THAT(symbols.status(), IsOk());
+  AttachCaptureOptions options;
+  options.pid = target.pid();
+  CaptureRequest request;
+  request.path = dir + "/capture.svg";
+  request.reason = "cpu_above_50";
+  request.fired_at = absl::Now();
+  request.duration = absl::Milliseconds(500);
+  absl::Status written = WriteWatchCapture(options, request, {}, nullptr, **symbols);
+  SKIP_WITHOUT_PERF(written);
+  ASSERT_THAT(written, IsOk());
+  std::string svg = ReadFile(request.path);
+  size_t at = svg.find("<title>[capture after trigger]");
+  ASSERT_NE(at, std::string::npos) << svg.substr(0, 2000);
+  size_t fill = svg.find("fill=\"rgb(", at);
+  ASSERT_NE(fill, std::string::npos);
+  int r = -1, g = -2, b = -3;
+  ASSERT_EQ(sscanf(svg.c_str() + fill, "fill=\"rgb(%d,%d,%d)", &r, &g, &b), 3);
+  EXPECT_TRUE(r == g && g == b) << "rgb(" << r << "," << g << "," << b << ")";
+}
+
 // The capture function on its own, into collapsed text: the look-back
 // part holds BaselineFunction (which only runs before SIGUSR1) under its
 // root, the full-rate part the spike under the other.
