@@ -229,6 +229,10 @@ TEST(HardeningTest, WatchTakesName) {
   absl::StatusOr<WatchCommandOptions> none = ParseWatchArgs(
       std::vector<std::string>{"--name", tag + "nomatch", "--cpu-above", "50"});
   EXPECT_THAT(std::string(none.status().message()), HasSubstr("no process matches"));
+  // Not a usage mistake: exit 1, one line.
+  Result r = Flamekit({"watch", "--name", tag + "nomatch", "--cpu-above", "50"});
+  EXPECT_EQ(r.code, kExitError) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 // 5d. Help and usage errors print the usage once.
@@ -264,7 +268,7 @@ TEST(HardeningTest, SummaryAdvisesOnLostSamplesAndCountsThreads) {
   EXPECT_THAT(s, HasSubstr("6432 lost")) << s;
   EXPECT_THAT(s, HasSubstr("sustained")) << s;
   EXPECT_THAT(s, HasSubstr("37925 samples/s per thread")) << s;
-  EXPECT_THAT(s, HasSubstr("use -F 18000 or lower")) << s;
+  EXPECT_THAT(s, HasSubstr("use -F 18000 or lower (or -i 56us)")) << s;
   stats.lost_samples = 0;
   stats.threads_followed = 2;
   profile.metadata().threads = 2;

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <optional>
 #include <string>
@@ -312,8 +313,8 @@ std::string FormatRecordSummary(const AttachProgress& stats, const Profile& prof
                                   100.0 * static_cast<double>(stats.lost_samples) /
                                       static_cast<double>(stats.samples + stats.lost_samples),
                                   per_thread, suggest,
-                                  absl::FormatDuration(absl::Seconds(1.0 / static_cast<double>(
-                                                                              suggest)))));
+                                  absl::FormatDuration(absl::Microseconds(std::ceil(
+                                      1e6 / static_cast<double>(suggest))))));
   }
   uint64_t total = profile.total_samples();
   std::vector<std::pair<std::string, uint64_t>> hot = HottestFunctions(profile, 5);

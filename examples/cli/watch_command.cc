@@ -262,7 +262,12 @@ int RunParsed(const ParsedArgs& args, CommandIo& io, const WatchCaptureFactory& 
               const std::function<bool()>& should_stop) {
   const Command& command = Self();
   absl::StatusOr<WatchCommandOptions> o = ParseWatchArgs(args);
-  if (!o.ok()) return UsageError(command, o.status().message(), io);
+  // A flag mistake is a usage error (exit 2); --name matching no process or
+  // several is not (exit 1, with the matches).
+  if (!o.ok() && absl::IsInvalidArgument(o.status())) {
+    return UsageError(command, o.status().message(), io);
+  }
+  if (!o.ok()) return ExitCode(command, o.status(), io);
   absl::StatusOr<std::unique_ptr<MetricSource>> source = MakeMetricSource(*o);
   if (!source.ok()) return ExitCode(command, source.status(), io);
   absl::StatusOr<WatchCapture> capture = factory(*o);
