@@ -35,10 +35,30 @@ const Command* FindCommand(absl::string_view name) {
 }
 
 int UsageError(const Command& command, absl::string_view message, CommandIo& io) {
-  io.err << "flamekit " << command.name << ": " << message << "\n"
-         << "usage: " << command.usage << "\n"
-         << "Run 'flamekit " << command.name << " --help' for details.\n";
+  // One line: the first synopsis line only (watch has three).
+  absl::string_view usage = command.usage;
+  usage = usage.substr(0, usage.find('\n'));
+  io.err << "flamekit " << command.name << ": " << message << "; usage: " << usage
+         << " (more: flamekit " << command.name << " --help)\n";
   return kExitUsage;
+}
+
+int RunCommand(const Command& command, absl::Span<const std::string> args, CommandIo& io) {
+  absl::StatusOr<ParsedArgs> parsed = ParseArgs(args, command.flags);
+  // --help wins over a mistake elsewhere on the line: the user asked for it.
+  bool help = parsed.ok() ? parsed->help : false;
+  if (!parsed.ok()) {
+    for (const std::string& a : args) {
+      if (a == "--") break;
+      if (a == "--help" || a == "-h") help = true;
+    }
+  }
+  if (help) {
+    PrintHelp(command, io.out);
+    return kExitOk;
+  }
+  if (!parsed.ok()) return UsageError(command, parsed.status().message(), io);
+  return command.run(*parsed, io);
 }
 
 int ExitCode(const Command& command, const absl::Status& status, CommandIo& io) {
@@ -61,14 +81,15 @@ int RunCli(absl::Span<const std::string> argv, CommandIo& io) {
   // `flamekit -d 30 -e cpu -f flame.html PID`, as profiler.sh users type it.
   if (IsProfilerShForm(argv)) return RunProfilerShForm(argv, io);
   const std::string& name = argv[0];
+  // `flamekit help [CMD]`, `flamekit --help [CMD]`, `flamekit -h [CMD]`.
   if (name == "help" || name == "--help" || name == "-h") {
-    if (argv.size() == 1 || name != "help") {
+    if (argv.size() == 1) {
       PrintOverview(io.out);
       return kExitOk;
     }
     const Command* command = FindCommand(argv[1]);
     if (command == nullptr) {
-      io.err << "flamekit help: unknown command '" << argv[1]
+      io.err << "flamekit " << name << ": unknown command '" << argv[1]
              << "'; run 'flamekit help' for the list\n";
       return kExitUsage;
     }
@@ -81,13 +102,7 @@ int RunCli(absl::Span<const std::string> argv, CommandIo& io) {
            << "'; run 'flamekit help' for the list\n";
     return kExitUsage;
   }
-  // `flamekit COMMAND --help` is the same text as `flamekit help COMMAND`
-  // for every command, whichever library implements it.
-  if (argv.size() == 2 && (argv[1] == "--help" || argv[1] == "-h")) {
-    PrintHelp(*command, io.out);
-    return kExitOk;
-  }
-  return command->run(argv.subspan(1), io);
+  return RunCommand(*command, argv.subspan(1), io);
 }
 
 }  // namespace cli

@@ -7,10 +7,16 @@
 // std::cerr directly, so tests can run it in-process). Commands run on the
 // main thread; nothing here is for signal handlers.
 //
+// Every command's arguments go through the one parser (flags.h) in
+// RunCommand(): a command lists its FlagSpecs and receives ParsedArgs, so
+// `--help` anywhere, `flamekit help CMD` and `flamekit --help CMD` print the
+// same text and exit 0, and a bad flag is the same one-line usage error
+// (exit 2) in every command.
+//
 // Adding a command (e.g. `record`) is one line in command_table.cc:
 //   1. write record_command.cc defining `Command RecordCommand()` (see
-//      convert_command.cc for the pattern: usage text, ParseArgs(), the
-//      work, ExitCode/UsageError for errors);
+//      convert_command.cc for the pattern: usage text, flags, the work,
+//      ExitCode/UsageError for errors);
 //   2. add it to the srcs of :commands in BUILD.bazel;
 //   3. add `X(RecordCommand)` to FLAMEKIT_CLI_COMMANDS in command_table.cc.
 
@@ -24,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "examples/cli/flags.h"
 
 namespace flamekit {
 namespace cli {
@@ -47,8 +54,10 @@ struct Command {
   const char* usage;
   // The rest of `flamekit help NAME` / `flamekit NAME --help`: flags, notes.
   const char* details;
-  // Runs the command; `args` excludes the program and command names.
-  int (*run)(absl::Span<const std::string> args, CommandIo& io);
+  // The flags it takes (parsed by RunCommand() before `run`).
+  std::vector<FlagSpec> flags;
+  // Runs the command on its parsed arguments (never called for --help).
+  int (*run)(const ParsedArgs& args, CommandIo& io);
 };
 
 // Commands()
@@ -61,10 +70,16 @@ const std::vector<Command>& Commands();
 // The command called `name`, or nullptr.
 const Command* FindCommand(absl::string_view name);
 
+// RunCommand()
+//
+// Parses `args` (after the command name) against command.flags, prints the
+// help for --help/-h, a usage error for a bad flag, else runs the command.
+int RunCommand(const Command& command, absl::Span<const std::string> args, CommandIo& io);
+
 // UsageError()
 //
-// Prints "flamekit NAME: message", the usage line and a hint to --help on
-// io.err; returns kExitUsage.
+// Prints one line on io.err: "flamekit NAME: message; usage: SYNOPSIS (more:
+// flamekit NAME --help)" (the first synopsis line); returns kExitUsage.
 int UsageError(const Command& command, absl::string_view message, CommandIo& io);
 
 // ExitCode()

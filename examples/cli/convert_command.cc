@@ -30,7 +30,7 @@ constexpr char kDetails[] =
     "  -f, --output OUTPUT   where to write (required)\n"
     "  --top N               also print the N hottest functions (self and total)\n";
 
-int Run(absl::Span<const std::string> argv, CommandIo& io);
+int Run(const ParsedArgs& args, CommandIo& io);
 
 const Command& Self() {
   static const std::string* const details =
@@ -41,67 +41,62 @@ const Command& Self() {
       "flamekit convert INPUT... -f OUTPUT [--include RE] [--exclude RE] "
       "[--transforms FILE.json] [--threads] [--lenient] [--top N] "
       "[--format F] [--title T] [--minwidth PCT] [--inverted] [--reverse]",
-      details->c_str(), &Run};
+      details->c_str(),
+      {kOutputFlag,  kIncludeFlag, kExcludeFlag, kTransformsFlag,
+       kThreadsFlag, kLenientFlag, kTopFlag,     kTitleFlag,
+       kMinwidthFlag, kInvertedFlag, kReverseFlag, kFormatFlag},
+      &Run};
   return command;
 }
 
-int Run(absl::Span<const std::string> argv, CommandIo& io) {
+int Run(const ParsedArgs& args, CommandIo& io) {
   const Command& command = Self();
-  const FlagSpec flags[] = {kOutputFlag,  kIncludeFlag, kExcludeFlag, kTransformsFlag,
-                            kThreadsFlag, kLenientFlag, kTopFlag,     kTitleFlag,
-                            kMinwidthFlag, kInvertedFlag, kReverseFlag, kFormatFlag};
-  absl::StatusOr<ParsedArgs> args = ParseArgs(argv, flags);
-  if (!args.ok()) return UsageError(command, args.status().message(), io);
-  if (args->help) {
-    PrintHelp(command, io.out);
-    return kExitOk;
-  }
-  if (args->positional.empty()) return UsageError(command, "missing INPUT", io);
+  if (args.positional.empty()) return UsageError(command, "missing INPUT", io);
   int stdin_inputs = 0;
-  for (const std::string& p : args->positional) stdin_inputs += p == "-";
+  for (const std::string& p : args.positional) stdin_inputs += p == "-";
   if (stdin_inputs > 1) {
     return UsageError(command, "standard input ('-') can be read only once", io);
   }
-  if (!args->Has(kOutputFlag.name) || args->Value(kOutputFlag.name).empty()) {
+  if (!args.Has(kOutputFlag.name) || args.Value(kOutputFlag.name).empty()) {
     return UsageError(command, "missing -f OUTPUT", io);
   }
   int64_t top = 0;
-  if (args->Has(kTopFlag.name)) {
-    absl::StatusOr<int64_t> n = ParsePositiveInt("--top", args->Value(kTopFlag.name), 100000);
+  if (args.Has(kTopFlag.name)) {
+    absl::StatusOr<int64_t> n = ParsePositiveInt("--top", args.Value(kTopFlag.name), 100000);
     if (!n.ok()) return UsageError(command, n.status().message(), io);
     top = *n;
   }
-  const std::string input = args->positional.size() == 1
-                                ? args->positional[0]
-                                : absl::StrCat(args->positional.size(), " inputs");
-  const std::string output = args->Value(kOutputFlag.name);
+  const std::string input = args.positional.size() == 1
+                                ? args.positional[0]
+                                : absl::StrCat(args.positional.size(), " inputs");
+  const std::string output = args.Value(kOutputFlag.name);
 
   // Transforms first: a bad regex should not wait for a large input.
-  absl::StatusOr<RenderOptions> render = BuildRenderOptions(*args);
+  absl::StatusOr<RenderOptions> render = BuildRenderOptions(args);
   if (!render.ok()) return UsageError(command, render.status().message(), io);
   absl::Status format = CheckOutputFormat(output, /*diff=*/false, *render);
   if (!format.ok()) return ExitCode(command, format, io);
-  absl::StatusOr<TransformList> transforms = BuildTransforms(*args);
+  absl::StatusOr<TransformList> transforms = BuildTransforms(args);
   if (!transforms.ok()) return ExitCode(command, transforms.status(), io);
   absl::StatusOr<Profile> loaded =
-      LoadProfile(args->positional[0], args->Has(kLenientFlag.name), io);
+      LoadProfile(args.positional[0], args.Has(kLenientFlag.name), io);
   if (!loaded.ok()) return ExitCode(command, loaded.status(), io);
-  for (size_t i = 1; i < args->positional.size(); ++i) {
+  for (size_t i = 1; i < args.positional.size(); ++i) {
     absl::StatusOr<Profile> more =
-        LoadProfile(args->positional[i], args->Has(kLenientFlag.name), io);
+        LoadProfile(args.positional[i], args.Has(kLenientFlag.name), io);
     if (!more.ok()) return ExitCode(command, more.status(), io);
     absl::StatusOr<Profile> merged = MergeProfiles(*loaded, *more);
     if (!merged.ok()) {
       return ExitCode(command,
                       absl::Status(merged.status().code(),
-                                   absl::StrCat(args->positional[i], ": ",
+                                   absl::StrCat(args.positional[i], ": ",
                                                 merged.status().message())),
                       io);
     }
     loaded = *std::move(merged);
   }
   Profile profile =
-      PrepareProfile(*loaded, *transforms, args->Has(kThreadsFlag.name), input, io);
+      PrepareProfile(*loaded, *transforms, args.Has(kThreadsFlag.name), input, io);
   if (profile.total_samples() == 0) {
     return ExitCode(command,
                     absl::FailedPreconditionError(absl::StrCat(

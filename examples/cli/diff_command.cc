@@ -33,7 +33,7 @@ constexpr char kDetails[] =
     "                        lengths)\n"
     "The filters and transforms below apply to both profiles.\n";
 
-int Run(absl::Span<const std::string> argv, CommandIo& io);
+int Run(const ParsedArgs& args, CommandIo& io);
 
 const Command& Self() {
   static const std::string* const details =
@@ -43,46 +43,41 @@ const Command& Self() {
       "flamekit diff BASE NEW -f OUTPUT [--normalize] [--include RE] "
       "[--exclude RE] [--transforms FILE.json] [--threads] [--lenient] "
       "[--format F] [--title T] [--minwidth PCT] [--inverted] [--reverse]",
-      details->c_str(), &Run};
+      details->c_str(),
+      {kOutputFlag,  kNormalizeFlag, kIncludeFlag, kExcludeFlag,
+       kTransformsFlag, kThreadsFlag, kLenientFlag,
+       kTitleFlag,   kMinwidthFlag,  kInvertedFlag, kReverseFlag,
+       kFormatFlag},
+      &Run};
   return command;
 }
 
-int Run(absl::Span<const std::string> argv, CommandIo& io) {
+int Run(const ParsedArgs& args, CommandIo& io) {
   const Command& command = Self();
-  const FlagSpec flags[] = {kOutputFlag,  kNormalizeFlag, kIncludeFlag, kExcludeFlag,
-                            kTransformsFlag, kThreadsFlag, kLenientFlag,
-                            kTitleFlag,   kMinwidthFlag,  kInvertedFlag, kReverseFlag,
-                            kFormatFlag};
-  absl::StatusOr<ParsedArgs> args = ParseArgs(argv, flags);
-  if (!args.ok()) return UsageError(command, args.status().message(), io);
-  if (args->help) {
-    PrintHelp(command, io.out);
-    return kExitOk;
-  }
-  if (args->positional.size() != 2) {
+  if (args.positional.size() != 2) {
     return UsageError(command,
                       absl::StrCat("expected two profiles, BASE and NEW; got ",
-                                   args->positional.size()),
+                                   args.positional.size()),
                       io);
   }
-  if (args->positional[0] == "-" && args->positional[1] == "-") {
+  if (args.positional[0] == "-" && args.positional[1] == "-") {
     return UsageError(command, "only one of BASE and NEW can be '-' (standard input)", io);
   }
-  if (!args->Has(kOutputFlag.name) || args->Value(kOutputFlag.name).empty()) {
+  if (!args.Has(kOutputFlag.name) || args.Value(kOutputFlag.name).empty()) {
     return UsageError(command, "missing -f OUTPUT", io);
   }
-  const std::string output = args->Value(kOutputFlag.name);
-  absl::StatusOr<RenderOptions> render = BuildRenderOptions(*args);
+  const std::string output = args.Value(kOutputFlag.name);
+  absl::StatusOr<RenderOptions> render = BuildRenderOptions(args);
   if (!render.ok()) return UsageError(command, render.status().message(), io);
   absl::Status format = CheckOutputFormat(output, /*diff=*/true, *render);
   if (!format.ok()) return ExitCode(command, format, io);
-  absl::StatusOr<TransformList> transforms = BuildTransforms(*args);
+  absl::StatusOr<TransformList> transforms = BuildTransforms(args);
   if (!transforms.ok()) return ExitCode(command, transforms.status(), io);
-  const bool lenient = args->Has(kLenientFlag.name);
-  const bool threads = args->Has(kThreadsFlag.name);
+  const bool lenient = args.Has(kLenientFlag.name);
+  const bool threads = args.Has(kThreadsFlag.name);
   Profile sides[2];
   for (int i = 0; i < 2; ++i) {
-    const std::string& path = args->positional[static_cast<size_t>(i)];
+    const std::string& path = args.positional[static_cast<size_t>(i)];
     absl::StatusOr<Profile> loaded = LoadProfile(path, lenient, io);
     if (!loaded.ok()) return ExitCode(command, loaded.status(), io);
     sides[i] = PrepareProfile(*loaded, *transforms, threads, path, io);
@@ -106,7 +101,7 @@ int Run(absl::Span<const std::string> argv, CommandIo& io) {
   OutputOptions options;
   options.render = *render;
   options.stdout_stream = &io.out;
-  options.normalize = args->Has(kNormalizeFlag.name);
+  options.normalize = args.Has(kNormalizeFlag.name);
   absl::Status written = WriteDiffOutput(diff, output, options);
   if (!written.ok()) return ExitCode(command, written, io);
   if (output != "-") {

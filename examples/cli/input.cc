@@ -21,29 +21,35 @@ absl::StatusOr<Profile> LoadProfile(absl::string_view path, bool lenient,
   return profile;
 }
 
-absl::StatusOr<TransformList> BuildTransforms(const ParsedArgs& args) {
+absl::StatusOr<TransformList> BuildTransformList(absl::string_view transforms_path,
+                                                 absl::Span<const std::string> includes,
+                                                 absl::Span<const std::string> excludes) {
   TransformList list;
-  if (args.Has(kTransformsFlag.name)) {
-    absl::StatusOr<TransformList> from_file =
-        TransformList::ReadFile(args.Value(kTransformsFlag.name));
+  if (!transforms_path.empty()) {
+    absl::StatusOr<TransformList> from_file = TransformList::ReadFile(transforms_path);
     if (!from_file.ok()) return from_file.status();
     list = *std::move(from_file);
   }
-  if (args.Has(kIncludeFlag.name)) {
-    absl::StatusOr<Transform> t = Transform::Filter(args.Value(kIncludeFlag.name));
+  for (const std::string& re : includes) {
+    absl::StatusOr<Transform> t = Transform::Filter(re);
     if (!t.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--include: ", t.status().message()));
     }
     list.Add(*std::move(t));
   }
-  if (args.Has(kExcludeFlag.name)) {
-    absl::StatusOr<Transform> t = Transform::Remove(args.Value(kExcludeFlag.name));
+  for (const std::string& re : excludes) {
+    absl::StatusOr<Transform> t = Transform::Remove(re);
     if (!t.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--exclude: ", t.status().message()));
     }
     list.Add(*std::move(t));
   }
   return list;
+}
+
+absl::StatusOr<TransformList> BuildTransforms(const ParsedArgs& args) {
+  return BuildTransformList(args.Value(kTransformsFlag.name), args.Values(kIncludeFlag.name),
+                            args.Values(kExcludeFlag.name));
 }
 
 Profile PrepareProfile(const Profile& profile, const TransformList& transforms,

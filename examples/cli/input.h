@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "examples/cli/command.h"
 #include "examples/cli/flags.h"
 #include "flamekit/profile/profile.h"
@@ -54,6 +55,14 @@ absl::StatusOr<Profile> LoadProfile(absl::string_view path, bool lenient,
 // --transforms FILE, then --include RE (a filter), then --exclude RE (a
 // remove), as one list. Errors name the flag or file.
 absl::StatusOr<TransformList> BuildTransforms(const ParsedArgs& args);
+
+// BuildTransformList()
+//
+// The same from values: the transform file (when not empty), then each
+// include as a filter and each exclude as a remove.
+absl::StatusOr<TransformList> BuildTransformList(absl::string_view transforms_path,
+                                                 absl::Span<const std::string> includes,
+                                                 absl::Span<const std::string> excludes);
 
 // PrepareProfile()
 //

@@ -52,14 +52,10 @@ absl::StatusOr<RenderOptions> BuildRenderOptions(const ParsedArgs& args) {
   render.inverted = args.Has(kInvertedFlag.name);
   render.reverse = args.Has(kReverseFlag.name);
   if (args.Has(kMinwidthFlag.name)) {
-    std::string text = args.Value(kMinwidthFlag.name);
-    char* end = nullptr;
-    double value = strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !(value >= 0.0 && value < 100.0)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--minwidth takes a percentage from 0 to 100, e.g. 0.1; got '", text, "'"));
-    }
-    render.minwidth = value;
+    absl::StatusOr<double> value =
+        ParsePercentFlag(kMinwidthFlag.name, args.Value(kMinwidthFlag.name));
+    if (!value.ok()) return value.status();
+    render.minwidth = *value;
   }
   if (args.Has(kFormatFlag.name)) {
     absl::StatusOr<OutputFormat> format = ParseOutputFormat(args.Value(kFormatFlag.name));

@@ -1,46 +1,237 @@
 // SPDX-License-Identifier: Apache-2.0
-// `flamekit record`: the cli::Command over flamekit::RunRecord().
+// `flamekit record`: flags, help and the profiler.sh form. The run itself
+// is record_run.cc.
 #include "examples/cli/record_command.h"
 
 #include <algorithm>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
-#include "flamekit/attach/record_cli.h"
-#include "flamekit/attach/record_output.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 
 namespace flamekit {
 namespace cli {
 namespace {
 
-int RunRecordCommand(absl::Span<const std::string> args, CommandIo& io) {
-  return RunRecord(std::vector<std::string>(args.begin(), args.end()), FullRecordOutput(),
-                   io.out, io.err);
+constexpr char kExitCodePayload[] = "type.flamekit/exit_code";
+
+int RunRecordCommand(const ParsedArgs& args, CommandIo& io);
+
+const Command& Self() {
+  static const Command command = {
+      "record",
+      "Profile a running process (PID, --name REGEX) or a command it launches",
+      "flamekit record [options] PID | --name REGEX | -- COMMAND [ARGS...]\n"
+      "       flamekit [options] PID                      (profiler.sh style)",
+      R"(Profiles a running process with perf events; nothing is loaded into it.
+
+Flags:
+  -d, --duration DUR       stop after this long (30, 1.5, 500ms, 2m);
+                           default: until Ctrl-C or the target exits
+  -e, --event EVENT        cpu (default), task-clock, page-faults,
+                           context-switches, cycles, instructions,
+                           cache-misses, branch-misses, ... (`flamekit list`)
+  -i, --interval N         sampling period: 10ms, 500us, or a count of events
+  -F, --frequency HZ       samples per second instead of an interval
+  -f, --file PATH          output; format by extension (.html .svg .txt
+                           .collapsed .pb.gz .pprof);
+                           default flame-PID-TIMESTAMP.html
+  -t, --threads            split stacks by thread
+      --name REGEX         the one process whose command line matches REGEX
+      --include REGEX      keep only stacks with a frame matching REGEX
+      --exclude REGEX      drop stacks with a frame matching REGEX
+      --transforms FILE    apply the transform list in FILE (JSON)
+      --title TEXT         title of the flame graph
+      --minwidth PERCENT   hide frames narrower than PERCENT of all samples
+      --inverted           icicle graph (root at the top)
+      --reverse            callers of the hottest leaves merged (leaf first)
+      --format FORMAT      html, svg, collapsed or pprof, whatever PATH's
+                           extension (default: by extension)
+  -q, --quiet              no progress line and no summary
+  -h, --help               this text
+Ctrl-C stops and writes the profile; a second Ctrl-C aborts without writing.
+With -- COMMAND, profiling ends when the command exits (or after -d, leaving
+it running). Exit codes: 2 usage, 3 no such process, 4 permission, 5 perf
+events unavailable, 6 no PMU, 7 --name matched none or several, 8 output,
+9 resource limits, 10 command could not start, 130 aborted.
+)",
+      {{"--duration", "-d", true},
+       {"--event", "-e", true},
+       {"--interval", "-i", true},
+       {"--frequency", "-F", true},
+       {"--file", "-f", true},
+       {"--threads", "-t", false},
+       {"--name", "", true},
+       {"--include", "", true, /*repeated=*/true},
+       {"--exclude", "", true, /*repeated=*/true},
+       {"--transforms", "", true},
+       {"--title", "", true},
+       {"--minwidth", "", true},
+       {"--inverted", "", false},
+       {"--reverse", "", false},
+       {"--format", "", true},
+       {"--quiet", "-q", false}},
+      &RunRecordCommand};
+  return command;
 }
 
-const std::string& RecordDetails() {
-  static const std::string* const details = [] {
-    std::string usage = RecordUsage();
-    // Drop the synopsis lines: `help` prints the usage field first.
-    size_t blank = usage.find("\n\n");
-    return new std::string(blank == std::string::npos ? usage : usage.substr(blank + 2));
-  }();
-  return *details;
+absl::Status Usage(absl::string_view message) {
+  return WithExitCode(absl::InvalidArgumentError(message), kRecordUsageError);
+}
+
+int RunRecordCommand(const ParsedArgs& args, CommandIo& io) {
+  absl::StatusOr<RecordFlags> flags = ParseRecordArgs(args);
+  if (!flags.ok()) {
+    if (ExitCodeOf(flags.status()) == kRecordUsageError) {
+      return UsageError(Self(), flags.status().message(), io);
+    }
+    io.err << "flamekit record: " << flags.status().message() << "\n";
+    return ExitCodeOf(flags.status());
+  }
+  return RunRecord(*flags, io);
 }
 
 }  // namespace
 
-Command RecordCommand() {
-  return Command{
-      "record",
-      "Profile a running process (PID, --name REGEX) or a command it launches",
-      "flamekit record [options] PID | --name REGEX | -- COMMAND [ARGS...]",
-      RecordDetails().c_str(),
-      RunRecordCommand,
-  };
+absl::Status WithExitCode(absl::Status status, RecordExitCode code) {
+  if (status.ok()) return status;
+  status.SetPayload(kExitCodePayload, absl::Cord(absl::StrCat(int{code})));
+  return status;
 }
+
+int ExitCodeOf(const absl::Status& status) {
+  if (status.ok()) return kRecordOk;
+  if (auto tag = status.GetPayload(kExitCodePayload)) {
+    int code = 0;
+    if (absl::SimpleAtoi(std::string(*tag), &code)) return code;
+  }
+  absl::string_view msg = status.message();
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument: return kRecordUsageError;
+    case absl::StatusCode::kNotFound: return kRecordNoProcess;
+    case absl::StatusCode::kPermissionDenied: return kRecordPermissionDenied;
+    case absl::StatusCode::kFailedPrecondition:
+      if (absl::StrContains(msg, "no PMU")) return kRecordNoPmu;
+      if (absl::StrContains(msg, "perf events unavailable")) return kRecordPerfUnavailable;
+      return kRecordInternalError;
+    case absl::StatusCode::kResourceExhausted: return kRecordResourceLimit;
+    default: return kRecordInternalError;
+  }
+}
+
+absl::StatusOr<RecordFlags> ParseRecordArgs(const std::vector<std::string>& args) {
+  absl::StatusOr<ParsedArgs> parsed = ParseArgs(args, Self().flags);
+  if (!parsed.ok()) return WithExitCode(parsed.status(), kRecordUsageError);
+  if (parsed->help) {
+    RecordFlags flags;
+    flags.help = true;
+    return flags;
+  }
+  return ParseRecordArgs(*parsed);
+}
+
+absl::StatusOr<RecordFlags> ParseRecordArgs(const ParsedArgs& args) {
+  RecordFlags flags;
+  flags.help = args.help;
+  if (args.Has("--duration")) {
+    DurationRange range;
+    range.min = absl::Milliseconds(10);
+    absl::StatusOr<absl::Duration> d =
+        ParseDurationFlag("--duration", args.Value("--duration"), range);
+    if (!d.ok()) return WithExitCode(d.status(), kRecordUsageError);
+    flags.duration = *d;
+  }
+  if (args.Has("--event")) {
+    absl::StatusOr<PerfEventSpec> e = ParsePerfEvent(args.Value("--event"));
+    if (!e.ok()) return WithExitCode(e.status(), kRecordUsageError);
+    flags.event = *e;
+  }
+  if (args.Has("--interval") && args.Has("--frequency")) {
+    return Usage("give --interval or --frequency, not both");
+  }
+  if (args.Has("--interval")) {
+    absl::StatusOr<PerfPeriod> p = ParseIntervalFlag(args.Value("--interval"));
+    if (!p.ok()) return WithExitCode(p.status(), kRecordUsageError);
+    flags.period = *p;
+  }
+  if (args.Has("--frequency")) {
+    absl::StatusOr<PerfPeriod> p = ParseFrequencyFlag(args.Value("--frequency"));
+    if (!p.ok()) return WithExitCode(p.status(), kRecordUsageError);
+    flags.period = *p;
+  }
+  if (args.Has("--file")) {
+    flags.file = args.Value("--file");
+    if (flags.file.empty()) return Usage("empty --file");
+  }
+  flags.threads = args.Has("--threads");
+  flags.includes = args.Values("--include");
+  flags.excludes = args.Values("--exclude");
+  flags.transforms_path = args.Value("--transforms");
+  flags.title = args.Value("--title");
+  if (args.Has("--minwidth")) {
+    // The same check as convert's and diff's (a NaN here once made a page
+    // whose JSON said "minwidth":nan and did not load).
+    absl::StatusOr<double> m = ParsePercentFlag("--minwidth", args.Value("--minwidth"));
+    if (!m.ok()) return WithExitCode(m.status(), kRecordUsageError);
+    flags.minwidth = *m;
+  }
+  flags.inverted = args.Has("--inverted");
+  flags.reverse = args.Has("--reverse");
+  if (args.Has("--format")) {
+    absl::StatusOr<OutputFormat> format = ParseOutputFormat(args.Value("--format"));
+    if (!format.ok()) return WithExitCode(format.status(), kRecordUsageError);
+    flags.format = *format;
+  }
+  flags.quiet = args.Has("--quiet");
+  if (args.Has("--name")) {
+    flags.name_pattern = args.Value("--name");
+    if (flags.name_pattern.empty()) return Usage("empty --name pattern");
+  }
+  if (args.saw_dashdash) {
+    flags.command.assign(args.positional.begin() + static_cast<ptrdiff_t>(args.dashdash),
+                         args.positional.end());
+    if (flags.command.empty()) return Usage("nothing after --; give the command to launch");
+  }
+  for (size_t i = 0; i < args.dashdash; ++i) {
+    const std::string& arg = args.positional[i];
+    absl::StatusOr<pid_t> pid = ParsePidArg(arg);
+    if (!pid.ok()) {
+      return Usage(absl::StrCat("'", arg,
+                                "' is not a PID; give a process id, --name REGEX, or -- COMMAND"));
+    }
+    if (flags.pid != 0) return Usage("more than one PID; profile one process at a time");
+    flags.pid = *pid;
+  }
+  if (flags.help) return flags;
+  int targets = (flags.pid != 0) + !flags.name_pattern.empty() + !flags.command.empty();
+  if (targets == 0) return Usage("no target; give a PID, --name REGEX, or -- COMMAND");
+  if (targets > 1) return Usage("give only one of PID, --name REGEX, -- COMMAND");
+  absl::StatusOr<ResolvedPerfPeriod> resolved = ResolvePeriod(flags.event, flags.period);
+  if (!resolved.ok()) return WithExitCode(resolved.status(), kRecordUsageError);
+  return flags;
+}
+
+std::vector<std::pair<std::string, uint64_t>> HottestFunctions(const Profile& profile,
+                                                               size_t n) {
+  absl::flat_hash_map<FrameId, uint64_t> self;
+  profile.ForEachStack([&](absl::Span<const FrameId> frames, uint64_t count) {
+    if (!frames.empty()) self[frames.back()] += count;
+  });
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (const auto& [id, count] : self) out.emplace_back(profile.frame(id).name, count);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  if (out.size() > n) out.resize(n);
+  return out;
+}
+
+Command RecordCommand() { return Self(); }
 
 bool IsProfilerShForm(absl::Span<const std::string> argv) {
   if (argv.empty()) return false;
@@ -49,18 +240,17 @@ bool IsProfilerShForm(absl::Span<const std::string> argv) {
                                     [](char c) { return absl::ascii_isdigit(c); })) {
     return true;
   }
-  static const char* const kRecordOptions[] = {
-      "-d", "--duration", "-e", "--event", "-i", "--interval", "-F", "--frequency", "-f",
-      "--file", "-t", "--threads", "--name", "--include", "--exclude", "--transforms",
-      "--title", "--minwidth", "--inverted", "-q", "--quiet"};
-  for (const char* option : kRecordOptions) {
-    if (first == option || absl::StartsWith(first, std::string(option) + "=")) return true;
+  for (const FlagSpec& spec : Self().flags) {
+    for (const char* option : {spec.name, spec.short_name}) {
+      if (option[0] == '\0') continue;
+      if (first == option || absl::StartsWith(first, std::string(option) + "=")) return true;
+    }
   }
   return false;
 }
 
 int RunProfilerShForm(absl::Span<const std::string> argv, CommandIo& io) {
-  return RunRecordCommand(argv, io);
+  return RunCommand(Self(), argv, io);
 }
 
 }  // namespace cli

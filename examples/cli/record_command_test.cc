@@ -10,7 +10,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "flamekit/attach/record_cli.h"
 #include "flamekit/attach/test_util.h"
 #include "flamekit/perf/perf_event.h"
 #include "gmock/gmock.h"
@@ -34,7 +33,7 @@ struct Result {
 Result RunCommandInProcess(const Command& command, std::vector<std::string> args) {
   std::ostringstream out, err;
   CommandIo io{out, err};
-  int code = command.run(args, io);
+  int code = RunCommand(command, args, io);
   return Result{code, out.str(), err.str()};
 }
 

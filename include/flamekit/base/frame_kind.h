@@ -33,8 +33,11 @@ enum class FrameKind : uint8_t {
   kThread,     // synthetic root naming a thread (per-thread split)
   kTruncated,  // synthetic marker: deeper frames were cut here
   kUnknown,    // an address with no symbol, e.g. "libfoo.so+0x1a2b"
+  kMarker,     // synthetic label over a part of a profile, not code, e.g.
+               // "[look-back before trigger]" (collapsed text reads it back
+               // as kUser: the format has no annotation for it)
 };
-inline constexpr int kFrameKindCount = 8;
+inline constexpr int kFrameKindCount = 9;
 
 // FrameKindName()
 //
@@ -54,6 +57,7 @@ inline absl::string_view FrameKindName(FrameKind kind) {
     case FrameKind::kThread: return "thread";
     case FrameKind::kTruncated: return "truncated";
     case FrameKind::kUnknown: return "unknown";
+    case FrameKind::kMarker: return "marker";
   }
   return "unknown";
 }

@@ -83,7 +83,7 @@ struct CollapsedReadStats {
   uint64_t bytes = 0;          // input bytes seen
   uint64_t lines = 0;          // lines seen, blank ones included
   uint64_t stack_lines = 0;    // valid stack lines (a count of 0 included)
-  uint64_t samples = 0;        // sum of their counts (saturating)
+  uint64_t samples = 0;        // sum of their counts (a sum past 2^64 - 1 is an error)
   uint64_t skipped_lines = 0;  // bad lines skipped (lenient mode only)
   std::string first_error;     // the message of the first skipped line
 };
@@ -435,9 +435,17 @@ inline absl::Status CollapsedParser::ParseLine(absl::string_view line) {
     start = stop + 1;
   }
   prev_text_.assign(frames.data(), frames.size());
+  // The total must stay exact: a saturated sum shows every share wrong
+  // (three stacks at 50 % each) without a word.
+  uint64_t total = 0;
+  if (__builtin_add_overflow(stats_.samples, count, &total)) {
+    return LineError("the sample counts add up to more than 2^64 - 1; this file cannot "
+                     "be one profile (split it, or scale its counts down)",
+                     line.substr(0, end));
+  }
   profile_->AddStack(prev_ids_, count);
   ++stats_.stack_lines;
-  stats_.samples = profile_internal::SaturatingAdd(stats_.samples, count);
+  stats_.samples = total;
   return absl::OkStatus();
 }
 

@@ -146,11 +146,15 @@ TEST(CollapsedIoTest, SumsRepeatedStacksAndKeepsZeroCountLinesValid) {
   EXPECT_EQ(ToCollapsedString(q), "a;b 1\n");
 }
 
-TEST(CollapsedIoTest, CountsUpToUint64MaxAndSumsSaturate) {
-  FLAMEKIT_ASSERT_OK_AND_ASSIGN(
-      Profile p, ParseCollapsed("a 18446744073709551615\nb 1\na 5\n"));
-  EXPECT_EQ(ToCollapsedString(p), "a 18446744073709551615\nb 1\n");
+TEST(CollapsedIoTest, CountsUpToUint64MaxAndSumsPastItAreAnError) {
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(Profile p, ParseCollapsed("a 18446744073709551615\n"));
+  EXPECT_EQ(ToCollapsedString(p), "a 18446744073709551615\n");
   EXPECT_EQ(p.total_samples(), UINT64_MAX);
+  // A total past 2^64 - 1 would saturate and show every share wrong
+  // (issue 21): the line that overflows it is named.
+  EXPECT_THAT(ParseCollapsed("a 18446744073709551615\nb 1\na 5\n", "sum.txt"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("sum.txt:2: the sample counts add up to more than 2^64 - 1")));
   EXPECT_THAT(ParseCollapsed("a 18446744073709551616\n", "big.txt"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("big.txt:1: sample count too large")));

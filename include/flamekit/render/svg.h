@@ -96,6 +96,9 @@ inline std::string KindFill(FrameKind kind, double v) {
     case FrameKind::kThread:  // lavender
       r = 170 + static_cast<int>(30 * v); g = 160; b = 215;
       break;
+    case FrameKind::kMarker:  // light grey, one shade: a label, not code
+      r = g = b = 215;
+      break;
     case FrameKind::kTruncated:
     case FrameKind::kUnknown:
     default:  // grey

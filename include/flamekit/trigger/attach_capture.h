@@ -82,7 +82,7 @@
 #include "flamekit/perf/perf_event.h"
 #include "flamekit/trigger/lookback_ring.h"
 #include "flamekit/trigger/metric_watch.h"
-#include "flamekit/trigger/watch_cli.h"
+#include "flamekit/trigger/watch_capture.h"
 
 namespace flamekit {
 
@@ -495,6 +495,11 @@ inline absl::Status WriteWatchCapture(const AttachCaptureOptions& options,
   std::vector<LookbackSample> lookback = request.lookback;
   for (LookbackSample& s : extra_lookback) lookback.push_back(std::move(s));
   if (names == nullptr) lookback.clear();
+  // Samples without a stack have nothing to draw: leave them out of the
+  // page and of its count alike.
+  lookback.erase(std::remove_if(lookback.begin(), lookback.end(),
+                                [](const LookbackSample& s) { return s.frames.empty(); }),
+                 lookback.end());
 
   // 1. The full-rate capture.
   AttachOptions ao;
@@ -528,15 +533,18 @@ inline absl::Status WriteWatchCapture(const AttachCaptureOptions& options,
   }
   const double weight = trigger_internal::LookbackWeight(options.event, options.period,
                                                          FLAMEKIT_LOOKBACK_HZ);
-  uint64_t lookback_samples = 0;
+  // Counted once, for this page and for watch.jsonl (request.summary).
+  const LookbackSummary summary = SummarizeLookback(lookback, request.fired_at,
+                                                    request.lookback_window, kLookbackBatch);
+  if (request.summary != nullptr) *request.summary = summary;
+  const uint64_t lookback_samples = summary.samples;
   absl::Time earliest = absl::InfiniteFuture();
   std::vector<FrameId> stack;
   if (!lookback.empty()) {
-    FrameId root = out.InternFrame(kLookbackRootName, FrameKind::kUser);
+    FrameId root = out.InternFrame(kLookbackRootName, FrameKind::kMarker);
     absl::flat_hash_map<uint64_t, FrameId> ids;
     for (const LookbackSample& s : lookback) {
       if (s.frames.empty() || s.weight == 0) continue;
-      lookback_samples += s.weight;
       earliest = std::min(earliest, s.time);
       stack.clear();
       stack.push_back(root);
@@ -554,7 +562,7 @@ inline absl::Status WriteWatchCapture(const AttachCaptureOptions& options,
     }
   }
   if (captured.total_samples() > 0) {
-    FrameId root = out.InternFrame(kCaptureRootName, FrameKind::kUser);
+    FrameId root = out.InternFrame(kCaptureRootName, FrameKind::kMarker);
     captured.ForEachStack([&](absl::Span<const FrameId> frames, uint64_t count) {
       stack.clear();
       stack.push_back(root);
@@ -568,12 +576,7 @@ inline absl::Status WriteWatchCapture(const AttachCaptureOptions& options,
 
   // 3. Say what is in it.
   ProfileMetadata& m = out.metadata();
-  double covered = earliest == absl::InfiniteFuture()
-                       ? 0.0
-                       : absl::ToDoubleSeconds(request.fired_at - earliest +
-                                               kLookbackBatch);
-  covered = std::min(std::max(covered, 0.0),
-                     absl::ToDoubleSeconds(request.lookback_window + kLookbackBatch));
+  const double covered = summary.seconds;
   std::string when = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", request.fired_at,
                                       absl::UTCTimeZone());
   m.title = absl::StrCat(options.id.empty() ? absl::StrCat(options.pid) : options.id, " ",

@@ -31,6 +31,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -148,6 +149,26 @@ std::string CaptureFileName(absl::string_view id, absl::string_view event, absl:
 // write it completely or not at all, e.g. with AtomicFileWriter), for how
 // long to capture at full rate, and the look-back samples covering the
 // seconds before `fired_at` (empty when there is no look-back sampler).
+// LookbackSummary
+//
+// What a capture's look-back holds, computed once by SummarizeLookback()
+// and written both into the capture (its title and note) and into
+// watch.jsonl, so the two never disagree.
+struct LookbackSummary {
+  uint64_t samples = 0;  // sum of the samples' weights
+  double seconds = 0;    // span before the trigger they cover, <= the window
+};
+
+// SummarizeLookback()
+//
+// `samples` (each counted by its weight) as a LookbackSummary for a trigger
+// at `fired_at`: the span runs from the earliest sample's time minus
+// `resolution` (samples stamped at the end of a batch cover the batch) to
+// `fired_at`, and never exceeds `window` (what --lookback asked for).
+LookbackSummary SummarizeLookback(const std::vector<LookbackSample>& samples,
+                                  absl::Time fired_at, absl::Duration window,
+                                  absl::Duration resolution = absl::ZeroDuration());
+
 struct CaptureRequest {
   std::string path;
   std::string reason;
@@ -156,6 +177,11 @@ struct CaptureRequest {
   absl::Duration duration;
   absl::Duration lookback_window;
   std::vector<LookbackSample> lookback;
+  // Where the capture reports the look-back it wrote (it may add samples
+  // of its own, e.g. the sampler's unfinished batch); the Watcher fills it
+  // with SummarizeLookback(lookback, ...) first and logs what it holds
+  // after the capture. May be null.
+  LookbackSummary* summary = nullptr;
 };
 
 // CaptureFn: writes the capture to request.path; returns why not otherwise.
@@ -370,6 +396,24 @@ inline std::string CaptureFileName(absl::string_view id, absl::string_view event
                       FileSafe(reason), ".html");
 }
 
+inline LookbackSummary SummarizeLookback(const std::vector<LookbackSample>& samples,
+                                         absl::Time fired_at, absl::Duration window,
+                                         absl::Duration resolution) {
+  LookbackSummary out;
+  absl::Time earliest = absl::InfiniteFuture();
+  for (const LookbackSample& s : samples) {
+    if (s.weight == 0) continue;
+    out.samples += s.weight;
+    earliest = std::min(earliest, s.time);
+  }
+  if (earliest != absl::InfiniteFuture()) {
+    absl::Duration span = fired_at - (earliest - resolution);
+    out.seconds = absl::ToDoubleSeconds(
+        std::max(absl::ZeroDuration(), std::min(span, window)));
+  }
+  return out;
+}
+
 inline absl::Status ValidateWatchOptions(const WatchOptions& o) {
   auto bad = [](absl::string_view what) { return absl::InvalidArgumentError(what); };
   if (o.id.empty()) return bad("watch needs a target id (a PID or a service name)");
@@ -493,6 +537,9 @@ inline Watcher::PollOutcome Watcher::PollOnce() {
     }
     request.lookback = std::move(kept);
   }
+  LookbackSummary summary =
+      SummarizeLookback(request.lookback, now, options_.lookback);
+  request.summary = &summary;
   absl::Status captured = capture_(request);
   absl::Time end = absl::Now();
   int64_t bytes = 0;
@@ -506,7 +553,8 @@ inline Watcher::PollOutcome Watcher::PollOnce() {
                            {"threshold", options_.trigger.threshold},
                            {"fired_at", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now,
                                                          absl::UTCTimeZone())},
-                           {"lookback_samples", request.lookback.size()},
+                           {"lookback_samples", summary.samples},
+                           {"lookback_seconds", std::round(summary.seconds * 10) / 10},
                            {"bytes", bytes},
                            {"captures", trigger_.captures()},
                            {"disk_used", trigger_.disk_used()}};

@@ -336,7 +336,12 @@ TEST(WatcherTest, CpuSpikeFiresWithinKPollsAndTheLookbackCoversTheOnset) {
     if (l["event"] != "capture") continue;
     EXPECT_EQ(l["file"], r.path);
     EXPECT_GT(l["value"].get<double>(), kThreshold);
-    EXPECT_EQ(l["lookback_samples"].get<size_t>(), r.lookback.size());
+    // Samples, as the capture's page counts them: the sum of the weights
+    // (issue 21: the log counted ring entries, the page samples).
+    uint64_t weights = 0;
+    for (const LookbackSample& s : r.lookback) weights += s.weight;
+    EXPECT_EQ(l["lookback_samples"].get<uint64_t>(), weights);
+    EXPECT_LE(l["lookback_seconds"].get<double>(), absl::ToDoubleSeconds(o.lookback));
     EXPECT_GT(l["bytes"].get<int64_t>(), 0);
     EXPECT_TRUE(l.contains("time") && l.contains("unix_ms"));
   }

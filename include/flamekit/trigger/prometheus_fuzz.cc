@@ -9,7 +9,9 @@
 
 #include "absl/strings/string_view.h"
 #include "flamekit/trigger/prometheus_text.h"
-#include "flamekit/trigger/watch_cli.h"
+#include "flamekit/base/human_units.h"
+#include "flamekit/trigger/http_fetch.h"
+#include "flamekit/trigger/metric_source.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::string_view input(reinterpret_cast<const char*>(data), size);
@@ -27,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!own.ok() || !flamekit::SelectValue(*page, *own).ok()) __builtin_trap();
   }
   (void)flamekit::ParseHttpUrl(first);
-  (void)flamekit::ParseByteSize(first);
-  (void)flamekit::ParseWatchDuration(first);
+  (void)flamekit::ParseHumanSize(first);
+  (void)flamekit::ParseHumanDuration(first);
   return 0;
 }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "flamekit/trigger/watch_cli.h"
+#include "examples/cli/watch_command.h"
+#include "flamekit/trigger/attach_capture.h"
 
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -13,18 +15,22 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "flamekit/base/atomic_file.h"
+#include "flamekit/base/human_units.h"
 #include "flamekit/testing/status_matchers.h"
 #include "flamekit/trigger/test_metrics_server.h"
 #include "flamekit/trigger/test_process.h"
 
 namespace flamekit {
+namespace cli {
 namespace {
 
 using ::flamekit::testing::IsOk;
 using ::flamekit::testing::StatusIs;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Args = std::vector<std::string>;
 
 std::string TempDir(absl::string_view name) {
@@ -106,7 +112,7 @@ TEST(WatchArgsTest, MistakesNameTheFlag) {
            {{"1234", "--cpu-above", "80", "--every", "soon"}, "--every: 'soon' is not a duration"},
            {{"1234", "--cpu-above", "80", "--every", "0s"}, "--every must be positive"},
            {{"1234", "--cpu-above", "80", "--for", "0"}, "--for must be a whole number"},
-           {{"1234", "--cpu-above", "80", "--bogus"}, "unknown flag '--bogus'"},
+           {{"1234", "--cpu-above", "80", "--bogus"}, "unknown flag --bogus"},
            {{"12x", "--cpu-above", "80"}, "'12x' is not a PID"},
            {{"1", "2", "--cpu-above", "80"}, "one PID only"},
            {{"--metric", "http://h/m", "up"}, "--metric needs --above X or --below X"},
@@ -122,19 +128,23 @@ TEST(WatchArgsTest, MistakesNameTheFlag) {
 }
 
 TEST(WatchArgsTest, SizesAndDurations) {
-  EXPECT_EQ(*ParseByteSize("1048576"), 1048576);
-  EXPECT_EQ(*ParseByteSize("512K"), 512 * 1024);
-  EXPECT_EQ(*ParseByteSize("2GiB"), int64_t{2} << 30);
-  EXPECT_EQ(*ParseByteSize("1t"), int64_t{1} << 40);
-  EXPECT_EQ(*ParseByteSize("10MB"), 10 << 20);
+  EXPECT_EQ(*ParseHumanSize("1048576"), 1048576);
+  EXPECT_EQ(*ParseHumanSize("512K"), 512 * 1024);
+  EXPECT_EQ(*ParseHumanSize("2GiB"), int64_t{2} << 30);
+  EXPECT_EQ(*ParseHumanSize("1t"), int64_t{1} << 40);
+  EXPECT_EQ(*ParseHumanSize("10MB"), 10 << 20);
   for (const char* bad : {"", "M", "-1", "1X", "1e30"}) {
-    EXPECT_THAT(ParseByteSize(bad).status(), StatusIs(absl::StatusCode::kInvalidArgument))
+    EXPECT_THAT(ParseHumanSize(bad).status(), StatusIs(absl::StatusCode::kInvalidArgument))
         << bad;
   }
-  EXPECT_EQ(*ParseWatchDuration("1.5"), absl::Milliseconds(1500));
-  EXPECT_EQ(*ParseWatchDuration("250ms"), absl::Milliseconds(250));
-  EXPECT_THAT(ParseWatchDuration("-1s").status(), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(ParseWatchDuration("inf").status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  // Watch durations: the CLI's one duration rule (0 allowed for --lookback).
+  const DurationRange watch = {absl::ZeroDuration(), true};
+  EXPECT_EQ(*ParseDurationFlag("--lookback", "1.5", watch), absl::Milliseconds(1500));
+  EXPECT_EQ(*ParseDurationFlag("--lookback", "250ms", watch), absl::Milliseconds(250));
+  EXPECT_THAT(ParseDurationFlag("--lookback", "-1s", watch).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseDurationFlag("--lookback", "inf", watch).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(WatchCommandTest, CpuSpikeEndToEnd) {
@@ -263,5 +273,135 @@ TEST(WatchCommandTest, CtrlCStopsTheWatch) {
   (void)ended;
 }
 
+std::string OnsetWorkloadPath() {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return absl::StrCat(srcdir ? srcdir : ".", "/flamekit/include/flamekit/trigger/onset_workload");
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+double ProcessCpuSeconds(pid_t pid) {
+  absl::StatusOr<ProcStatTimes> t = ReadProcStat(pid);
+  if (!t.ok()) return 0;
+  return static_cast<double>(t->utime_ticks + t->stime_ticks) / sysconf(_SC_CLK_TCK);
+}
+
+// End to end through RunWatchCommand with the attach capture:
+// flamekit watch PID --cpu-above 50 --for 2 --every 200ms --duration 2s
+//   --lookback 3s --dir DIR --max-captures 1
+TEST(WatchCommandTest, AttachCaptureTakesTheSpikeWithItsOnset) {
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(TestProcess target, TestProcess::Start(OnsetWorkloadPath()));
+  std::string dir = TempDir("watch_e2e");
+  std::filesystem::create_directories(dir);
+  std::vector<std::string> args = {absl::StrCat(target.pid()), "--cpu-above", "50", "--for",
+                                   "2", "--every", "200ms", "--duration", "2s", "--lookback",
+                                   "3s", "--dir", dir, "--max-captures", "1", "--quiet"};
+  std::ostringstream out, err;
+  std::atomic<bool> done{false};
+  int code = -1;
+  std::atomic<int64_t> give_up_ns{INT64_MAX};
+  std::thread watch([&] {
+    code = RunWatchCommand(args, out, err, MakeAttachWatchCapture, [&] {
+      return absl::ToUnixNanos(absl::Now()) > give_up_ns.load();
+    });
+    done = true;
+  });
+  double cpu0 = ProcessCpuSeconds(target.pid());
+  absl::SleepFor(absl::Milliseconds(3500));
+  double baseline_cpu = ProcessCpuSeconds(target.pid()) - cpu0;
+  absl::Time signalled = absl::Now();
+  double cpu1 = ProcessCpuSeconds(target.pid());
+  target.Signal(SIGUSR1);
+  give_up_ns = absl::ToUnixNanos(signalled + absl::Seconds(30));
+  watch.join();
+  double spike_seconds = absl::ToDoubleSeconds(absl::Now() - signalled);
+  double spike_cpu = ProcessCpuSeconds(target.pid()) - cpu1;
+  std::string err_text = err.str();
+  if (absl::StrContains(err_text, "perf_event_paranoid") ||
+      absl::StrContains(err_text, "perf events")) {
+    GTEST_SKIP() << "perf events unavailable: " << err_text;
+  }
+  std::vector<std::string> captures;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".html") captures.push_back(e.path().string());
+  }
+  if (captures.empty() && spike_cpu / spike_seconds < 1.0) {
+    GTEST_SKIP() << "the spike got only " << 100 * spike_cpu / spike_seconds
+                 << " % of a core (trigger line 50 %); output: " << out.str() << err_text;
+  }
+  ASSERT_EQ(code, 0) << out.str() << err_text;
+  ASSERT_EQ(captures.size(), 1u) << out.str();
+  EXPECT_THAT(captures[0], HasSubstr("-cpu-flamegraph-"));
+  std::string html = ReadFile(captures[0]);
+  EXPECT_TRUE(absl::StartsWith(html, "<!DOCTYPE html>") || absl::StrContains(html, "<html"))
+      << html.substr(0, 200);
+  EXPECT_THAT(html, HasSubstr("OnsetSpikeFunction"));
+  EXPECT_THAT(html, HasSubstr("[capture after trigger]"));
+
+  // The look-back is counted in the note and in the log.
+  size_t at = html.find("includes ");
+  ASSERT_NE(at, std::string::npos);
+  uint64_t counted = 0;
+  absl::string_view rest = absl::string_view(html).substr(at + 9);
+  ASSERT_TRUE(absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &counted)) << rest.substr(0, 80);
+  std::string log = ReadFile(dir + "/watch.jsonl");
+  EXPECT_THAT(log, HasSubstr("\"event\":\"capture\""));
+  if (baseline_cpu < 0.35) {
+    GTEST_SKIP() << "the baseline got only " << baseline_cpu << " s of CPU in 3.5 s";
+  }
+  EXPECT_GT(counted, 0u) << "note: " << rest.substr(0, 200);
+  EXPECT_THAT(html, HasSubstr("[look-back before trigger]"));
+  EXPECT_THAT(log, Not(HasSubstr("\"lookback_samples\":0,")));
+  // One count, one span, for the page and the log (issue 21: the log said
+  // 0 where the page said 3, or 24 against 30, and the page said 4.1 s of
+  // look-back for --lookback 3s).
+  size_t ls = log.find("\"lookback_samples\":");
+  ASSERT_NE(ls, std::string::npos) << log;
+  uint64_t logged = 0;
+  absl::string_view logged_text = absl::string_view(log).substr(ls + 19);
+  ASSERT_TRUE(absl::SimpleAtoi(logged_text.substr(0, logged_text.find_first_of(",}")), &logged))
+      << log;
+  EXPECT_EQ(logged, counted) << "log: " << log << "\nnote: " << rest.substr(0, 200);
+  size_t from = html.find(" samples from the ");
+  ASSERT_NE(from, std::string::npos) << rest.substr(0, 200);
+  double page_seconds = 0;
+  absl::string_view secs = absl::string_view(html).substr(from + 18);
+  ASSERT_TRUE(absl::SimpleAtod(secs.substr(0, secs.find(' ')), &page_seconds))
+      << secs.substr(0, 40);
+  EXPECT_LE(page_seconds, 3.0) << "--lookback 3s: " << secs.substr(0, 80);
+  size_t lsec = log.find("\"lookback_seconds\":");
+  ASSERT_NE(lsec, std::string::npos) << log;
+  double logged_seconds = 0;
+  absl::string_view lsec_text = absl::string_view(log).substr(lsec + 19);
+  ASSERT_TRUE(absl::SimpleAtod(lsec_text.substr(0, lsec_text.find_first_of(",}")),
+                               &logged_seconds))
+      << log;
+  EXPECT_NEAR(logged_seconds, page_seconds, 0.051) << log;
+  // When the trigger fired (the log's fired_at): on a loaded machine the
+  // spike may take longer than the 3 s look-back to cross the line, and the
+  // look-back then rightly holds only the spike's onset.
+  size_t f = log.find("\"fired_at\":\"");
+  ASSERT_NE(f, std::string::npos) << log;
+  std::string fired_text = log.substr(f + 12, log.find('"', f + 12) - (f + 12));
+  absl::Time fired;
+  std::string parse_error;
+  ASSERT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", fired_text, &fired, &parse_error))
+      << fired_text << ": " << parse_error;
+  if (fired - signalled > absl::Milliseconds(2500)) {
+    GTEST_SKIP() << "the trigger fired " << (fired - signalled)
+                 << " after the spike began (loaded machine), so the 3 s look-back holds "
+                 << counted << " samples of the onset only";
+  }
+  // BaselineFunction runs only before SIGUSR1, and the capture starts after
+  // the trigger: its presence means the look-back reached before the signal.
+  EXPECT_THAT(html, HasSubstr("BaselineFunction"));
+}
+
 }  // namespace
+}  // namespace cli
 }  // namespace flamekit
