@@ -24,6 +24,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "flamekit/profile/profile.h"
 #include "flamekit/ui/profile_store.h"
 #include "flamekit/ui/profiler_control.h"
@@ -38,11 +39,33 @@ struct UiOptions {
   // Required for any address other than loopback. When set, every request
   // must carry it (see ui_server.h).
   std::string token;
-  // Request body limit (larger: 413) and how many connections may be
-  // served or queued at once (more: 503 until some finish).
+  // What one client may cost the UI. A hostile client must never stop it
+  // serving others; every bound here is exercised by ui_attack_test.
+  //
+  // Request body limit (larger: 413).
   size_t max_request_bytes = 64 * 1024;
+  // Connections served or queued at once, from all clients (more: 503 with
+  // Retry-After until some finish).
   size_t max_connections = 64;
-  size_t worker_threads = 4;
+  // Threads serving requests. Keep it above max_connections_per_client so
+  // that one client address cannot take them all.
+  size_t worker_threads = 16;
+  // Connections from one client address still sending their request at
+  // once (more: 503): slow senders from one address cannot take every
+  // worker. Clients whose requests arrive at once are not held to it.
+  size_t max_connections_per_client = 8;
+  // Time to receive a WHOLE request (request line, headers and body),
+  // counted from when a worker takes the connection, however the bytes
+  // trickle in; slower clients are dropped (408). Browsers and curl send a
+  // request at once.
+  absl::Duration request_timeout = absl::Seconds(2);
+  // Time to send a whole response; a client reading slower is dropped.
+  absl::Duration response_timeout = absl::Seconds(30);
+  // Header lines after the request line, and bytes of the request line
+  // plus headers; more: 431, checked as they arrive, before
+  // authentication, so a connection's memory stays bounded.
+  size_t max_header_count = 100;
+  size_t max_header_bytes = 32 * 1024;
   // The profiler the UI drives; unset: Profiler::Global() through
   // GlobalProfilerControl.
   std::shared_ptr<ProfilerControl> profiler;

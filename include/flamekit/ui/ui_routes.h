@@ -112,11 +112,22 @@ inline httplib::Server::HandlerResponse UiRoutes::CheckRequest(const httplib::Re
                                                                httplib::Response& res) {
   using HR = httplib::Server::HandlerResponse;
   requests_.fetch_add(1, std::memory_order_relaxed);
-  if (ui_internal::tls_over_limit) {
+  const UiConnectionState* connection = UiHttpServer::CurrentConnection();
+  if (ui_internal::tls_over_limit || (connection != nullptr && connection->over_limit)) {
     CountRefused();
     res.set_header("Connection", "close");
     res.set_header("Retry-After", "1");
     ui_internal::SendError(res, 503, "too many connections to the profiler UI; retry shortly");
+    return HR::Handled;
+  }
+  if (connection != nullptr && connection->over_client_limit) {
+    CountRefused();
+    res.set_header("Connection", "close");
+    res.set_header("Retry-After", "1");
+    ui_internal::SendError(
+        res, 503,
+        absl::StrCat("too many connections from your address to the profiler UI (limit ",
+                     options_->max_connections_per_client, "); retry shortly"));
     return HR::Handled;
   }
   if (!auth_->HostAllowed(req)) {
@@ -358,7 +369,8 @@ inline std::string UiRoutes::Metrics() {
   metric("flamekit_ui_requests_total", "counter", "HTTP requests the UI received.",
          absl::StrCat(requests()));
   metric("flamekit_ui_refused_requests_total", "counter",
-         "Requests refused: no token, other origin, bad host, too many connections.",
+         "Requests refused: no token, other origin, bad host, too many connections, "
+         "headers over the limit, too slow.",
          absl::StrCat(refused()));
   return out;
 }
@@ -377,7 +389,27 @@ inline void UiRoutes::Install(httplib::Server& server) {
     res.set_header("Referrer-Policy", "same-origin");
     res.set_header("Cache-Control", "no-store");
   });
-  server.set_error_handler([](const Request&, Response& res) {
+  server.set_error_handler([this](const Request&, Response& res) {
+    // Requests the guarded stream cut off (ui_transport.h): say why.
+    const UiConnectionState* connection = UiHttpServer::CurrentConnection();
+    if (connection != nullptr && connection->header_limit) {
+      CountRefused();
+      res.set_header("Connection", "close");
+      ui_internal::SendError(
+          res, 431,
+          absl::StrCat("request headers over the limit (", options_->max_header_count,
+                       " lines, ", options_->max_header_bytes, " bytes)"));
+      return;
+    }
+    if (connection != nullptr && connection->timed_out) {
+      CountRefused();
+      res.set_header("Connection", "close");
+      ui_internal::SendError(
+          res, 408,
+          absl::StrCat("the request did not arrive within ",
+                       absl::FormatDuration(options_->request_timeout)));
+      return;
+    }
     if (!res.body.empty()) return;
     std::string message = res.status == 404   ? "not found"
                           : res.status == 413 ? "request too large"

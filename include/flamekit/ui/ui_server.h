@@ -15,9 +15,13 @@
 //     another site; GET never changes state; on loopback without a token
 //     the Host header must be a loopback name (no DNS rebinding);
 //   - request names of files are checked by ProfileStore::ResolveFile();
-//   - request bodies, headers and concurrent connections are bounded; every
-//     response carries Content-Security-Policy, X-Content-Type-Options and
-//     X-Frame-Options, and the UI's own script runs under that CSP (no
+//   - what one client may cost is bounded before authentication (whole
+//     request within 2 s, 100 header lines / 32 KiB, 64 KiB body, 8
+//     connections still sending per address, 64 in all; see UiOptions and
+//     ui_transport.h), and the profile directory must be private to this
+//     user (profile_dir.h);
+//   - every response carries Content-Security-Policy, X-Content-Type-Options
+//     and X-Frame-Options, and the UI's own script runs under that CSP (no
 //     inline script; flame graph pages get the hashes of their scripts).
 //
 // Thread-safety: ServeUi() and the UiServer methods may be called from any
@@ -123,7 +127,7 @@ class UiServer {
   std::unique_ptr<UiAuth> auth_;
   std::unique_ptr<UiCapture> capture_;
   std::unique_ptr<UiRoutes> routes_;
-  httplib::Server server_;
+  std::unique_ptr<UiHttpServer> server_;
   std::thread server_thread_;
   std::atomic<bool> stopped_{false};
 };
@@ -182,8 +186,15 @@ inline absl::StatusOr<std::unique_ptr<UiServer>> ServeUi(absl::string_view host,
   ui->routes_ = std::make_unique<UiRoutes>(&ui->options_, ui->store_.get(), ui->auth_.get(),
                                            ui->capture_.get());
 
+  UiConnectionLimits limits;
+  limits.request_timeout = ui->options_.request_timeout;
+  limits.response_timeout = ui->options_.response_timeout;
+  limits.max_header_count = ui->options_.max_header_count;
+  limits.max_header_bytes = ui->options_.max_header_bytes;
+  limits.max_connections_per_client = ui->options_.max_connections_per_client;
+  ui->server_ = std::make_unique<UiHttpServer>(limits);
   UiServer* raw = ui.get();
-  httplib::Server& server = ui->server_;
+  UiHttpServer& server = *ui->server_;
   server.new_task_queue = [raw] {
     return new UiTaskQueue(raw->options_.worker_threads, raw->options_.max_connections);
   };
@@ -195,16 +206,12 @@ inline absl::StatusOr<std::unique_ptr<UiServer>> ServeUi(absl::string_view host,
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  // Short timeouts: a client that sends its request slowly (or not at all)
-  // holds a worker for at most this long. Browsers and curl send a whole
-  // request at once.
-  server.set_read_timeout(2, 0);
-  server.set_write_timeout(5, 0);
-  // One request per connection: with a few workers, idle keep-alive
-  // connections would each hold a worker and starve the others (20 polling
-  // clients on 4 workers did). Loopback connections are cheap to reopen.
-  server.set_keep_alive_timeout(1);
-  server.set_keep_alive_max_count(1);
+  // Reading and writing go through UiHttpServer's guarded stream, which
+  // bounds the whole request and response (UiOptions::request_timeout,
+  // response_timeout), not httplib's per-read timeouts. One request per
+  // connection: idle keep-alive connections would each hold a worker (20
+  // polling clients on 4 workers starved the others). Loopback connections
+  // are cheap to reopen.
   ui->routes_->Install(server);
 
   std::string bind_host = ui->host_ == "localhost" ? "127.0.0.1" : ui->host_;
@@ -223,7 +230,7 @@ inline absl::StatusOr<std::unique_ptr<UiServer>> ServeUi(absl::string_view host,
     }
     ui->port_ = port;
   }
-  ui->server_thread_ = std::thread([raw] { raw->server_.listen_after_bind(); });
+  ui->server_thread_ = std::thread([raw] { raw->server_->listen_after_bind(); });
   ui->capture_->StartWatcher();
   // httplib's stop() does nothing until listen_after_bind() has marked the
   // server running; wait for that so that Stop() right after start works.
@@ -243,7 +250,10 @@ inline UiServer::~UiServer() { Stop(); }
 inline void UiServer::Stop() {
   if (stopped_.exchange(true)) return;
   if (capture_ != nullptr) capture_->BeginShutdown();
-  server_.stop();
+  if (server_ != nullptr) {
+    server_->BeginStop();  // slow clients let go within ~0.1 s
+    server_->stop();
+  }
   if (server_thread_.joinable()) server_thread_.join();
   // Joins the watcher; a capture started from the UI is stopped and saved.
   if (capture_ != nullptr) capture_->Shutdown();
