@@ -24,6 +24,7 @@
 #define FLAMEKIT_UI_UI_CAPTURE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -46,6 +47,9 @@ struct UiCaptureState {
   // Until the auto-stop; InfiniteDuration() without one.
   absl::Duration auto_stop_in = absl::InfiniteDuration();
   std::string last_error;
+  // The profile the last capture saved (while idle: what the page shows
+  // instead of the idle profiler's zeros).
+  std::optional<StoredProfile> last_saved;
 };
 
 class UiCapture {
@@ -96,6 +100,7 @@ class UiCapture {
   bool ui_capture_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   std::string last_error_ ABSL_GUARDED_BY(mu_);
+  std::optional<StoredProfile> last_saved_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -169,7 +174,11 @@ inline absl::StatusOr<StoredProfile> UiCapture::Stop() {
   absl::StatusOr<Profile> profile = profiler_->Stop();
   if (!profile.ok()) return profile.status();
   absl::StatusOr<StoredProfile> saved = store_->Save(*profile);
-  if (!saved.ok()) last_error_ = saved.status().ToString();
+  if (saved.ok()) {
+    last_saved_ = *saved;
+  } else {
+    last_error_ = saved.status().ToString();
+  }
   return saved;
 }
 
@@ -181,6 +190,7 @@ inline UiCaptureState UiCapture::State() const {
     state.auto_stop_in = std::max(absl::ZeroDuration(), deadline_ - absl::Now());
   }
   state.last_error = last_error_;
+  state.last_saved = last_saved_;
   return state;
 }
 

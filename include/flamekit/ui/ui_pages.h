@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,7 +51,19 @@ struct UiIndexInputs {
   std::string last_error;  // the last capture's error
   bool raw = false;        // show the raw .txt links
   bool token = false;      // offer "Sign out"
+  // The profile the last capture saved, shown while idle.
+  std::optional<StoredProfile> last_saved;
+  // The row to highlight (just saved); 0: none.
+  int64_t highlight_id = 0;
 };
+
+// DiffBaseIndex()
+//
+// For profiles[i] (newest first), the index of the profile a "diff with
+// previous" compares it with: the next older one of the same event, and
+// only when both have samples (an empty profile has nothing to compare).
+// -1 when there is none.
+int DiffBaseIndex(const std::vector<StoredProfile>& profiles, size_t i);
 
 // RenderIndexPage() / RenderLoginPage()
 //
@@ -135,6 +148,16 @@ inline std::string GeneratedPageCsp(absl::string_view html) {
                       "base-uri 'none'");
 }
 
+inline int DiffBaseIndex(const std::vector<StoredProfile>& profiles, size_t i) {
+  if (i >= profiles.size() || profiles[i].samples == 0) return -1;
+  for (size_t j = i + 1; j < profiles.size(); ++j) {
+    if (profiles[j].event != profiles[i].event) continue;
+    if (profiles[j].samples == 0) continue;
+    return static_cast<int>(j);
+  }
+  return -1;
+}
+
 inline std::string RenderLoginPage(absl::string_view error) {
   kainjow::mustache::mustache page(UiTemplateText("login.html"));
   kainjow::mustache::data data;
@@ -159,6 +182,16 @@ inline std::string RenderIndexPage(const UiIndexInputs& in) {
   page.set("raw", in.raw);
   page.set("token", in.token);
   page.set("last_error", in.last_error);
+  bool has_last = !status.running && in.last_saved.has_value();
+  page.set("has_last_capture", has_last);
+  if (has_last) {
+    const StoredProfile& last = *in.last_saved;
+    page.set("last_id", absl::StrCat(last.id));
+    page.set("last_html", last.html_name);
+    page.set("last_event", last.event);
+    page.set("last_duration", ui_internal::HumanDuration(last.duration));
+    page.set("last_samples", absl::StrCat(last.samples));
+  }
   page.set("has_last_error", !in.last_error.empty());
   data events{data::type::list};
   for (const std::string& e : in.events) {
@@ -181,6 +214,10 @@ inline std::string RenderIndexPage(const UiIndexInputs& in) {
   data choices_a{data::type::list};
   data choices_b{data::type::list};
   uint64_t bytes = 0;
+  // The diff form starts on the newest profile and its previous one of the
+  // same event (else the one before it).
+  int default_base = list.empty() ? -1 : DiffBaseIndex(list, 0);
+  if (default_base < 0) default_base = 1;
   for (size_t i = 0; i < list.size(); ++i) {
     const StoredProfile& p = list[i];
     bytes += p.bytes;
@@ -194,18 +231,16 @@ inline std::string RenderIndexPage(const UiIndexInputs& in) {
     row.set("size", ui_internal::HumanBytes(p.bytes));
     row.set("duration", ui_internal::HumanDuration(p.duration));
     row.set("time", absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", p.time, absl::UTCTimeZone()));
-    if (i + 1 < list.size()) {
-      row.set("has_previous", true);
-      row.set("previous_id", absl::StrCat(list[i + 1].id));
-    } else {
-      row.set("has_previous", false);
-    }
+    row.set("saved", in.highlight_id != 0 && p.id == in.highlight_id);
+    int base = DiffBaseIndex(list, i);
+    row.set("has_previous", base >= 0);
+    if (base >= 0) row.set("previous_id", absl::StrCat(list[base].id));
     rows.push_back(row);
     std::string label = absl::StrCat("#", p.id, " ", p.event, " (", p.samples, " samples)");
     data a;
     a.set("id", absl::StrCat(p.id));
     a.set("label", label);
-    a.set("selected", i == 1);
+    a.set("selected", static_cast<int>(i) == default_base);
     choices_a.push_back(a);
     data b;
     b.set("id", absl::StrCat(p.id));

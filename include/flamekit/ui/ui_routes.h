@@ -101,6 +101,15 @@ class UiRoutes {
 // Implementation details follow.
 
 inline absl::StatusOr<std::string> UiRoutes::GenerateDiffGraph(int64_t id_a, int64_t id_b) {
+  FLAMEKIT_ASSIGN_OR_RETURN(StoredProfile stored_a, store_->Find(id_a));
+  FLAMEKIT_ASSIGN_OR_RETURN(StoredProfile stored_b, store_->Find(id_b));
+  for (const StoredProfile* p : {&stored_a, &stored_b}) {
+    if (p->samples == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "profile ", p->id, " has no samples, so there is nothing to compare; pick profiles "
+          "that have samples"));
+    }
+  }
   FLAMEKIT_ASSIGN_OR_RETURN(Profile a, store_->Load(id_a));
   FLAMEKIT_ASSIGN_OR_RETURN(Profile b, store_->Load(id_b));
   if (a.metadata().title.empty()) a.metadata().title = absl::StrCat("profile ", id_a);
@@ -176,6 +185,9 @@ inline nlohmann::json UiRoutes::StatusJson() {
   j["started_from_ui"] = capture.started_from_ui;
   if (capture.auto_stop_in != absl::InfiniteDuration()) {
     j["auto_stop_in_ms"] = absl::ToInt64Milliseconds(capture.auto_stop_in);
+  }
+  if (capture.last_saved.has_value()) {
+    j["last_capture"] = ui_internal::ProfileJson(*capture.last_saved);
   }
   j["last_error"] = capture.last_error;
   UiStartOptions defaults = options_->profiler->DefaultOptions();
@@ -289,7 +301,8 @@ inline void UiRoutes::HandleStop(const httplib::Request& req, httplib::Response&
   absl::StatusOr<StoredProfile> saved = capture_->Stop();
   if (form) {
     if (saved.ok()) {
-      res.set_redirect("/", 303);
+      // The index highlights the row just saved.
+      res.set_redirect(absl::StrCat("/?saved=", saved->id), 303);
     } else {
       res.status = ui_internal::HttpStatusFor(saved.status());
       res.set_content(RenderIndex(req, saved.status().message()), "text/html; charset=utf-8");
@@ -333,7 +346,13 @@ inline std::string UiRoutes::RenderIndex(const httplib::Request& req, absl::stri
   in.profiles = store_->List();
   in.directory = store_->directory();
   in.error = std::string(error);
-  in.last_error = capture_->last_error();
+  UiCaptureState capture = capture_->State();
+  in.last_error = capture.last_error;
+  in.last_saved = capture.last_saved;
+  int64_t saved = 0;
+  if (req.has_param("saved") && absl::SimpleAtoi(req.get_param_value("saved"), &saved)) {
+    in.highlight_id = saved;
+  }
   in.raw = req.has_param("raw") && ui_internal::ParseBool(req.get_param_value("raw"));
   in.token = auth_->has_token();
   return RenderIndexPage(in);
