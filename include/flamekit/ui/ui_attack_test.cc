@@ -364,10 +364,12 @@ const size_t kPerClientBound = UiOptions().max_connections_per_client;
 
 std::string HardAuth() { return absl::StrCat("Authorization: Bearer ", kHardToken, "\r\n"); }
 
-// A token-protected UI with the default bounds.
-std::unique_ptr<UiServer> ServeHardened(const std::string& dir) {
+// A token-protected UI with the default bounds (but `request_timeout`).
+std::unique_ptr<UiServer> ServeHardened(const std::string& dir,
+                                        absl::Duration request_timeout = kRequestBound) {
   UiOptions options;
   options.dir = dir;
+  options.request_timeout = request_timeout;
   options.token = kHardToken;
   options.profiler = ProfilerForTest();
   absl::StatusOr<std::unique_ptr<UiServer>> ui = ServeUi("127.0.0.1", 0, std::move(options));
@@ -465,15 +467,27 @@ TEST(UiHardeningTest, DropsSlowClientsAfterTheWholeRequestBound) {
   printf("trickling client dropped after %s\n", absl::FormatDuration(dropped_after).c_str());
   EXPECT_LT(dropped_after, kRequestBound + absl::Seconds(1));
   EXPECT_GE(dropped_after, kRequestBound - absl::Milliseconds(300));
+  // Operators see it in /metrics.
+  std::string metrics;
+  for (int i = 0; i < 20; ++i) {
+    metrics = Request(ui->port(), "GET", "/metrics", HardAuth()).body;
+    if (absl::StrContains(metrics, "\nflamekit_ui_slow_requests_total 1\n")) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_THAT(metrics, HasSubstr("\nflamekit_ui_slow_requests_total 1\n"));
 }
 
 TEST(UiHardeningTest, OneClientCannotTakeEveryWorker) {
   // 3 x max_connections_per_client stalled connections from 127.0.0.1: it
-  // gets its share of the workers, and 127.0.0.2 is served at once.
-  std::unique_ptr<UiServer> ui = ServeHardened(ui_testing::MakeTempDir("perclient"));
+  // gets its share of the workers, and 127.0.0.2 is served at once. (The
+  // stalled ones may wait 10 s here, so that a slow loop of connects on a
+  // loaded machine cannot outlast them.)
+  std::unique_ptr<UiServer> ui =
+      ServeHardened(ui_testing::MakeTempDir("perclient"), absl::Seconds(10));
   ASSERT_NE(ui, nullptr);
   const size_t limit = kPerClientBound;
   std::vector<int> held;
+  absl::Time connecting = absl::Now();
   for (size_t i = 0; i < 3 * limit; ++i) {
     int fd = ui_testing::ConnectLoopback(ui->port());
     ASSERT_GE(fd, 0);
@@ -488,8 +502,9 @@ TEST(UiHardeningTest, OneClientCannotTakeEveryWorker) {
                                        HardAuth(), "Connection: close\r\n\r\n"),
                           false, "127.0.0.2");
   absl::Duration took = absl::Now() - sent;
-  printf("127.0.0.2 served in %s beside %zu stalled connections from 127.0.0.1\n",
-         absl::FormatDuration(took).c_str(), held.size());
+  printf("127.0.0.2 served in %s beside %zu stalled connections from 127.0.0.1 (opened in %s)\n",
+         absl::FormatDuration(took).c_str(), held.size(),
+         absl::FormatDuration(sent - connecting).c_str());
   EXPECT_EQ(other.status, 200) << other.head;
   EXPECT_LT(took, absl::Seconds(1));
   // The same client over its limit is told so at once (503, Retry-After).
@@ -540,6 +555,8 @@ TEST(UiHardeningTest, HeaderFloodIsCutOffBeforeAuthentication) {
   for (int i = 0; i < 101; ++i) absl::StrAppend(&many, "X-N-", i, ": 1\r\n");
   RawResponse too_many = Request(ui->port(), "GET", "/api/status", absl::StrCat(HardAuth(), many));
   EXPECT_TRUE(too_many.status == 0 || too_many.status == 431) << too_many.head;
+  EXPECT_THAT(Request(ui->port(), "GET", "/metrics", HardAuth()).body,
+              HasSubstr("\nflamekit_ui_oversized_headers_total 3\n"));
   std::string fine;
   for (int i = 0; i < 50; ++i) absl::StrAppend(&fine, "X-F-", i, ": ", std::string(100, 'f'), "\r\n");
   EXPECT_EQ(Request(ui->port(), "GET", "/api/status", absl::StrCat(HardAuth(), fine)).status, 200);

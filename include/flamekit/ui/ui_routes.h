@@ -69,6 +69,11 @@ class UiRoutes {
   // Installs the gate, the handlers and the security headers on `server`.
   void Install(httplib::Server& server);
 
+  // set_transport()
+  //
+  // The server whose cut-off connections /metrics reports (optional).
+  void set_transport(const UiHttpServer* transport) { transport_ = transport; }
+
   // GenerateDiffGraph()
   //
   // The diff graph HTML of stored profiles `id_a` (base) -> `id_b`.
@@ -94,6 +99,7 @@ class UiRoutes {
   ProfileStore* const store_;
   UiAuth* const auth_;
   UiCapture* const capture_;
+  const UiHttpServer* transport_ = nullptr;
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> refused_{0};
 };
@@ -391,6 +397,17 @@ inline std::string UiRoutes::Metrics() {
          "Requests refused: no token, other origin, bad host, too many connections, "
          "headers over the limit, too slow.",
          absl::StrCat(refused()));
+  if (transport_ != nullptr) {
+    metric("flamekit_ui_slow_requests_total", "counter",
+           "Connections dropped because the whole request did not arrive in time.",
+           absl::StrCat(transport_->timed_out()));
+    metric("flamekit_ui_oversized_headers_total", "counter",
+           "Connections cut off for too many or too large request headers.",
+           absl::StrCat(transport_->header_limited()));
+    metric("flamekit_ui_client_limited_connections_total", "counter",
+           "Connections refused: too many from one address still sending.",
+           absl::StrCat(transport_->client_limited()));
+  }
   return out;
 }
 

@@ -213,6 +213,7 @@ inline absl::StatusOr<std::unique_ptr<UiServer>> ServeUi(absl::string_view host,
   // polling clients on 4 workers starved the others). Loopback connections
   // are cheap to reopen.
   ui->routes_->Install(server);
+  ui->routes_->set_transport(&server);
 
   std::string bind_host = ui->host_ == "localhost" ? "127.0.0.1" : ui->host_;
   if (port == 0) {
