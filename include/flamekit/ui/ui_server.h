@@ -231,6 +231,7 @@ inline absl::StatusOr<std::unique_ptr<UiServer>> ServeUi(absl::string_view host,
     }
     ui->port_ = port;
   }
+  (void)server.RaiseBacklog();  // best effort: httplib's 5 still works
   ui->server_thread_ = std::thread([raw] { raw->server_->listen_after_bind(); });
   ui->capture_->StartWatcher();
   // httplib's stop() does nothing until listen_after_bind() has marked the

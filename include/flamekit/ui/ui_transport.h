@@ -77,9 +77,12 @@ struct UiConnectionLimits {
   absl::Duration request_timeout = absl::Seconds(2);
   // Time to send a whole response.
   absl::Duration response_timeout = absl::Seconds(30);
-  // A connection over max_connections is read for at most this long, to
-  // answer it 503.
-  absl::Duration over_limit_timeout = absl::Milliseconds(250);
+  // A connection refused for a limit (max_connections, or its client's
+  // max_connections_per_client) is read for at most this long, to answer
+  // it 503: a whole request is normally there already, and each refused
+  // connection holds a thread for up to this long (250 ms let a burst of
+  // refused ones delay another client by ~200 ms; 100 ms halves that).
+  absl::Duration over_limit_timeout = absl::Milliseconds(100);
   // Header lines (not counting the request line) and bytes of the request
   // line plus headers; more: 431.
   size_t max_header_count = 100;
@@ -87,6 +90,10 @@ struct UiConnectionLimits {
   // Connections from one client address still sending their request at
   // once; more: 503.
   size_t max_connections_per_client = 8;
+  // Connections the kernel may hold for accept(). httplib 0.11.4 listens
+  // with a backlog of 5: a burst of more connects had SYNs dropped and
+  // retried 1 s later (24 connects took 3.4 s).
+  int listen_backlog = 128;
 };
 
 // Why the connection being served on this thread is refused or cut off;
@@ -125,6 +132,13 @@ class UiTaskQueue : public httplib::TaskQueue {
 class UiHttpServer : public httplib::Server {
  public:
   explicit UiHttpServer(const UiConnectionLimits& limits) : limits_(limits) {}
+
+  // RaiseBacklog()
+  //
+  // After bind_to_port()/bind_to_any_port(): lets the kernel queue
+  // UiConnectionLimits::listen_backlog connections (listen() again on the
+  // bound socket only changes its backlog).
+  bool RaiseBacklog() { return ::listen(svr_sock_, limits_.listen_backlog) == 0; }
 
   // BeginStop()
   //
