@@ -14,9 +14,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "examples/http_ui/demo_service.h"
+#include "flamekit/profile/transform.h"
 #include "flamekit/profiler.h"
 #include "flamekit/ui/ui_server.h"
 
@@ -24,7 +26,10 @@ ABSL_FLAG(std::string, host, "127.0.0.1",
           "Address to serve the UI on; anything but loopback needs --token");
 ABSL_FLAG(int, port, 8080, "Port for the UI (0: any free port)");
 ABSL_FLAG(std::string, token, "", "Token every request must carry (Bearer or the login page)");
-ABSL_FLAG(std::string, dir, "", "Where profiles are kept (default: $TMPDIR/flamekit-ui-UID)");
+ABSL_FLAG(std::string, dir, "",
+          "Where profiles are kept, a directory of this user that nobody else may write to "
+          "(default: $STATE_DIRECTORY, else $XDG_STATE_HOME/flamekit-ui, else "
+          "~/.local/state/flamekit-ui)");
 ABSL_FLAG(int, max_store_mb, 512, "Cap on the stored profiles; the oldest go first");
 ABSL_FLAG(int, request_threads, 1, "CPU-bound request handler threads");
 ABSL_FLAG(std::string, default_event, "cpu", "Event the UI pre-selects");
@@ -39,7 +44,26 @@ void OnSignal(int) { g_stop.store(true); }
 }  // namespace
 
 int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "a demo service that embeds the flamekit profiler UI: it runs CPU-bound request "
+      "handling, lock contention and a sleeping log writer, and serves the UI.\n"
+      "  http_ui --port=8080\n"
+      "  http_ui --host=0.0.0.0 --token=$(openssl rand -hex 16)\n"
+      "Flags: --host --port --token --dir --max_store_mb --request_threads --default_event "
+      "--default_interval --transforms --exit_after_s (--helpfull lists them all)");
   absl::ParseCommandLine(argc, argv);
+
+  // A bad transform list is refused now, in one line, not at the first
+  // Start from the UI.
+  const std::string transforms = absl::GetFlag(FLAGS_transforms);
+  if (!transforms.empty()) {
+    absl::StatusOr<flamekit::TransformList> parsed =
+        flamekit::TransformList::FromJson(transforms, "--transforms");
+    if (!parsed.ok()) {
+      fprintf(stderr, "http_ui: --transforms: %s\n", std::string(parsed.status().message()).c_str());
+      return 2;
+    }
+  }
 
   flamekit::ProfilerOptions defaults;
   defaults.event = absl::GetFlag(FLAGS_default_event);

@@ -38,9 +38,24 @@ const shot = (page, name) => page.screenshot({ path: path.join(shotDir, name + '
 const page = await context.newPage();
 watch(page);
 
+// Cells of the profile table (but the file names) that wrap onto a second
+// line: a line box lower than the first by most of a line height (smaller
+// inline text, such as the "few samples" note, only shifts a few pixels).
+async function wrappedCells() {
+  return page.$$eval('#profiles th, #profiles td:not(.files)', (cells) => cells.filter((cell) => {
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    const tops = [...range.getClientRects()].map((r) => r.top);
+    const line = parseFloat(getComputedStyle(cell).lineHeight) || 20;
+    return tops.length > 1 && Math.max(...tops) - Math.min(...tops) > 0.75 * line;
+  }).map((cell) => cell.textContent.trim()));
+}
+
 async function rows() {
   return page.$$eval('tr.profile', (trs) => trs.map((tr) => ({
     id: tr.dataset.id,
+    saved: tr.classList.contains('saved'),
+    diffPrevious: tr.querySelector('a.diff-previous') ? tr.querySelector('a.diff-previous').getAttribute('href') : '',
     samples: parseInt(tr.querySelector('td.samples').textContent, 10),
     warning: !!tr.querySelector('.warning'),
     html: tr.querySelector('a.open').getAttribute('href'),
@@ -99,6 +114,14 @@ await step('stop: the new profile is listed with its sample count', async () => 
   expect(first.samples > 0, 'samples: ' + first.samples);
   expect(/^\/profiles\/\d+-cpu-flamegraph-\d{8}-\d{6}\.html$/.test(first.html), 'name: ' + first.html);
   expect(first.warning === (first.samples < 1000), 'low-sample warning does not match');
+  // The row just saved is highlighted (and only after a stop).
+  expect(page.url().endsWith('/?saved=' + first.id), 'url after stop: ' + page.url());
+  expect(first.saved, 'the saved row is not highlighted');
+  const background = await page.$eval('tr.profile.saved td', (td) => getComputedStyle(td).backgroundColor);
+  expect(background !== 'rgba(0, 0, 0, 0)' && background !== 'transparent', 'highlight colour: ' + background);
+  // Idle again: the state line shows the capture just taken, not zeros.
+  expect(await page.isVisible('#last-capture'), 'no last capture shown');
+  expect(parseInt(await page.textContent('#last-samples'), 10) === first.samples, 'last-capture samples');
   expectNoProblems('after stop');
   await shot(page, '03-stopped');
 });
@@ -120,7 +143,17 @@ await step('a second capture stops itself after its duration', async () => {
   const list = await rows();
   expect(list[0].html.includes('-itimer-flamegraph-'), 'newest first: ' + list[0].html);
   expect(list[0].samples > 0, 'itimer samples: ' + list[0].samples);
+  // After the auto-stop the page reads the capture's figures (it read
+  // "idle, elapsed 0.0 s, 0 samples" before), and highlights its row.
+  expect(await page.isVisible('#last-capture'), 'no last capture shown after the auto-stop');
+  const lastSamples = parseInt(await page.textContent('#last-samples'), 10);
+  expect(lastSamples === list[0].samples, `last capture ${lastSamples} samples, row ${list[0].samples}`);
+  expect(list[0].saved && !list[1].saved, 'the auto-stopped row is not the highlighted one');
+  // Profiles of different events are not paired by "diff with previous".
+  expect(list[0].diffPrevious === '', 'itimer row diffs against cpu: ' + list[0].diffPrevious);
+  await shot(page, '03b-auto-stopped');
 });
+
 
 await step('open a flame graph (its scripts run under the CSP)', async () => {
   const graph = await context.newPage();
@@ -141,6 +174,10 @@ await step('raw toggle shows the collapsed .txt', async () => {
   await page.check('#raw-toggle');
   await page.waitForSelector('a.raw', { state: 'visible' });
   await shot(page, '05-raw-toggle');
+  // With both file names in a row the table is at its widest: at 1280 px
+  // the other columns must still not wrap ("page-/faults", "207.0/KiB").
+  const wrapped = await wrappedCells();
+  expect(wrapped.length === 0, 'wrapped cells: ' + wrapped.join(' | '));
   const response = await page.request.get(origin + first.raw);
   expect(response.status() === 200, 'raw status ' + response.status());
   expect((response.headers()['content-type'] || '').startsWith('text/plain'), 'raw type');
@@ -159,7 +196,17 @@ await step('diff two profiles', async () => {
   await page.waitForTimeout(300);
   await shot(page, '06-diff');
   expectNoProblems('diff');
+  // A third capture of the same event as the newest: now "diff with
+  // previous" pairs the two itimer profiles.
+  const started = await page.request.post(baseUrl + 'api/start', { form: { event: 'itimer' } });
+  expect(started.status() === 200, 'api start ' + started.status());
+  await page.waitForTimeout(1500);
+  const stopped = await page.request.post(baseUrl + 'api/stop', { form: {} });
+  expect(stopped.status() === 200, 'api stop ' + stopped.status());
   await page.goto(baseUrl);
+  const three = await rows();
+  expect(three[0].diffPrevious === `/diff?a=${three[1].id}&b=${three[0].id}`,
+      'diff with previous: ' + three[0].diffPrevious);
   await Promise.all([page.waitForNavigation(), page.click('a.diff-previous')]);
   await page.waitForFunction(() => window.fkReady === true, null, { timeout: 20000 });
   expectNoProblems('diff with previous');
@@ -170,7 +217,7 @@ await step('delete all (after a confirmation)', async () => {
   let asked = '';
   page.once('dialog', (d) => { asked = d.message(); });
   await Promise.all([page.waitForNavigation(), page.click('#delete-all')]);
-  expect(asked.includes('Delete all 2 profiles'), 'confirmation: ' + asked);
+  expect(asked.includes('Delete all 3 profiles'), 'confirmation: ' + asked);
   await page.waitForSelector('#no-profiles');
   const status = await (await page.request.get(baseUrl + 'api/status')).json();
   expect(status.profiles === 0, 'profiles left: ' + status.profiles);

@@ -19,14 +19,16 @@
 // handler.
 //
 // Requests name files; ResolveFile() is the only way from a name to a path:
-// the name must match the pattern above exactly, and the file must be a
-// regular file directly inside the directory (no symlink, no "..", no NUL,
-// nothing absolute). Anything else is NotFound, never a file.
+// the name must match the pattern above exactly (profile_file_name.h), and
+// the file must be a regular file directly inside the directory (no
+// symlink, no FIFO, no "..", no NUL, nothing absolute). Anything else is
+// NotFound, never a file, and is left out of List(). The directory itself
+// must be private to this user (profile_dir.h).
 //
 // Example:
 //
 //   FLAMEKIT_ASSIGN_OR_RETURN(std::unique_ptr<ProfileStore> store,
-//                             ProfileStore::Open("/tmp/flamekit-ui", 256 << 20));
+//                             ProfileStore::Open("", 256 << 20, DefaultUiCodecs()));
 //   FLAMEKIT_ASSIGN_OR_RETURN(StoredProfile saved, store->Save(profile));
 //   for (const StoredProfile& p : store->List()) { ... }  // newest first
 
@@ -66,6 +68,8 @@
 #include "flamekit/base/scoped_fd.h"
 #include "flamekit/base/status_macros.h"
 #include "flamekit/profile/profile.h"
+#include "flamekit/ui/profile_dir.h"
+#include "flamekit/ui/profile_file_name.h"
 #include "nlohmann/json.hpp"
 
 namespace flamekit {
@@ -104,14 +108,16 @@ class ProfileStore {
   // Uses (and creates, mode 0700, with missing parents) the directory `dir`;
   // an empty `dir` means DefaultDirectory(). `max_bytes` caps the total
   // size of the stored profiles (0 = no cap). Fails with a message saying
-  // what to do when the path exists but is not a writable directory.
+  // what to do when the path is not a writable directory of this user that
+  // nobody else may write to (OpenProfileDirectory()).
   static absl::StatusOr<std::unique_ptr<ProfileStore>> Open(
       absl::string_view dir, uint64_t max_bytes, ProfileStoreCodecs codecs);
 
   // DefaultDirectory()
   //
-  // "$TMPDIR/flamekit-ui-<uid>" ($TMPDIR unset: /tmp).
-  static std::string DefaultDirectory();
+  // DefaultProfileDirectory(): $STATE_DIRECTORY, $XDG_STATE_HOME/flamekit-ui
+  // or ~/.local/state/flamekit-ui; never a shared temporary directory.
+  static std::string DefaultDirectory() { return DefaultProfileDirectory(); }
 
   ProfileStore(const ProfileStore&) = delete;
   ProfileStore& operator=(const ProfileStore&) = delete;
@@ -146,7 +152,8 @@ class ProfileStore {
 
   // ReadFile()
   //
-  // ResolveFile() and read it, opened with O_NOFOLLOW.
+  // ResolveFile() and read it (ReadStoredFile(): O_NOFOLLOW | O_NONBLOCK,
+  // regular files only).
   absl::StatusOr<std::string> ReadFile(absl::string_view name) const;
 
   // DeleteAll()
@@ -177,91 +184,9 @@ class ProfileStore {
   mutable absl::Mutex mu_;
 };
 
-// ParseProfileFileName()
-//
-// Splits "<id>-<event>-flamegraph-<YYYYMMDD-HHMMSS>.<ext>" (ext: html, txt
-// or json) into its parts; false for any other name. The id is 1 to 9
-// digits, the event 1 to 32 characters of [a-z0-9-] starting with a letter
-// or digit.
-struct ProfileFileName {
-  int64_t id = 0;
-  std::string event;
-  absl::Time time = absl::UnixEpoch();
-  std::string stem;
-  std::string extension;
-};
-bool ParseProfileFileName(absl::string_view name, ProfileFileName* out);
-
 // Implementation details follow.
 
 namespace ui_internal {
-
-inline std::string SanitizeEventName(absl::string_view event) {
-  std::string out;
-  for (char c : event) {
-    char lower = absl::ascii_tolower(static_cast<unsigned char>(c));
-    if ((lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9')) {
-      out.push_back(lower);
-    } else if (!out.empty() && out.back() != '-') {
-      out.push_back('-');
-    }
-    if (out.size() >= 32) break;
-  }
-  while (!out.empty() && out.back() == '-') out.pop_back();
-  if (out.empty()) out = "profile";
-  return out;
-}
-
-inline bool AllDigits(absl::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
-
-inline uint64_t FileBytes(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return 0;
-  return static_cast<uint64_t>(st.st_size);
-}
-
-inline absl::StatusOr<std::string> ReadNoFollow(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return absl::NotFoundError("no such profile file");
-  ScopedFd owned(fd);
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    return absl::NotFoundError("no such profile file");
-  }
-  std::string data;
-  data.reserve(static_cast<size_t>(st.st_size));
-  char buffer[65536];
-  while (true) {
-    ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return absl::ErrnoToStatus(errno, absl::StrCat("reading ", path));
-    }
-    if (n == 0) break;
-    data.append(buffer, static_cast<size_t>(n));
-  }
-  return data;
-}
-
-inline absl::Status MakeDirectories(const std::string& path) {
-  if (path.empty()) return absl::InvalidArgumentError("empty directory name");
-  for (size_t pos = 1; pos <= path.size(); ++pos) {
-    if (pos != path.size() && path[pos] != '/') continue;
-    std::string prefix = path.substr(0, pos);
-    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "cannot create the profile directory ", prefix, ": ", strerror(errno),
-          "; choose a writable directory (--dir)"));
-    }
-  }
-  return absl::OkStatus();
-}
 
 inline std::string MetadataJson(const Profile& profile, absl::Duration duration) {
   const ProfileMetadata& m = profile.metadata();
@@ -333,97 +258,12 @@ inline void ReadMetadataJson(absl::string_view text, StoredProfile* out,
 
 }  // namespace ui_internal
 
-inline bool ParseProfileFileName(absl::string_view name, ProfileFileName* out) {
-  // <id>-<event>-flamegraph-YYYYMMDD-HHMMSS.<ext>
-  if (name.size() > 128) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
-    if (!ok) return false;  // also refuses '/', '%', NUL, upper case
-  }
-  size_t dot = name.rfind('.');
-  if (dot == absl::string_view::npos) return false;
-  absl::string_view extension = name.substr(dot + 1);
-  if (extension != "html" && extension != "txt" && extension != "json") return false;
-  absl::string_view stem = name.substr(0, dot);
-  if (stem.find('.') != absl::string_view::npos) return false;
-  constexpr absl::string_view kMarker = "-flamegraph-";
-  // The timestamp is the last 15 characters: YYYYMMDD-HHMMSS.
-  if (stem.size() < 15 + kMarker.size() + 3) return false;
-  absl::string_view stamp = stem.substr(stem.size() - 15);
-  absl::string_view head = stem.substr(0, stem.size() - 15);
-  if (!absl::EndsWith(head, kMarker)) return false;
-  head.remove_suffix(kMarker.size());
-  if (stamp[8] != '-' || !ui_internal::AllDigits(stamp.substr(0, 8)) ||
-      !ui_internal::AllDigits(stamp.substr(9))) {
-    return false;
-  }
-  size_t dash = head.find('-');
-  if (dash == absl::string_view::npos) return false;
-  absl::string_view id_text = head.substr(0, dash);
-  absl::string_view event = head.substr(dash + 1);
-  if (id_text.size() > 9 || !ui_internal::AllDigits(id_text)) return false;
-  if (event.empty() || event.size() > 32 || event.front() == '-' || event.back() == '-') {
-    return false;
-  }
-  // absl::ParseTime's %Y takes every digit it sees; read the fields by hand.
-  auto field = [&](size_t pos, size_t len) {
-    int v = 0;
-    for (size_t i = pos; i < pos + len; ++i) v = v * 10 + (stamp[i] - '0');
-    return v;
-  };
-  int year = field(0, 4), month = field(4, 2), day = field(6, 2);
-  int hour = field(9, 2), minute = field(11, 2), second = field(13, 2);
-  absl::CivilSecond civil(year, month, day, hour, minute, second);
-  if (civil.year() != year || civil.month() != month || civil.day() != day ||
-      civil.hour() != hour || civil.minute() != minute || civil.second() != second) {
-    return false;  // e.g. month 13: CivilSecond normalised it
-  }
-  absl::Time time = absl::FromCivil(civil, absl::UTCTimeZone());
-  int64_t id = 0;
-  if (!absl::SimpleAtoi(id_text, &id)) return false;
-  if (out != nullptr) {
-    out->id = id;
-    out->event = std::string(event);
-    out->time = time;
-    out->stem = std::string(stem);
-    out->extension = std::string(extension);
-  }
-  return true;
-}
-
-inline std::string ProfileStore::DefaultDirectory() {
-  const char* tmp = ::getenv("TMPDIR");
-  std::string base = (tmp != nullptr && tmp[0] == '/') ? tmp : "/tmp";
-  while (base.size() > 1 && base.back() == '/') base.pop_back();
-  return absl::StrCat(base, "/flamekit-ui-", ::getuid());
-}
-
 inline absl::StatusOr<std::unique_ptr<ProfileStore>> ProfileStore::Open(
     absl::string_view dir, uint64_t max_bytes, ProfileStoreCodecs codecs) {
   if (!codecs.render_html || !codecs.write_collapsed || !codecs.read_collapsed) {
     return absl::InvalidArgumentError("ProfileStore needs all three codecs");
   }
-  std::string path = dir.empty() ? DefaultDirectory() : std::string(dir);
-  if (path.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError("the profile directory name contains a NUL byte");
-  }
-  FLAMEKIT_RETURN_IF_ERROR(ui_internal::MakeDirectories(path));
-  char* real = ::realpath(path.c_str(), nullptr);
-  if (real == nullptr) {
-    return absl::NotFoundError(absl::StrCat("cannot resolve the profile directory ", path,
-                                            ": ", strerror(errno)));
-  }
-  std::string resolved(real);
-  ::free(real);
-  struct stat st;
-  if (::stat(resolved.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path, " is not a directory; give --dir a directory for the profiles"));
-  }
-  if (::access(resolved.c_str(), W_OK | X_OK) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "the profile directory ", resolved, " is not writable; choose another (--dir)"));
-  }
+  FLAMEKIT_ASSIGN_OR_RETURN(std::string resolved, OpenProfileDirectory(dir));
   return std::unique_ptr<ProfileStore>(
       new ProfileStore(std::move(resolved), max_bytes, std::move(codecs)));
 }
@@ -448,11 +288,11 @@ inline std::vector<StoredProfile> ProfileStore::ListLocked() const {
     p.html_name = absl::StrCat(name.stem, ".html");
     p.txt_name = absl::StrCat(name.stem, ".txt");
     std::string base = absl::StrCat(dir_, "/", name.stem);
-    uint64_t html_bytes = ui_internal::FileBytes(base + ".html");
-    if (html_bytes == 0) continue;  // a symlink or something else: not ours
-    p.bytes = html_bytes + ui_internal::FileBytes(base + ".txt") +
-              ui_internal::FileBytes(base + ".json");
-    absl::StatusOr<std::string> meta = ui_internal::ReadNoFollow(base + ".json");
+    uint64_t html_bytes = StoredFileBytes(base + ".html");
+    if (html_bytes == 0) continue;  // a symlink, FIFO or something else: not ours
+    p.bytes = html_bytes + StoredFileBytes(base + ".txt") +
+              StoredFileBytes(base + ".json");
+    absl::StatusOr<std::string> meta = ReadStoredFile(base + ".json");
     if (meta.ok()) ui_internal::ReadMetadataJson(*meta, &p, nullptr);
     result.push_back(std::move(p));
   }
@@ -479,9 +319,9 @@ inline absl::StatusOr<StoredProfile> ProfileStore::Find(int64_t id) const {
 inline absl::StatusOr<Profile> ProfileStore::Load(int64_t id) const {
   FLAMEKIT_ASSIGN_OR_RETURN(StoredProfile p, Find(id));
   std::string base = absl::StrCat(dir_, "/", p.stem);
-  FLAMEKIT_ASSIGN_OR_RETURN(std::string text, ui_internal::ReadNoFollow(base + ".txt"));
+  FLAMEKIT_ASSIGN_OR_RETURN(std::string text, ReadStoredFile(base + ".txt"));
   FLAMEKIT_ASSIGN_OR_RETURN(Profile profile, codecs_.read_collapsed(text));
-  absl::StatusOr<std::string> meta = ui_internal::ReadNoFollow(base + ".json");
+  absl::StatusOr<std::string> meta = ReadStoredFile(base + ".json");
   if (meta.ok()) {
     StoredProfile ignored;
     ui_internal::ReadMetadataJson(*meta, &ignored, &profile.metadata());
@@ -513,7 +353,7 @@ inline absl::StatusOr<std::string> ProfileStore::ResolveFile(absl::string_view n
 inline absl::StatusOr<std::string> ProfileStore::ReadFile(absl::string_view name) const {
   absl::ReaderMutexLock lock(&mu_);
   FLAMEKIT_ASSIGN_OR_RETURN(std::string path, ResolveFile(name));
-  return ui_internal::ReadNoFollow(path);
+  return ReadStoredFile(path);
 }
 
 inline void ProfileStore::RemoveLocked(const StoredProfile& profile) {

@@ -396,5 +396,81 @@ TEST_F(UiServerTest, TokenGuardsEveryRequest) {
   EXPECT_EQ(Get("/", absl::StrCat("Cookie: ", session, "\r\n")).status, 401);
 }
 
+
+Profile ProfileOf(absl::string_view event, uint64_t samples) {
+  Profile profile;
+  FrameId frames[] = {profile.InternFrame("main"), profile.InternFrame("Work")};
+  if (samples > 0) profile.AddStack(frames, samples);
+  profile.metadata().event = std::string(event);
+  return profile;
+}
+
+TEST_F(UiServerTest, DiffLinksPairProfilesOfTheSameEventWithSamples) {
+  // Newest first: #4 cpu (30), #3 cpu (empty), #2 page-faults (50), #1 cpu (100).
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(StoredProfile p1, ui_->store().Save(ProfileOf("cpu", 100)));
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(StoredProfile p2, ui_->store().Save(ProfileOf("page-faults", 50)));
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(StoredProfile p3, ui_->store().Save(ProfileOf("cpu", 0)));
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(StoredProfile p4, ui_->store().Save(ProfileOf("cpu", 30)));
+  std::string index = Get("/").body;
+  auto link = [](const StoredProfile& a, const StoredProfile& b) {
+    return absl::StrCat("/diff?a=", a.id, "&amp;b=", b.id);
+  };
+  // #4 compares with #1: the previous cpu profile that has samples.
+  EXPECT_THAT(index, HasSubstr(link(p1, p4)));
+  EXPECT_THAT(index, Not(HasSubstr(link(p3, p4))));
+  // Nothing for the empty one, nor across events.
+  EXPECT_THAT(index, Not(HasSubstr(absl::StrCat("&amp;b=", p3.id, "\""))));
+  EXPECT_THAT(index, Not(HasSubstr(absl::StrCat("&amp;b=", p2.id, "\""))));
+  // Asked for anyway: a clear answer, not "empty file".
+  RawResponse empty = Get(absl::StrCat("/diff?a=", p3.id, "&b=", p4.id));
+  EXPECT_EQ(empty.status, 409) << empty.body;
+  EXPECT_THAT(empty.body, HasSubstr("no samples"));
+  EXPECT_EQ(Get(absl::StrCat("/diff?a=", p1.id, "&b=", p4.id)).status, 200);
+}
+
+TEST_F(UiServerTest, StoppingFromThePageHighlightsTheSavedRow) {
+  const std::string form = absl::StrCat("Content-Type: application/x-www-form-urlencoded\r\n"
+                                        "Origin: http://127.0.0.1:", port_, "\r\n");
+  ASSERT_EQ(Post("/ui/start", "event=itimer", form).status, 303);
+  {
+    CpuBurner burner;
+    absl::SleepFor(absl::Milliseconds(300));
+  }
+  RawResponse stopped = Post("/ui/stop", "", form);
+  ASSERT_EQ(stopped.status, 303);
+  std::vector<StoredProfile> list = ui_->store().List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(stopped.Header("Location"), absl::StrCat("/?saved=", list[0].id));
+  RawResponse page = Get(stopped.Header("Location"));
+  EXPECT_THAT(page.body, HasSubstr(absl::StrCat("class=\"profile saved\" data-id=\"", list[0].id)));
+  EXPECT_THAT(Get("/").body, Not(HasSubstr("class=\"profile saved\"")));
+}
+
+TEST_F(UiServerTest, AfterAnAutoStopThePageShowsTheLastCapture) {
+  RawResponse started = Post("/api/start", "event=cpu&duration=1",
+                             "Content-Type: application/x-www-form-urlencoded\r\n");
+  ASSERT_EQ(started.status, 200) << started.body;
+  {
+    CpuBurner burner;
+    absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline && ui_->store().List().empty()) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  }
+  std::vector<StoredProfile> list = ui_->store().List();
+  ASSERT_EQ(list.size(), 1u);
+  ASSERT_GT(list[0].samples, 0u);
+  nlohmann::json status = Json(Get("/api/status"));
+  EXPECT_EQ(status["running"], false);
+  ASSERT_TRUE(status.contains("last_capture")) << status.dump();
+  EXPECT_EQ(status["last_capture"]["samples"], list[0].samples);
+  EXPECT_EQ(status["last_capture"]["id"], list[0].id);
+  // The page, idle, reads the last capture's figures, not zeros.
+  std::string index = Get("/").body;
+  EXPECT_THAT(index, HasSubstr("<span id=\"last-capture\" class=\"\">"));
+  EXPECT_THAT(index, HasSubstr(absl::StrCat("<span id=\"last-samples\">", list[0].samples,
+                                            "</span> samples")));
+}
+
 }  // namespace
 }  // namespace flamekit

@@ -53,7 +53,9 @@ struct RawResponse {
 // (requests should say "Connection: close") or 10 s pass. With
 // `half_close`, the sending side is shut down after the request, so one
 // cut short (a fuzzer's) ends at once instead of at the server's timeout.
-RawResponse RawHttp(int port, absl::string_view request, bool half_close = false);
+// `from` is the client's address (any 127/8 one).
+RawResponse RawHttp(int port, absl::string_view request, bool half_close = false,
+                    const char* from = "127.0.0.1");
 
 // Request()
 //
@@ -66,6 +68,18 @@ RawResponse Request(int port, absl::string_view method, absl::string_view target
 //
 // A new directory under $TEST_TMPDIR (or /tmp).
 std::string MakeTempDir(absl::string_view prefix);
+
+// ConnectLoopback()
+//
+// A TCP connection to `to`:port from `from` (both 127/8 addresses, so a
+// test can be several clients), with 10 s send/receive timeouts; -1 on
+// failure.
+int ConnectLoopback(int port, const char* from = "127.0.0.1", const char* to = "127.0.0.1");
+
+// VmRssKb()
+//
+// This process's resident set size in KiB (0 if unknown).
+long VmRssKb();
 
 // Burns CPU on its own thread until destroyed, in functions with
 // recognisable names.
@@ -94,27 +108,13 @@ inline std::string RawResponse::Header(absl::string_view name) const {
   return "";
 }
 
-inline RawResponse RawHttp(int port, absl::string_view request, bool half_close) {
+inline RawResponse RawHttp(int port, absl::string_view request, bool half_close,
+                           const char* from) {
   RawResponse response;
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return response;
-  struct timeval tv = {10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   // Every call retries EINTR: the profiler's SIGPROF lands in this thread
   // too, and socket calls with a timeout are not restarted (signal(7)).
-  int rc;
-  do {
-    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0) {
-    ::close(fd);
-    return response;
-  }
+  int fd = ConnectLoopback(port, from);
+  if (fd < 0) return response;
   size_t sent = 0;
   while (sent < request.size()) {
     ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
@@ -160,6 +160,46 @@ inline std::string MakeTempDir(absl::string_view prefix) {
   std::string templ = absl::StrCat(base != nullptr ? base : "/tmp", "/", prefix, ".XXXXXX");
   if (::mkdtemp(&templ[0]) == nullptr) return "";
   return templ;
+}
+
+inline int ConnectLoopback(int port, const char* from, const char* to) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct timeval tv = {10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in source = {};
+  source.sin_family = AF_INET;
+  ::inet_pton(AF_INET, from, &source.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof(source)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, to, &addr.sin_addr);
+  int rc;
+  do {
+    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+inline long VmRssKb() {
+  FILE* f = ::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  long kb = 0;
+  while (::fgets(line, sizeof(line), f) != nullptr) {
+    if (::sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+  }
+  ::fclose(f);
+  return kb;
 }
 
 __attribute__((noinline)) inline double UiTestBurnInner(double x) {
