@@ -24,7 +24,10 @@ declare -A allowed=(
   [attach]="base collect perf profile symbol unwind re2"
   [env]="base perf json"
   [trigger]="base facade attach perf profile render http re2 json"
-  [ui]="base facade perf profile render http json"
+  # mustache: the UI's own pages (login, index) are templates as well;
+  # render/'s page helpers take mustache data, so going through them would
+  # include it all the same.
+  [ui]="base facade perf profile render http json mustache"
   [testing]="base"
   # The facade (flamekit/profiler.h) itself: Profile and the tunables only.
   # (and its implementation, under FLAMEKIT_IMPLEMENTATION only).
