@@ -13,6 +13,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "examples/cli/cli_test_util.h"
 #include "examples/cli/command.h"
 #include "examples/cli/flags.h"
 #include "examples/cli/output.h"
@@ -29,24 +30,6 @@ using ::testing::StartsWith;
 const std::string kCollapsed = "testdata/collapsed/";
 const std::string kTransforms = "testdata/transforms/";
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Result RunFlamekit(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  CommandIo io{out, err};
-  int code = RunCli(args, io);
-  return Result{code, out.str(), err.str()};
-}
-
-std::string Tmp(const std::string& name) {
-  const char* d = getenv("TEST_TMPDIR");
-  return std::string(d ? d : "/tmp") + "/" + name;
-}
-
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
@@ -60,17 +43,17 @@ bool Exists(const std::string& path) {
 }
 
 TEST(CliTest, HelpListsEveryCommandFromTheTable) {
-  Result r = RunFlamekit({"help"});
+  CliResult r = RunFlamekit({"help"});
   EXPECT_EQ(r.code, kExitOk);
   for (const Command& c : Commands()) {
     EXPECT_THAT(r.out, HasSubstr(c.name));
     EXPECT_THAT(r.out, HasSubstr(c.summary));
   }
   EXPECT_EQ(RunFlamekit({"--help"}).code, kExitOk);
-  Result none = RunFlamekit({});
+  CliResult none = RunFlamekit({});
   EXPECT_EQ(none.code, kExitUsage);
   EXPECT_THAT(none.err, HasSubstr("no command given"));
-  Result unknown = RunFlamekit({"frobnicate"});
+  CliResult unknown = RunFlamekit({"frobnicate"});
   EXPECT_EQ(unknown.code, kExitUsage);
   EXPECT_THAT(unknown.err, HasSubstr("unknown command 'frobnicate'"));
   EXPECT_EQ(RunFlamekit({"help", "frobnicate"}).code, kExitUsage);
@@ -79,8 +62,8 @@ TEST(CliTest, HelpListsEveryCommandFromTheTable) {
 TEST(CliTest, EveryCommandHasHelp) {
   for (const Command& c : Commands()) {
     SCOPED_TRACE(c.name);
-    Result a = RunFlamekit({"help", c.name});
-    Result b = RunFlamekit({c.name, "--help"});
+    CliResult a = RunFlamekit({"help", c.name});
+    CliResult b = RunFlamekit({c.name, "--help"});
     EXPECT_EQ(a.code, kExitOk);
     EXPECT_EQ(b.code, kExitOk);
     EXPECT_EQ(a.out, b.out);
@@ -90,8 +73,8 @@ TEST(CliTest, EveryCommandHasHelp) {
 }
 
 TEST(CliTest, ConvertWritesCollapsedOutput) {
-  const std::string out = Tmp("convert_out.txt");
-  Result r = RunFlamekit({"convert", kCollapsed + "server.txt", "-f", out});
+  const std::string out = TestTmp("convert_out.txt");
+  CliResult r = RunFlamekit({"convert", kCollapsed + "server.txt", "-f", out});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.err, HasSubstr("wrote " + out + ": 8 stacks, 195 samples"));
   absl::StatusOr<Profile> in = ReadCollapsedFile(kCollapsed + "server.txt");
@@ -100,7 +83,7 @@ TEST(CliTest, ConvertWritesCollapsedOutput) {
 }
 
 TEST(CliTest, ConvertAppliesTransformsIncludeAndExcludeInOrder) {
-  Result r = RunFlamekit({"convert", kCollapsed + "server.txt", "-f", "-", "--transforms",
+  CliResult r = RunFlamekit({"convert", kCollapsed + "server.txt", "-f", "-", "--transforms",
                   kTransforms + "cleanup.json", "--include=Handle", "--exclude",
                   "memcpy|malloc"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
@@ -117,7 +100,7 @@ TEST(CliTest, ConvertAppliesTransformsIncludeAndExcludeInOrder) {
 }
 
 TEST(CliTest, ConvertMergesSeveralInputs) {
-  Result r = RunFlamekit({"convert", kCollapsed + "before.txt", kCollapsed + "after.txt",
+  CliResult r = RunFlamekit({"convert", kCollapsed + "before.txt", kCollapsed + "after.txt",
                           "-f", "-"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   const std::string h = "main;Server::Run();Server::Handle(Request const&);";
@@ -126,21 +109,21 @@ TEST(CliTest, ConvertMergesSeveralInputs) {
 }
 
 TEST(CliTest, ConvertMergesThreadsUnlessAsked) {
-  Result merged = RunFlamekit({"convert", kCollapsed + "threads.txt", "-f", "-"});
+  CliResult merged = RunFlamekit({"convert", kCollapsed + "threads.txt", "-f", "-"});
   ASSERT_EQ(merged.code, kExitOk) << merged.err;
   EXPECT_THAT(merged.out, Not(HasSubstr("tid=")));
   EXPECT_THAT(merged.out,
               HasSubstr("start_thread;Worker::Loop();Server::Handle(Request const&);memcpy 50\n"));
-  Result split = RunFlamekit({"convert", kCollapsed + "threads.txt", "-f", "-", "--threads"});
+  CliResult split = RunFlamekit({"convert", kCollapsed + "threads.txt", "-f", "-", "--threads"});
   ASSERT_EQ(split.code, kExitOk) << split.err;
   EXPECT_EQ(split.out, ToCollapsedString(*ReadCollapsedFile(kCollapsed + "threads.txt")));
-  Result note = RunFlamekit({"convert", kCollapsed + "before.txt", "-f", "-", "--threads"});
+  CliResult note = RunFlamekit({"convert", kCollapsed + "before.txt", "-f", "-", "--threads"});
   EXPECT_EQ(note.code, kExitOk);
   EXPECT_THAT(note.err, HasSubstr("has no per-thread stacks"));
 }
 
 TEST(CliTest, ConvertTopPrintsHotFunctions) {
-  Result r = RunFlamekit({"convert", kCollapsed + "after.txt", "-f", Tmp("top.txt"), "--top", "2"});
+  CliResult r = RunFlamekit({"convert", kCollapsed + "after.txt", "-f", TestTmp("top.txt"), "--top", "2"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("Samples: 200"));
   EXPECT_THAT(r.out, HasSubstr("60.00%          120   60.00%          120  memcpy"));
@@ -168,7 +151,7 @@ TEST(CliTest, UsageErrorsExitTwoWithTheUsageLine) {
       {{"diff", in, in}, "missing -f OUTPUT"},
   };
   for (const Case& c : cases) {
-    Result r = RunFlamekit(c.args);
+    CliResult r = RunFlamekit(c.args);
     EXPECT_EQ(r.code, kExitUsage) << c.message;
     EXPECT_THAT(r.err, HasSubstr(c.message));
     EXPECT_THAT(r.err, HasSubstr("usage: flamekit " + c.args[0]));
@@ -183,39 +166,39 @@ TEST(CliTest, BadInputExitsOneWithOneMessage) {
   };
   const std::string in = kCollapsed + "server.txt";
   const Case cases[] = {
-      {{"convert", "/nonexistent.txt", "-f", Tmp("x.txt")}, "no such file; check the path"},
-      {{"convert", kCollapsed + "bad_line.txt", "-f", Tmp("x.txt")},
+      {{"convert", "/nonexistent.txt", "-f", TestTmp("x.txt")}, "no such file; check the path"},
+      {{"convert", kCollapsed + "bad_line.txt", "-f", TestTmp("x.txt")},
        "bad_line.txt:3: expected 'frames count'"},
-      {{"convert", kCollapsed + "empty.txt", "-f", Tmp("x.txt")}, "empty file"},
-      {{"convert", in, "-f", Tmp("x.xyz")}, "cannot tell the output format"},
-      {{"convert", in, "-f", Tmp("noext")}, "name it .html, .svg, .txt"},
+      {{"convert", kCollapsed + "empty.txt", "-f", TestTmp("x.txt")}, "empty file"},
+      {{"convert", in, "-f", TestTmp("x.xyz")}, "cannot tell the output format"},
+      {{"convert", in, "-f", TestTmp("noext")}, "name it .html, .svg, .txt"},
       {{"convert", in, "-f", "/nonexistent/dir/x.txt"}, "directory does not exist"},
-      {{"convert", in, "-f", Tmp("x.txt"), "--include", "("}, "--include: invalid regex \"(\""},
-      {{"convert", in, "-f", Tmp("x.txt"), "--exclude", "[z-a]"}, "--exclude: invalid regex"},
-      {{"convert", in, "-f", Tmp("x.txt"), "--include", "NoSuchFunction"},
+      {{"convert", in, "-f", TestTmp("x.txt"), "--include", "("}, "--include: invalid regex \"(\""},
+      {{"convert", in, "-f", TestTmp("x.txt"), "--exclude", "[z-a]"}, "--exclude: invalid regex"},
+      {{"convert", in, "-f", TestTmp("x.txt"), "--include", "NoSuchFunction"},
        "no samples left after the filters"},
-      {{"convert", in, "-f", Tmp("x.txt"), "--transforms", kTransforms + "bad_regex.json"},
+      {{"convert", in, "-f", TestTmp("x.txt"), "--transforms", kTransforms + "bad_regex.json"},
        "bad_regex.json: entry 2: invalid regex \"(\""},
-      {{"convert", in, "-f", Tmp("x.txt"), "--transforms", kTransforms + "unknown_key.json"},
+      {{"convert", in, "-f", TestTmp("x.txt"), "--transforms", kTransforms + "unknown_key.json"},
        "entry 3: unknown key \"drop\""},
-      {{"diff", in, "/nonexistent.txt", "-f", Tmp("d.txt")}, "no such file"},
-      {{"diff", in, in, "-f", Tmp("d.pb.gz")}, "a diff cannot be written as pprof"},
+      {{"diff", in, "/nonexistent.txt", "-f", TestTmp("d.txt")}, "no such file"},
+      {{"diff", in, in, "-f", TestTmp("d.pb.gz")}, "a diff cannot be written as pprof"},
   };
   for (const Case& c : cases) {
-    Result r = RunFlamekit(c.args);
+    CliResult r = RunFlamekit(c.args);
     EXPECT_EQ(r.code, kExitError) << c.message << "\n" << r.err;
     EXPECT_THAT(r.err, StartsWith("flamekit " + c.args[0] + ": "));
     EXPECT_THAT(r.err, HasSubstr(c.message));
     // One message: one line.
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
-  EXPECT_FALSE(Exists(Tmp("x.xyz")));
-  EXPECT_FALSE(Exists(Tmp("d.pb.gz")));
-  EXPECT_FALSE(Exists(Tmp("x.txt")));
+  EXPECT_FALSE(Exists(TestTmp("x.xyz")));
+  EXPECT_FALSE(Exists(TestTmp("d.pb.gz")));
+  EXPECT_FALSE(Exists(TestTmp("x.txt")));
 }
 
 TEST(CliTest, LenientConvertWarnsAndContinues) {
-  Result r = RunFlamekit({"convert", kCollapsed + "bad_line.txt", "-f", "-", "--lenient"});
+  CliResult r = RunFlamekit({"convert", kCollapsed + "bad_line.txt", "-f", "-", "--lenient"});
   ASSERT_EQ(r.code, kExitOk);
   EXPECT_EQ(r.out, "main;bar 2\nmain;foo 1\nmain;qux 4\n");
   EXPECT_THAT(r.err, HasSubstr("warning: skipped 1 bad line of 4"));
@@ -225,19 +208,19 @@ TEST(CliTest, DiffWritesDiffFoldedRawAndNormalized) {
   const std::string base = kCollapsed + "before.txt";
   const std::string next = kCollapsed + "after.txt";
   const std::string h = "main;Server::Run();Server::Handle(Request const&);";
-  Result raw = RunFlamekit({"diff", base, next, "-f", "-"});
+  CliResult raw = RunFlamekit({"diff", base, next, "-f", "-"});
   ASSERT_EQ(raw.code, kExitOk) << raw.err;
   EXPECT_EQ(raw.out, h + "Cache::Lookup(Key const&) 0 40\n" + h + "Parser::Parse() 60 30\n" +
                          h + "memcpy 30 120\n" + "main;Server::Run();epoll_wait 10 10\n");
-  const std::string out = Tmp("diff.folded");
-  Result norm = RunFlamekit({"diff", base, next, "-f", out, "--normalize"});
+  const std::string out = TestTmp("diff.folded");
+  CliResult norm = RunFlamekit({"diff", base, next, "-f", out, "--normalize"});
   ASSERT_EQ(norm.code, kExitOk) << norm.err;
   EXPECT_THAT(norm.err, HasSubstr("100 samples before, 200 after (before normalized)"));
   EXPECT_EQ(ReadAll(out), h + "Cache::Lookup(Key const&) 0 40\n" + h +
                               "Parser::Parse() 120 30\n" + h + "memcpy 60 120\n" +
                               "main;Server::Run();epoll_wait 20 10\n");
   // Transforms apply to both sides.
-  Result filtered = RunFlamekit({"diff", base, next, "-f", "-", "--exclude", "^epoll_wait$",
+  CliResult filtered = RunFlamekit({"diff", base, next, "-f", "-", "--exclude", "^epoll_wait$",
                          "--include", "Parse"});
   ASSERT_EQ(filtered.code, kExitOk) << filtered.err;
   EXPECT_EQ(filtered.out, h + "Parser::Parse() 60 30\n");
@@ -272,10 +255,10 @@ TEST(OutputTest, ExtensionsChooseTheFormat) {
   EXPECT_EQ(CheckOutputFormat("a.xyz", false).code(), absl::StatusCode::kInvalidArgument);
   Profile p;
   p.AddStack({p.InternFrame("main")}, 1);
-  EXPECT_TRUE(WriteOutput(p, Tmp("o.collapsed"), {}).ok());
-  EXPECT_EQ(ReadAll(Tmp("o.collapsed")), "main 1\n");
-  EXPECT_EQ(WriteOutput(p, Tmp("o.xyz"), {}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_FALSE(Exists(Tmp("o.xyz")));
+  EXPECT_TRUE(WriteOutput(p, TestTmp("o.collapsed"), {}).ok());
+  EXPECT_EQ(ReadAll(TestTmp("o.collapsed")), "main 1\n");
+  EXPECT_EQ(WriteOutput(p, TestTmp("o.xyz"), {}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(Exists(TestTmp("o.xyz")));
 }
 
 TEST(OutputTest, RenderedFormatsCarryTheRenderFlags) {
@@ -283,18 +266,18 @@ TEST(OutputTest, RenderedFormatsCarryTheRenderFlags) {
   p.AddStack({p.InternFrame("main"), p.InternFrame("HandleRequest")}, 3);
   OutputOptions options;
   options.render.title = "checkout after the fix";
-  ASSERT_TRUE(WriteOutput(p, Tmp("o.html"), options).ok());
-  std::string html = ReadAll(Tmp("o.html"));
+  ASSERT_TRUE(WriteOutput(p, TestTmp("o.html"), options).ok());
+  std::string html = ReadAll(TestTmp("o.html"));
   EXPECT_THAT(html, HasSubstr("<canvas"));
   EXPECT_THAT(html, HasSubstr("checkout after the fix"));
   EXPECT_THAT(html, HasSubstr("HandleRequest"));
   // --format overrides the extension, for any file name.
   options.render.format = OutputFormat::kSvg;
-  ASSERT_TRUE(WriteOutput(p, Tmp("o.out"), options).ok());
-  EXPECT_THAT(ReadAll(Tmp("o.out")), HasSubstr("<svg"));
+  ASSERT_TRUE(WriteOutput(p, TestTmp("o.out"), options).ok());
+  EXPECT_THAT(ReadAll(TestTmp("o.out")), HasSubstr("<svg"));
   options.render.format = OutputFormat::kCollapsed;
-  ASSERT_TRUE(WriteOutput(p, Tmp("o2.out"), options).ok());
-  EXPECT_EQ(ReadAll(Tmp("o2.out")), "main;HandleRequest 3\n");
+  ASSERT_TRUE(WriteOutput(p, TestTmp("o2.out"), options).ok());
+  EXPECT_EQ(ReadAll(TestTmp("o2.out")), "main;HandleRequest 3\n");
 }
 
 }  // namespace

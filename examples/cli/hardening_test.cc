@@ -21,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "examples/cli/cli_test_util.h"
 #include "examples/cli/command.h"
 #include "examples/cli/record_command.h"
 #include "examples/cli/watch_command.h"
@@ -37,24 +38,6 @@ using ::flamekit::attach_testing::Runfile;
 using ::flamekit::attach_testing::SpawnedProcess;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Result Flamekit(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  CommandIo io{out, err};
-  int code = RunCli(args, io);
-  return Result{code, out.str(), err.str()};
-}
-
-std::string Tmp(const std::string& name) {
-  const char* d = std::getenv("TEST_TMPDIR");
-  return std::string(d ? d : "/tmp") + "/" + name;
-}
 
 void WriteText(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
@@ -88,13 +71,13 @@ TEST(HardeningTest, MinwidthMustBeAFinitePercentageEverywhere) {
   const std::string in = "testdata/collapsed/server.txt";
   for (const char* bad : {"nan", "inf", "-1", "101", "NaN%"}) {
     SCOPED_TRACE(bad);
-    std::string page = Tmp("minwidth.html");
-    Result record = Flamekit({"record", "-d", "0.2", "--minwidth", bad, "-f", page,
+    std::string page = TestTmp("minwidth.html");
+    CliResult record = RunFlamekit({"record", "-d", "0.2", "--minwidth", bad, "-f", page,
                          absl::StrCat(target.pid())});
     EXPECT_EQ(record.code, kRecordUsageError) << record.err;
     EXPECT_THAT(record.err, HasSubstr("--minwidth takes a percentage from 0 to 100"));
     EXPECT_FALSE(Exists(page));
-    Result convert = Flamekit({"convert", in, "-f", Tmp("c.html"), "--minwidth", bad});
+    CliResult convert = RunFlamekit({"convert", in, "-f", TestTmp("c.html"), "--minwidth", bad});
     EXPECT_EQ(convert.code, kExitUsage) << convert.err;
     EXPECT_THAT(convert.err, HasSubstr("--minwidth takes a percentage from 0 to 100"));
   }
@@ -102,9 +85,9 @@ TEST(HardeningTest, MinwidthMustBeAFinitePercentageEverywhere) {
 
 // 2. Counts that add up past 2^64 would saturate and show nonsense shares.
 TEST(HardeningTest, CollapsedCountsOverflowingTheTotalAreAnError) {
-  const std::string path = Tmp("overflow.txt");
+  const std::string path = TestTmp("overflow.txt");
   WriteText(path, "main;a 9223372036854775808\nmain;b 9223372036854775808\nmain;c 1\n");
-  Result r = Flamekit({"convert", path, "-f", "-", "--top", "3"});
+  CliResult r = RunFlamekit({"convert", path, "-f", "-", "--top", "3"});
   EXPECT_EQ(r.code, kExitError) << r.out << r.err;
   EXPECT_THAT(r.err, HasSubstr("overflow.txt:2:"));
   EXPECT_THAT(r.err, HasSubstr("2^64"));
@@ -119,12 +102,12 @@ TEST(HardeningTest, AnotherUsersProcessNamesTheRealCauseFirst) {
   ASSERT_TRUE(target.ok()) << target.error();
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
-  const std::string out = Tmp("other_user.collapsed");
+  const std::string out = TestTmp("other_user.collapsed");
   pid_t child = fork();
   if (child == 0) {
     close(fds[0]);
     if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) _exit(200);
-    Result r = Flamekit({"record", "-d", "1", "-f", "/tmp/flamekit_other_user.collapsed",
+    CliResult r = RunFlamekit({"record", "-d", "1", "-f", "/tmp/flamekit_other_user.collapsed",
                     absl::StrCat(target.pid())});
     std::string msg = absl::StrCat(r.code, "\n", r.err);
     ssize_t ignored = write(fds[1], msg.data(), msg.size());
@@ -154,7 +137,7 @@ TEST(HardeningTest, AnotherUsersProcessNamesTheRealCauseFirst) {
 // 4. doctor on a fake root: no capabilities, kptr_restrict already 0,
 // perf_event_paranoid 3 (the live perf probe decides whether it works).
 TEST(HardeningTest, DoctorSaysConsistentThings) {
-  const std::string root = Tmp("doctor_root");
+  const std::string root = TestTmp("doctor_root");
   ASSERT_EQ(system(absl::StrCat("mkdir -p ", root, "/proc/sys/kernel ", root, "/proc/self")
                        .c_str()),
             0);
@@ -192,11 +175,11 @@ TEST(HardeningTest, RecordTakesFormat) {
   if (!PerfWorks()) GTEST_SKIP() << "perf events unusable here";
   SpawnedProcess target = Target();
   ASSERT_TRUE(target.ok()) << target.error();
-  const std::string png = Tmp("flame.png");
-  Result bad = Flamekit({"record", "-d", "0.2", "-f", png, absl::StrCat(target.pid())});
+  const std::string png = TestTmp("flame.png");
+  CliResult bad = RunFlamekit({"record", "-d", "0.2", "-f", png, absl::StrCat(target.pid())});
   EXPECT_EQ(bad.code, kRecordOutputError) << bad.err;
   EXPECT_THAT(bad.err, HasSubstr("--format"));
-  Result r = Flamekit({"record", "-d", "0.3", "-i", "1ms", "--format", "svg", "-f", png,
+  CliResult r = RunFlamekit({"record", "-d", "0.3", "-i", "1ms", "--format", "svg", "-f", png,
                   absl::StrCat(target.pid())});
   ASSERT_EQ(r.code, kRecordOk) << r.err;
   EXPECT_THAT(ReadAll(png), HasSubstr("<svg"));
@@ -207,7 +190,7 @@ TEST(HardeningTest, UnwritableOutputFailsBeforeProfiling) {
   SpawnedProcess target = Target();
   ASSERT_TRUE(target.ok()) << target.error();
   absl::Time t0 = absl::Now();
-  Result r = Flamekit({"record", "-d", "2", "-f", "/proc/flamekit-x.html", absl::StrCat(target.pid())});
+  CliResult r = RunFlamekit({"record", "-d", "2", "-f", "/proc/flamekit-x.html", absl::StrCat(target.pid())});
   EXPECT_EQ(r.code, kRecordOutputError) << r.err;
   EXPECT_LT(absl::Now() - t0, absl::Seconds(1)) << r.err;
   EXPECT_THAT(r.err, Not(HasSubstr("profiling"))) << r.err;
@@ -219,7 +202,7 @@ TEST(HardeningTest, UnwritableOutputFailsBeforeProfiling) {
 TEST(HardeningTest, WatchTakesName) {
   std::string tag = absl::StrCat("watchname", getpid(), "z", rand());
   SpawnedProcess target = SpawnedProcess::Start(
-      {Runfile("testdata/attach/attach_workload"), "split", "5", Tmp(tag)});
+      {Runfile("testdata/attach/attach_workload"), "split", "5", TestTmp(tag)});
   ASSERT_TRUE(target.ok()) << target.error();
   absl::StatusOr<WatchCommandOptions> o = ParseWatchArgs(
       std::vector<std::string>{"--name", tag, "--cpu-above", "50"});
@@ -230,7 +213,7 @@ TEST(HardeningTest, WatchTakesName) {
       std::vector<std::string>{"--name", tag + "nomatch", "--cpu-above", "50"});
   EXPECT_THAT(std::string(none.status().message()), HasSubstr("no process matches"));
   // Not a usage mistake: exit 1, one line.
-  Result r = Flamekit({"watch", "--name", tag + "nomatch", "--cpu-above", "50"});
+  CliResult r = RunFlamekit({"watch", "--name", tag + "nomatch", "--cpu-above", "50"});
   EXPECT_EQ(r.code, kExitError) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
@@ -239,12 +222,12 @@ TEST(HardeningTest, WatchTakesName) {
 TEST(HardeningTest, UsagePrintedOnce) {
   for (const Command& c : Commands()) {
     SCOPED_TRACE(c.name);
-    Result help = Flamekit({c.name, "--help"});
+    CliResult help = RunFlamekit({c.name, "--help"});
     size_t first = help.out.find("usage:");
     ASSERT_NE(first, std::string::npos);
     EXPECT_EQ(help.out.find("usage:", first + 1), std::string::npos) << help.out;
-    EXPECT_EQ(Flamekit({"--help", c.name}).out, help.out);
-    Result bad = Flamekit({c.name, "--no-such-flag"});
+    EXPECT_EQ(RunFlamekit({"--help", c.name}).out, help.out);
+    CliResult bad = RunFlamekit({c.name, "--no-such-flag"});
     EXPECT_EQ(bad.code, kExitUsage);
     EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
   }
