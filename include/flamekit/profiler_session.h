@@ -131,7 +131,6 @@ class Profiler::Session {
   size_t SyncThreads(bool refresh_names);
   void DrainLocked();
   void StopSampling();
-  bool WantThread(const std::string& name) const;
 
   Profiler* const owner_;
   const ProfilerOptions options_;
@@ -156,6 +155,7 @@ class Profiler::Session {
   bool engine_stopped_ = true;  // under data_mu_
   bool abandoned_ = false;
 
+  const ThreadNameFilter thread_filter_{options_.include_threads, options_.exclude_threads};
   std::mutex data_mu_;
   absl::flat_hash_map<pid_t, profiler_internal::ThreadInfo> threads_;
   // The middle stage: leaf repair (answered from this process's code) and
@@ -307,17 +307,6 @@ inline absl::Status Profiler::Session::ChooseEngine() {
                                    itimer.message()));
 }
 
-inline bool Profiler::Session::WantThread(const std::string& name) const {
-  for (const std::string& pattern : options_.exclude_threads) {
-    if (ThreadNameMatches(pattern, name)) return false;
-  }
-  if (options_.include_threads.empty()) return true;
-  for (const std::string& pattern : options_.include_threads) {
-    if (ThreadNameMatches(pattern, name)) return true;
-  }
-  return false;
-}
-
 inline void Profiler::Session::CollectorMain() {
   // The collector never takes sample signals (ITIMER_PROF then goes to a
   // thread that is doing the application's work).
@@ -447,7 +436,7 @@ inline size_t Profiler::Session::SyncThreads(bool refresh_names) {
       std::string name = ReadThreadName(tid);
       if (!name.empty()) info.name = std::move(name);
     }
-    const bool want = WantThread(info.name);
+    const bool want = thread_filter_.Wants(info.name);
     info.excluded = !want;
     if (sampler_->per_thread()) {
       if (want && !info.armed) {

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -54,6 +55,23 @@ std::string ReadThreadName(pid_t tid);
 //
 // Whether `name` matches the shell glob `pattern` ("worker-*", "io?").
 bool ThreadNameMatches(absl::string_view pattern, absl::string_view name);
+
+// ThreadNameFilter
+//
+// Which threads to sample, by name: with `include` empty every thread not
+// excluded; otherwise only those matching one of `include`; `exclude` wins.
+// Patterns are shell globs (ThreadNameMatches()). Immutable after
+// construction: safe to share between threads.
+class ThreadNameFilter {
+ public:
+  ThreadNameFilter(std::vector<std::string> include, std::vector<std::string> exclude)
+      : include_(std::move(include)), exclude_(std::move(exclude)) {}
+  bool Wants(absl::string_view name) const;
+
+ private:
+  std::vector<std::string> include_;
+  std::vector<std::string> exclude_;
+};
 
 // TaskCreationWatch
 //
@@ -101,6 +119,17 @@ inline absl::StatusOr<std::vector<pid_t>> ListThreadIds(absl::string_view task_d
 }
 
 inline std::string ReadThreadName(pid_t tid) { return ThreadName(0, tid); }
+
+inline bool ThreadNameFilter::Wants(absl::string_view name) const {
+  for (const std::string& pattern : exclude_) {
+    if (ThreadNameMatches(pattern, name)) return false;
+  }
+  if (include_.empty()) return true;
+  for (const std::string& pattern : include_) {
+    if (ThreadNameMatches(pattern, name)) return true;
+  }
+  return false;
+}
 
 inline TaskCreationWatch::TaskCreationWatch() {
   fd_ = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);

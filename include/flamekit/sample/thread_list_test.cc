@@ -84,3 +84,22 @@ TEST(TaskCreationWatchTest, QuietWhenNothingWasCreated) {
 
 }  // namespace
 }  // namespace flamekit
+
+namespace flamekit {
+namespace {
+
+TEST(ThreadNameFilterTest, IncludeSelectsExcludeWins) {
+  ThreadNameFilter all({}, {});
+  EXPECT_TRUE(all.Wants("anything"));
+  ThreadNameFilter some({"worker-*", "io"}, {"worker-9"});
+  EXPECT_TRUE(some.Wants("worker-1"));
+  EXPECT_TRUE(some.Wants("io"));
+  EXPECT_FALSE(some.Wants("worker-9"));  // excluded though included
+  EXPECT_FALSE(some.Wants("main"));      // not included
+  ThreadNameFilter none_but({}, {"gc*"});
+  EXPECT_FALSE(none_but.Wants("gc-thread"));
+  EXPECT_TRUE(none_but.Wants("main"));
+}
+
+}  // namespace
+}  // namespace flamekit
