@@ -310,9 +310,12 @@ inline absl::Status Profiler::Session::ChooseEngine() {
 inline void Profiler::Session::CollectorMain() {
   // The collector never takes sample signals (ITIMER_PROF then goes to a
   // thread that is doing the application's work).
+  // SIGPROF too: when `cpu` falls back to itimer, the process-wide
+  // ITIMER_PROF signal is SIGPROF whatever options_.signal says.
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, options_.signal);
+  sigaddset(&mask, SIGPROF);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   collector_tid_ = CurrentTid();
   // The collector's own cost is paid per wall-clock second whatever the
