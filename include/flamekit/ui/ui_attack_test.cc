@@ -477,6 +477,32 @@ TEST(UiHardeningTest, DropsSlowClientsAfterTheWholeRequestBound) {
   EXPECT_THAT(metrics, HasSubstr("\nflamekit_ui_slow_requests_total 1\n"));
 }
 
+TEST(UiHardeningTest, ASocketOpenedAheadOfUseIsStillServed) {
+  // Browsers open sockets before they have a request for them (Chromium
+  // keeps an unused one up to 10 s). The request bound starts at the first
+  // byte: a connection that sent nothing for longer than it is still
+  // served. (At 2 s from accept the browser check saw
+  // net::ERR_SOCKET_NOT_CONNECTED loading a flame graph.)
+  std::unique_ptr<UiServer> ui = ServeHardened(ui_testing::MakeTempDir("preconnect"));
+  ASSERT_NE(ui, nullptr);
+  int fd = ui_testing::ConnectLoopback(ui->port());
+  ASSERT_GE(fd, 0);
+  absl::SleepFor(kRequestBound + absl::Milliseconds(800));
+  const std::string request = "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string reply;
+  char buf[4096];
+  absl::Time until = absl::Now() + absl::Seconds(5);
+  while (absl::Now() < until) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  EXPECT_THAT(reply.substr(0, 12), HasSubstr("HTTP/1.1")) << reply;
+}
+
 TEST(UiHardeningTest, OneClientCannotTakeEveryWorker) {
   // 3 x max_connections_per_client stalled connections from 127.0.0.1: it
   // gets its share of the workers, and 127.0.0.2 is served at once. (The

@@ -73,8 +73,15 @@ namespace flamekit {
 // for the defaults and why).
 struct UiConnectionLimits {
   // Time to receive a whole request (line, headers and body), counted from
-  // the moment a worker takes the connection.
+  // its first byte.
   absl::Duration request_timeout = absl::Seconds(2);
+  // Time a connection may stay open without sending a byte. Longer than
+  // request_timeout: browsers open sockets ahead of use (Chromium keeps an
+  // unused one up to 10 s), and closing one at 2 s while the browser starts
+  // a request on it fails that request (net::ERR_SOCKET_NOT_CONNECTED, seen
+  // in the browser check). Such a connection still counts against its
+  // client's max_connections_per_client while it waits.
+  absl::Duration idle_timeout = absl::Seconds(15);
   // Time to send a whole response.
   absl::Duration response_timeout = absl::Seconds(30);
   // A connection refused for a limit (max_connections, or its client's
@@ -208,11 +215,13 @@ inline bool SocketAddress(int fd, bool local, std::string* ip, int* port) {
 class UiGuardedStream : public httplib::Stream {
  public:
   // `on_head` is called once, when the request line and headers are in.
-  UiGuardedStream(int fd, absl::Time read_deadline, const UiConnectionLimits& limits,
-                  const std::atomic<bool>* stopping, UiConnectionState* state,
-                  std::function<void()> on_head)
-      : fd_(fd), read_deadline_(read_deadline), limits_(limits), stopping_(stopping),
-        state_(state), on_head_(std::move(on_head)) {}
+  // Until the first byte arrives reads wait until `first_byte_deadline`;
+  // from then on the whole request has `request_time`.
+  UiGuardedStream(int fd, absl::Time first_byte_deadline, absl::Duration request_time,
+                  const UiConnectionLimits& limits, const std::atomic<bool>* stopping,
+                  UiConnectionState* state, std::function<void()> on_head)
+      : fd_(fd), read_deadline_(first_byte_deadline), request_time_(request_time),
+        limits_(limits), stopping_(stopping), state_(state), on_head_(std::move(on_head)) {}
 
   bool is_readable() const override {
     return pos_ < len_ || Wait(POLLIN, read_deadline_);
@@ -231,6 +240,10 @@ class UiGuardedStream : public httplib::Stream {
         n = ::recv(fd_, buffer_, sizeof(buffer_), 0);
       } while (n < 0 && errno == EINTR);
       if (n <= 0) return n;
+      if (!got_bytes_) {
+        got_bytes_ = true;
+        read_deadline_ = absl::Now() + request_time_;
+      }
       pos_ = 0;
       len_ = static_cast<size_t>(n);
     }
@@ -321,7 +334,9 @@ class UiGuardedStream : public httplib::Stream {
   }
 
   const int fd_;
-  const absl::Time read_deadline_;
+  absl::Time read_deadline_;
+  const absl::Duration request_time_;
+  bool got_bytes_ = false;
   mutable absl::Time write_deadline_ = absl::InfinitePast();
   const UiConnectionLimits& limits_;
   const std::atomic<bool>* const stopping_;
@@ -432,6 +447,8 @@ inline bool UiHttpServer::process_and_close_socket(socket_t sock) {
   }
   // Refused connections are read only long enough to answer them.
   absl::Duration read_time = admitted ? limits_.request_timeout : limits_.over_limit_timeout;
+  absl::Duration idle_time =
+      admitted ? std::max(limits_.idle_timeout, read_time) : limits_.over_limit_timeout;
   // The client's slot is given back once its request head is in: the limit
   // is on connections still sending, not on requests being answered.
   bool holds_slot = admitted;
@@ -439,8 +456,8 @@ inline bool UiHttpServer::process_and_close_socket(socket_t sock) {
     if (holds_slot) ReleaseClient(address);
     holds_slot = false;
   };
-  ui_internal::UiGuardedStream stream(sock, absl::Now() + read_time, limits_, &stopping_, &state,
-                                      release);
+  ui_internal::UiGuardedStream stream(sock, absl::Now() + idle_time, read_time, limits_,
+                                      &stopping_, &state, release);
   ui_internal::tls_connection = &state;
   bool connection_closed = false;
   bool ok = process_request(stream, /*close_connection=*/true, connection_closed, nullptr);
