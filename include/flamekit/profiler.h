@@ -71,8 +71,16 @@ class Symbolizer;
 struct ProfilerOptions {
   // cpu | ctimer | itimer | wall | page-faults | context-switches | cycles |
   // instructions | cache-misses | branch-misses (and the other names of
-  // ParsePerfEvent()).
+  // ParsePerfEvent()); or alloc (bytes allocated), live (bytes allocated
+  // and not freed yet), lock (time waited for mutexes, rwlocks and
+  // condition variables), which need the hooks: the program links
+  // //include/flamekit/hooks:interpose or runs under libflamekit_agent.so.
   std::string event = "cpu";
+  // alloc, live: mean bytes between sampled allocations (Poisson); 0 = 512
+  // KiB, 1 = every allocation.
+  uint64_t alloc_interval_bytes = 0;
+  // lock: waits at least this long are recorded.
+  absl::Duration lock_threshold = absl::Microseconds(10);
   // Sampling interval of the time-based engines (cpu, ctimer, itimer: CPU
   // time; wall: wall time).
   absl::Duration interval = absl::Milliseconds(10);
