@@ -177,6 +177,11 @@ class HookCapture {
       }
     }
     absl::StrAppend(&note, "; tables reserve ", stats.reserved_bytes >> 20, " MiB");
+    if (stats.malloc_shadowed_by != nullptr && config_.event != HookEvent::kLock) {
+      absl::StrAppend(&note, "; malloc() is served by ", stats.malloc_shadowed_by,
+                      ", loaded before the hooks: its calls are not seen (put the agent "
+                      "first in LD_PRELOAD)");
+    }
     if (stats.dropped > 0) absl::StrAppend(&note, "; ", stats.dropped, " samples dropped (full)");
     return note;
   }

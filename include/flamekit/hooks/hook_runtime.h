@@ -79,6 +79,10 @@ struct HookStats {
   uint64_t dropped = 0;         // samples lost to full tables
   uint64_t live_entries = 0;    // live: sampled allocations not yet freed
   uint64_t reserved_bytes = 0;  // address space the tables reserve
+  // The file whose malloc() the process calls when it is not the hooks'
+  // (a replacement allocator loaded before them): calls to it are not
+  // seen. nullptr when the hooks' malloc is the process's.
+  const char* malloc_shadowed_by = nullptr;
 };
 
 class HookRuntime {

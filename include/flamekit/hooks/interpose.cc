@@ -98,7 +98,9 @@ struct Real {
 };
 
 Real g_real;
-std::atomic<int> g_resolved{0};  // 0 no, 1 in progress, 2 done
+std::atomic<int> g_resolved{0};
+// Set by Resolve(): the object whose malloc() comes before ours.
+const char* g_shadowed_by = nullptr;  // 0 no, 1 in progress, 2 done
 
 // The arena for allocations made while dlsym() runs (it may calloc).
 alignas(64) char g_arena[64 * 1024];
@@ -119,12 +121,25 @@ void* ArenaAlloc(size_t size, size_t align = 16) {
   }
 }
 
-// The definition after ours: the global one if it is not ours (a
-// replacement allocator preloaded before us), else the next one.
-void* Next(const char* name, void* self, const char* version = nullptr) {
+// Internal linkage: its address is computed PC-relative, so it is always in
+// this object (an exported function's address may come through the GOT
+// and be another object's definition).
+static void SelfMarker() {}
+
+// Whether `address` is inside the object that holds this code.
+bool InThisObject(void* address) {
+  Dl_info self, other;
+  if (dladdr(reinterpret_cast<void*>(&SelfMarker), &self) == 0) return false;
+  if (dladdr(address, &other) == 0) return false;
+  return self.dli_fbase == other.dli_fbase;
+}
+
+// The definition to forward to: the global one if it is not ours (a
+// replacement allocator preloaded before us), else the next one after us.
+void* Next(const char* name, void* /*unused*/, const char* version = nullptr) {
   void* global = version != nullptr ? dlvsym(RTLD_DEFAULT, name, version)
                                     : dlsym(RTLD_DEFAULT, name);
-  if (global != nullptr && global != self) return global;
+  if (global != nullptr && !InThisObject(global)) return global;
   return version != nullptr ? dlvsym(RTLD_NEXT, name, version) : dlsym(RTLD_NEXT, name);
 }
 
@@ -178,6 +193,12 @@ void Resolve() {
       Next("pthread_cond_wait", reinterpret_cast<void*>(&::pthread_cond_wait), "GLIBC_2.3.2"));
   r.cond_timedwait = reinterpret_cast<decltype(r.cond_timedwait)>(Next(
       "pthread_cond_timedwait", reinterpret_cast<void*>(&::pthread_cond_timedwait), "GLIBC_2.3.2"));
+  void* global_malloc = dlsym(RTLD_DEFAULT, "malloc");
+  Dl_info info;
+  if (global_malloc != nullptr && !InThisObject(global_malloc) &&
+      dladdr(global_malloc, &info) != 0) {
+    g_shadowed_by = info.dli_fname;
+  }
   g_real = r;
   --t.resolving;
   g_resolved.store(2);
@@ -274,10 +295,14 @@ inline void OnAlloc(void* p, uint64_t size, uint64_t fp) {
   if (__builtin_expect(event != 1 && event != 2, 1) || p == nullptr) return;
   ThreadState& t = t_state;
   if (t.guard != 0) return;
+  const uint64_t mean = g_mean_bytes.load(std::memory_order_relaxed);
   if (__builtin_expect(t.sampler.rng == 0, 0)) {
+    // This thread's first allocation since it started: seed, and draw a
+    // budget (a zero budget would sample this allocation for certain).
     t.sampler.Seed(reinterpret_cast<uint64_t>(&t) ^ (NowNs() * 0x9E3779B97F4A7C15ull));
+    t.sampler.bytes_left = t.sampler.NextBudget(mean);
   }
-  if (!t.sampler.Record(size, g_mean_bytes.load(std::memory_order_relaxed))) return;
+  if (!t.sampler.Record(size, mean)) return;
   RecordAllocation(p, size, fp, event);
 }
 
@@ -375,6 +400,7 @@ class Runtime final : public HookRuntime {
       stats.dropped = g_stacks->dropped() + g_live->dropped();
       stats.reserved_bytes = g_stacks->bytes_reserved() + g_live->bytes_reserved();
       stats.live_entries = g_live->size();
+      stats.malloc_shadowed_by = g_shadowed_by;
       const bool live = last_event_ == HookEvent::kLive;
       if (!live) {
         g_stacks->ForEach([&](const uint64_t* pcs, uint32_t depth, uint64_t bytes, uint64_t count,
