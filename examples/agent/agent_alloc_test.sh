@@ -83,7 +83,8 @@ within "${leaked}" 67108864 10 || fail "live: ${leaked} bytes at LeakSite, 67108
 run dlopen alloc dlopen "${DSO}"
 dso=$(weight "${OUT}/dlopen.collapsed" 'DsoAllocate')
 echo "dlopen: ${dso} of 409600000 bytes under DsoAllocate"
-within "${dso}" 409600000 10 || fail "dlopen: ${dso} bytes under DsoAllocate: $(cat "${OUT}/dlopen.collapsed")"
+# ~780 samples: 3.6 % standard deviation; 15 % is 4 of them.
+within "${dso}" 409600000 15 || fail "dlopen: ${dso} bytes under DsoAllocate: $(cat "${OUT}/dlopen.collapsed")"
 
 # --- fork: the child allocates too; one profile, the parent's ---
 timeout 60 env LD_PRELOAD="${AGENT}" FLAMEKIT_EVENT=alloc FLAMEKIT_OUTPUT="${OUT}/fork-%p.collapsed" \
@@ -93,7 +94,8 @@ profiles=$(ls "${OUT}"/fork-*.collapsed 2>/dev/null | wc -l)
 fork_file=$(ls "${OUT}"/fork-*.collapsed 2>/dev/null | head -1)
 if [[ -n "${fork_file}" ]]; then
   [[ $(weight "${fork_file}" 'SiteThirty') == 0 ]] || fail "fork: the child's allocations are in the parent's profile"
-  within "$(weight "${fork_file}" ';SiteTen( |;)')" 204800000 10 ||
+  # ~390 samples of 204.8 MB: 5 % standard deviation; 20 % is 4 of them.
+  within "$(weight "${fork_file}" ';SiteTen( |;)')" 204800000 20 ||
     fail "fork: the parent's allocations after fork(): $(cat "${fork_file}")"
 fi
 
@@ -103,7 +105,7 @@ early=$(weight "${OUT}/threads.collapsed" 'EarlyThread;SiteSixty')
 echo "early threads: ${early} of 409600000 bytes"
 # They start allocating before the profiler does: some bytes are missed,
 # never more than the first ~10 %.
-awk -v v="${early}" 'BEGIN { exit !(v >= 0.8 * 409600000 && v <= 1.1 * 409600000) }' ||
+awk -v v="${early}" 'BEGIN { exit !(v >= 0.8 * 409600000 && v <= 1.15 * 409600000) }' ||
   fail "threads: ${early} bytes from threads started before the agent"
 
 # --- lock: 4 threads, one mutex held 1 ms at a time, 200 times ---
