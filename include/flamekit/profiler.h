@@ -210,6 +210,13 @@ class Profiler {
   // Running, event, engine, elapsed time, samples, drops, handler time.
   ProfilerStatus Status();
 
+  // HookEvents()
+  //
+  // "alloc", "live", "lock" when this process has the allocation and lock
+  // hooks (linked //include/flamekit/hooks:interpose, or runs under the
+  // agent); empty otherwise (Start() with them then says how to get them).
+  static std::vector<std::string> HookEvents();
+
   // ValidateOptions()
   //
   // The InvalidArgument Start() would return for `options`, or OK.

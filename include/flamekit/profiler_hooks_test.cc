@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -19,6 +20,7 @@
 
 #include "absl/strings/match.h"
 #include "flamekit/profiler.h"
+#include "flamekit/ui/global_profiler_control.h"
 #include "gtest/gtest.h"
 
 namespace {
@@ -214,6 +216,29 @@ TEST(ProfilerHooksTest, AForkedChildAllocatesAndExitsNormally) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 7) << status;
   absl::StatusOr<flamekit::Profile> profile = flamekit::Profiler::Global().Stop();
   EXPECT_TRUE(profile.ok()) << profile.status();
+}
+
+TEST(ProfilerHooksTest, TheUiOffersAndRunsTheHookEvents) {
+  EXPECT_EQ(flamekit::Profiler::HookEvents(),
+            (std::vector<std::string>{"alloc", "live", "lock"}));
+  flamekit::GlobalProfilerControl control;
+  std::vector<std::string> events = control.Events();
+  EXPECT_NE(std::find(events.begin(), events.end(), "alloc"), events.end());
+  EXPECT_NE(std::find(events.begin(), events.end(), "lock"), events.end());
+  // The dropdown's interval box: a bare number is the mean bytes.
+  flamekit::UiStartOptions start;
+  start.event = "alloc";
+  start.interval_events = 4096;
+  flamekit::ProfilerOptions options =
+      flamekit::GlobalProfilerControl::ToProfilerOptions(start, flamekit::ProfilerOptions());
+  EXPECT_EQ(options.alloc_interval_bytes, 4096u);
+  ASSERT_TRUE(control.Start(start).ok());
+  EXPECT_EQ(control.Status().engine, "hooks");
+  AllocSiteThirty(1000);
+  absl::StatusOr<flamekit::Profile> profile = control.Stop();
+  ASSERT_TRUE(profile.ok()) << profile.status();
+  EXPECT_NEAR(WeightUnder(*profile, "AllocSiteThirty"), 4096000.0, 0.25 * 4096000)
+      << Describe(*profile);
 }
 
 TEST(ProfilerHooksTest, BadOptionsAreRefused) {

@@ -193,6 +193,11 @@ absl::Status Profiler::ValidateOptions(const ProfilerOptions& options) {
   return absl::OkStatus();
 }
 
+std::vector<std::string> Profiler::HookEvents() {
+  if (FindHookRuntime() == nullptr) return {};
+  return {"alloc", "live", "lock"};
+}
+
 absl::Status Profiler::SetDefaultOptions(const ProfilerOptions& options) {
   absl::Status valid = ValidateOptions(options);
   if (!valid.ok()) return valid;

@@ -18,6 +18,7 @@ TEST(ProfilerNoHooksTest, AllocWithoutHooksSaysHowToGetThem) {
     EXPECT_TRUE(absl::StrContains(status.message(), "LD_PRELOAD")) << status;
     EXPECT_FALSE(flamekit::Profiler::Global().IsRunning());
   }
+  EXPECT_TRUE(flamekit::Profiler::HookEvents().empty());
 }
 
 }  // namespace
