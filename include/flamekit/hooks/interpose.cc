@@ -204,7 +204,7 @@ void Resolve() {
   g_resolved.store(2);
 }
 
-inline bool Ready() {
+__attribute__((always_inline)) inline bool Ready() {
   if (__builtin_expect(g_resolved.load(std::memory_order_acquire) == 2, 1)) return true;
   if (t_state.resolving != 0) return false;
   Resolve();
@@ -290,7 +290,7 @@ FK_NOINLINE void RecordAllocation(void* p, uint64_t size, uint64_t fp, int event
 
 // After a successful allocation of `size` bytes at p; `fp` is the hooked
 // function's frame.
-inline void OnAlloc(void* p, uint64_t size, uint64_t fp) {
+__attribute__((always_inline)) inline void OnAlloc(void* p, uint64_t size, uint64_t fp) {
   const int event = g_event.load(std::memory_order_relaxed);
   if (__builtin_expect(event != 1 && event != 2, 1) || p == nullptr) return;
   ThreadState& t = t_state;
@@ -308,7 +308,7 @@ inline void OnAlloc(void* p, uint64_t size, uint64_t fp) {
 
 // Before the block at p goes back to the allocator (so another thread's
 // allocation at the same address cannot be forgotten by mistake).
-inline void OnFree(void* p) {
+__attribute__((always_inline)) inline void OnFree(void* p) {
   if (__builtin_expect(g_event.load(std::memory_order_relaxed) != 2, 1) || p == nullptr) return;
   g_live->Remove(reinterpret_cast<uintptr_t>(p));
 }
@@ -363,7 +363,7 @@ void* NewImpl(size_t size, size_t align, bool nothrow, uint64_t fp) {
   }
 }
 
-void FreeImpl(void* p) {
+__attribute__((always_inline)) inline void FreeImpl(void* p) {
   if (p == nullptr || InArena(p)) return;
   OnFree(p);
   if (Ready()) g_real.free(p);
