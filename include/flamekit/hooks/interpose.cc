@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // File: interpose.cc
 //
-// The hooks themselves: definitions of the allocation functions (malloc,
+// The hooks themselves (the lock waits are in interpose_locks.cc):
+// definitions of the allocation functions (malloc,
 // calloc, realloc, reallocarray, posix_memalign, aligned_alloc, memalign,
 // valloc, pvalloc, free, every form of operator new/delete, anonymous
 // mmap/munmap) and of the lock waits (pthread_mutex_lock,
@@ -53,49 +54,16 @@
 #include <vector>
 
 #include "flamekit/hooks/hook_runtime.h"
+#include "include/flamekit/hooks/interpose_internal.h"  // private to :interpose
 #include "flamekit/hooks/live_table.h"
 #include "flamekit/hooks/poisson_sampler.h"
 #include "flamekit/hooks/stack_table.h"
 
-#define FK_EXPORT extern "C" __attribute__((visibility("default")))
-#define FK_NOINLINE __attribute__((noinline))
 
 namespace flamekit {
 namespace hooks_internal {
 
-struct ThreadState {
-  PoissonSampler sampler;
-  uint32_t guard;      // >0: inside the hooks (or bypassed): pass through
-  uint32_t resolving;  // finding the real functions: use the arena
-  uint64_t stack_low;
-  uint64_t stack_high;
-  uint32_t bounds_state;  // 0 unknown, 1 known, 2 failed
-};
-
 __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
-
-struct Real {
-  void* (*malloc)(size_t);
-  void* (*calloc)(size_t, size_t);
-  void* (*realloc)(void*, size_t);
-  void* (*reallocarray)(void*, size_t, size_t);
-  void (*free)(void*);
-  int (*posix_memalign)(void**, size_t, size_t);
-  void* (*aligned_alloc)(size_t, size_t);
-  void* (*memalign)(size_t, size_t);
-  void* (*valloc)(size_t);
-  void* (*pvalloc)(size_t);
-  void* (*mmap)(void*, size_t, int, int, int, off_t);
-  int (*munmap)(void*, size_t);
-  int (*mutex_lock)(pthread_mutex_t*);
-  int (*mutex_trylock)(pthread_mutex_t*);
-  int (*rwlock_rdlock)(pthread_rwlock_t*);
-  int (*rwlock_tryrdlock)(pthread_rwlock_t*);
-  int (*rwlock_wrlock)(pthread_rwlock_t*);
-  int (*rwlock_trywrlock)(pthread_rwlock_t*);
-  int (*cond_wait)(pthread_cond_t*, pthread_mutex_t*);
-  int (*cond_timedwait)(pthread_cond_t*, pthread_mutex_t*, const struct timespec*);
-};
 
 Real g_real;
 std::atomic<int> g_resolved{0};
@@ -313,7 +281,9 @@ __attribute__((always_inline)) inline void OnFree(void* p) {
   g_live->Remove(reinterpret_cast<uintptr_t>(p));
 }
 
-inline bool LockEventOn() {
+bool EnsureResolved() { return Ready(); }
+
+bool LockEventOn() {
   return __builtin_expect(g_event.load(std::memory_order_relaxed) == 3, 0) && t_state.guard == 0;
 }
 
@@ -456,8 +426,6 @@ using flamekit::hooks_internal::OnAlloc;
 using flamekit::hooks_internal::OnFree;
 using flamekit::hooks_internal::Ready;
 
-#define FK_FRAME reinterpret_cast<uint64_t>(__builtin_frame_address(0))
-
 FK_EXPORT flamekit::HookRuntime* flamekit_hook_runtime() {
   return &flamekit::hooks_internal::g_runtime;
 }
@@ -569,60 +537,6 @@ FK_EXPORT int munmap(void* address, size_t length) __THROW {
   if (!Ready()) return static_cast<int>(syscall(SYS_munmap, address, length));
   OnFree(address);
   return g_real.munmap(address, length);
-}
-
-// Locks: an uncontended lock is one trylock that succeeds (untimed); only
-// a lock that was busy is timed around the real wait.
-FK_EXPORT int pthread_mutex_lock(pthread_mutex_t* m) __THROW {
-  if (!Ready()) return 0;  // single-threaded start-up: nothing to wait for
-  if (!flamekit::hooks_internal::LockEventOn()) return g_real.mutex_lock(m);
-  const int tried = g_real.mutex_trylock(m);
-  if (tried != EBUSY) return tried;
-  const uint64_t start = flamekit::hooks_internal::NowNs();
-  const int result = g_real.mutex_lock(m);
-  flamekit::hooks_internal::RecordWait(start, FK_FRAME);
-  return result;
-}
-
-FK_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t* l) __THROW {
-  if (!Ready()) return 0;
-  if (!flamekit::hooks_internal::LockEventOn()) return g_real.rwlock_rdlock(l);
-  const int tried = g_real.rwlock_tryrdlock(l);
-  if (tried != EBUSY) return tried;
-  const uint64_t start = flamekit::hooks_internal::NowNs();
-  const int result = g_real.rwlock_rdlock(l);
-  flamekit::hooks_internal::RecordWait(start, FK_FRAME);
-  return result;
-}
-
-FK_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t* l) __THROW {
-  if (!Ready()) return 0;
-  if (!flamekit::hooks_internal::LockEventOn()) return g_real.rwlock_wrlock(l);
-  const int tried = g_real.rwlock_trywrlock(l);
-  if (tried != EBUSY) return tried;
-  const uint64_t start = flamekit::hooks_internal::NowNs();
-  const int result = g_real.rwlock_wrlock(l);
-  flamekit::hooks_internal::RecordWait(start, FK_FRAME);
-  return result;
-}
-
-FK_EXPORT int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
-  Ready();
-  if (!flamekit::hooks_internal::LockEventOn()) return g_real.cond_wait(c, m);
-  const uint64_t start = flamekit::hooks_internal::NowNs();
-  const int result = g_real.cond_wait(c, m);
-  flamekit::hooks_internal::RecordWait(start, FK_FRAME);
-  return result;
-}
-
-FK_EXPORT int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m,
-                                     const struct timespec* deadline) {
-  Ready();
-  if (!flamekit::hooks_internal::LockEventOn()) return g_real.cond_timedwait(c, m, deadline);
-  const uint64_t start = flamekit::hooks_internal::NowNs();
-  const int result = g_real.cond_timedwait(c, m, deadline);
-  flamekit::hooks_internal::RecordWait(start, FK_FRAME);
-  return result;
 }
 
 // operator new/delete, every form: they allocate here directly (rather
