@@ -63,7 +63,7 @@
 namespace flamekit {
 namespace hooks_internal {
 
-__thread ThreadState t_state __attribute__((tls_model("initial-exec")));
+__thread ThreadState t_state __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 Real g_real;
 std::atomic<int> g_resolved{0};

@@ -57,7 +57,8 @@ struct Real {
   int (*cond_timedwait)(pthread_cond_t*, pthread_mutex_t*, const struct timespec*);
 };
 
-extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
+extern __thread ThreadState t_state
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
 extern Real g_real;
 
 // Finds the real functions on first use; false only on the thread doing
