@@ -9,8 +9,14 @@
 //   LD_PRELOAD=libflamekit_agent.so redis-server ...
 //
 // Settings (environment):
-//   FLAMEKIT_EVENT     cpu (default), ctimer, itimer, wall, page-faults, ...
-//   FLAMEKIT_INTERVAL  10ms (default), 1ms, or an event count
+//   FLAMEKIT_EVENT     cpu (default), ctimer, itimer, wall, page-faults, ...,
+//                      or alloc, live, lock: allocations (bytes), what is
+//                      still allocated at exit (leaks), lock waits (time);
+//                      the agent carries the hooks (hooks/interpose.cc)
+//   FLAMEKIT_INTERVAL  10ms (default), 1ms, or an event count; for alloc
+//                      and live the mean bytes between samples (512k
+//                      default, 1 = every allocation); for lock the
+//                      shortest wait recorded (10us default)
 //   FLAMEKIT_UNWIND    dwarf (default): walk stacks by .eh_frame rules, as
 //                      the programs an agent is preloaded into were mostly
 //                      built without frame pointers (a distribution's are);
@@ -59,6 +65,7 @@
 #include "examples/agent/agent_preload.h"
 #include "examples/agent/agent_signal.h"
 #include "flamekit/base/atomic_file.h"
+#include "flamekit/base/human_units.h"
 #include "flamekit/profiler.h"
 #include "flamekit/render/write_profile.h"
 #include "flamekit/perf/perf_event.h"
@@ -79,6 +86,28 @@ std::string Setting(const char* name, const char* fallback) {
 absl::StatusOr<flamekit::ProfilerOptions> OptionsFromEnvironment() {
   flamekit::ProfilerOptions options;
   options.event = Setting("FLAMEKIT_EVENT", "cpu");
+  options.title = absl::StrCat(program_invocation_short_name, " (pid ", getpid(), ")");
+  if (options.event == "alloc" || options.event == "live") {
+    absl::StatusOr<int64_t> bytes =
+        flamekit::ParseHumanSize(Setting("FLAMEKIT_INTERVAL", "512k"));
+    if (!bytes.ok() || *bytes < 1) {
+      return absl::InvalidArgumentError(
+          "FLAMEKIT_INTERVAL: for alloc and live give the mean bytes between samples, "
+          "e.g. 512k (1 = every allocation)");
+    }
+    options.alloc_interval_bytes = static_cast<uint64_t>(*bytes);
+    return options;
+  }
+  if (options.event == "lock") {
+    absl::StatusOr<absl::Duration> threshold =
+        flamekit::ParseHumanDuration(Setting("FLAMEKIT_INTERVAL", "10us"));
+    if (!threshold.ok() || *threshold < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          "FLAMEKIT_INTERVAL: for lock give the shortest wait recorded, e.g. 10us");
+    }
+    options.lock_threshold = *threshold;
+    return options;
+  }
   const std::string interval = Setting("FLAMEKIT_INTERVAL", "10ms");
   absl::StatusOr<flamekit::PerfPeriod> period = flamekit::ParsePerfInterval(interval);
   if (!period.ok()) {
@@ -88,7 +117,6 @@ absl::StatusOr<flamekit::ProfilerOptions> OptionsFromEnvironment() {
   options.unwind = Setting("FLAMEKIT_UNWIND", "dwarf");
   options.interval = period->interval;
   options.interval_events = period->count;
-  options.title = absl::StrCat(program_invocation_short_name, " (pid ", getpid(), ")");
   absl::StatusOr<int> signo =
       flamekit::agent::ChooseSampleSignal(options.event, Setting("FLAMEKIT_SIGNAL", ""));
   if (!signo.ok()) return signo.status();
@@ -138,8 +166,17 @@ void WriteAtExit() {
     fprintf(stderr, "flamekit agent: %s\n", std::string(written.message()).c_str());
     return;
   }
-  fprintf(stderr, "flamekit agent: %llu samples (%s) -> %s\n",
-          static_cast<unsigned long long>(profile->total_samples()),
+  const std::string& event = profile->metadata().event;
+  // A replacement allocator preloaded before the agent hides malloc().
+  const std::string& note = profile->metadata().engine_note;
+  if (size_t at = note.find("malloc() is served by"); at != std::string::npos) {
+    fprintf(stderr, "flamekit agent: %s\n", note.substr(at, note.find(';', at) - at).c_str());
+  }
+  const char* unit = event == "alloc" || event == "live" ? "bytes"
+                     : event == "lock"                   ? "ns waited"
+                                                         : "samples";
+  fprintf(stderr, "flamekit agent: %llu %s (%s) -> %s\n",
+          static_cast<unsigned long long>(profile->total_samples()), unit,
           profile->metadata().engine.c_str(), g_output->c_str());
 }
 
@@ -162,24 +199,31 @@ __attribute__((constructor)) void StartProfiling() {
             std::string(writable.message()).c_str());
     return;
   }
+  // Made before Start(): under FLAMEKIT_EVENT=alloc the agent's own
+  // allocations would otherwise be the profile's first samples. The exit
+  // handler is registered after Profiler::Global() registered its own, so
+  // this one runs first, while the capture is still there to write.
+  g_output = new std::string(output);
+  flamekit::Profiler::Global();
+  atexit(&WriteAtExit);
   absl::Status started = flamekit::Profiler::Global().Start(*options);
   if (!started.ok()) {
     fprintf(stderr, "flamekit agent: %s; not profiling\n", std::string(started.message()).c_str());
     return;
   }
-  // The cpu engine falls back to itimer where perf events and CPU timers
-  // are refused: then SIGPROF is what the program must not take.
-  const bool itimer = flamekit::Profiler::Global().Status().engine == "itimer";
-  flamekit::agent::GuardSignal(itimer ? SIGPROF : options->signal, itimer);
+  // The hook events take no signal; the others: the cpu engine falls back
+  // to itimer where perf events and CPU timers are refused, and then
+  // SIGPROF is what the program must not take.
+  const std::string engine = flamekit::Profiler::Global().Status().engine;
+  if (engine != "hooks") {
+    const bool itimer = engine == "itimer";
+    flamekit::agent::GuardSignal(itimer ? SIGPROF : options->signal, itimer);
+  }
   g_profiled_pid = getpid();
-  g_output = new std::string(output);
   snprintf(g_exit_line, sizeof(g_exit_line),
            "flamekit agent: the program ended by _exit(), which runs no exit handler; "
            "no profile written to %s\n",
            output.c_str());
-  // Registered after Profiler::Global() registered its own exit handler, so
-  // this one runs first, while the capture is still there to write.
-  atexit(&WriteAtExit);
 }
 
 }  // namespace

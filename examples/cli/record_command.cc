@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "flamekit/base/human_units.h"
 
 namespace flamekit {
 namespace cli {
@@ -36,7 +37,13 @@ Flags:
   -e, --event EVENT        cpu (default), task-clock, page-faults,
                            context-switches, cycles, instructions,
                            cache-misses, branch-misses, ... (`flamekit list`)
-  -i, --interval N         sampling period: 10ms, 500us, or a count of events
+                           alloc, live, lock: allocations (bytes), what
+                           is still allocated at exit, lock waits (time);
+                           with -- COMMAND only, which is launched with the
+                           agent (libflamekit_agent.so, or $FLAMEKIT_AGENT)
+  -i, --interval N         sampling period: 10ms, 500us, or a count of events;
+                           alloc/live: mean bytes between samples (512k);
+                           lock: the shortest wait recorded (10us)
   -F, --frequency HZ       samples per second instead of an interval
   -f, --file PATH          output; format by extension (.html .svg .txt
                            .collapsed .pb.gz .pprof);
@@ -146,7 +153,9 @@ absl::StatusOr<RecordFlags> ParseRecordArgs(const ParsedArgs& args) {
     if (!d.ok()) return WithExitCode(d.status(), kRecordUsageError);
     flags.duration = *d;
   }
-  if (args.Has("--event")) {
+  if (args.Has("--event") && IsHookEvent(args.Value("--event"))) {
+    flags.hook_event = args.Value("--event");
+  } else if (args.Has("--event")) {
     absl::StatusOr<PerfEventSpec> e = ParsePerfEvent(args.Value("--event"));
     if (!e.ok()) return WithExitCode(e.status(), kRecordUsageError);
     flags.event = *e;
@@ -154,7 +163,21 @@ absl::StatusOr<RecordFlags> ParseRecordArgs(const ParsedArgs& args) {
   if (args.Has("--interval") && args.Has("--frequency")) {
     return Usage("give --interval or --frequency, not both");
   }
-  if (args.Has("--interval")) {
+  if (!flags.hook_event.empty() && args.Has("--interval")) {
+    // alloc/live: mean bytes between samples; lock: the shortest wait.
+    flags.hook_interval = args.Value("--interval");
+    const bool ok = flags.hook_event == "lock"
+                        ? ParseHumanDuration(flags.hook_interval).ok()
+                        : ParseHumanSize(flags.hook_interval).ok() &&
+                              *ParseHumanSize(flags.hook_interval) >= 1;
+    if (!ok) {
+      return Usage(flags.hook_event == "lock"
+                       ? "-e lock: --interval is the shortest wait recorded, e.g. 10us"
+                       : absl::StrCat("-e ", flags.hook_event,
+                                      ": --interval is the mean bytes between samples, e.g. "
+                                      "512k (1 = every allocation)"));
+    }
+  } else if (args.Has("--interval")) {
     absl::StatusOr<PerfPeriod> p = ParseIntervalFlag(args.Value("--interval"));
     if (!p.ok()) return WithExitCode(p.status(), kRecordUsageError);
     flags.period = *p;
@@ -211,6 +234,25 @@ absl::StatusOr<RecordFlags> ParseRecordArgs(const ParsedArgs& args) {
   int targets = (flags.pid != 0) + !flags.name_pattern.empty() + !flags.command.empty();
   if (targets == 0) return Usage("no target; give a PID, --name REGEX, or -- COMMAND");
   if (targets > 1) return Usage("give only one of PID, --name REGEX, -- COMMAND");
+  if (!flags.hook_event.empty()) {
+    if (flags.command.empty()) {
+      return Usage(absl::StrCat(
+          "-e ", flags.hook_event,
+          " needs hooks inside the process from its start, which a running process does not "
+          "have: launch it with flamekit record -e ", flags.hook_event,
+          " -- COMMAND (or LD_PRELOAD=libflamekit_agent.so FLAMEKIT_EVENT=", flags.hook_event,
+          "), or build it with //include/flamekit/hooks:interpose and the embedded "
+          "profiler (ProfilerOptions::event)"));
+    }
+    if (args.Has("--frequency")) {
+      return Usage(absl::StrCat("-e ", flags.hook_event, " takes --interval, not --frequency"));
+    }
+    if (args.Has("--duration")) {
+      return Usage(absl::StrCat("-e ", flags.hook_event,
+                                ": the profile is written when COMMAND exits; drop --duration"));
+    }
+    return flags;
+  }
   absl::StatusOr<ResolvedPerfPeriod> resolved = ResolvePeriod(flags.event, flags.period);
   if (!resolved.ok()) return WithExitCode(resolved.status(), kRecordUsageError);
   return flags;
@@ -232,6 +274,10 @@ std::vector<std::pair<std::string, uint64_t>> HottestFunctions(const Profile& pr
 }
 
 Command RecordCommand() { return Self(); }
+
+bool IsHookEvent(absl::string_view event) {
+  return event == "alloc" || event == "live" || event == "lock";
+}
 
 bool IsProfilerShForm(absl::Span<const std::string> argv) {
   if (argv.empty()) return false;

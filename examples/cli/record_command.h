@@ -78,6 +78,11 @@ struct RecordFlags {
   bool quiet = false;
   bool help = false;
   size_t ring_pages = AttachOptions().ring_pages;
+  // -e alloc|live|lock: hooks in the process, not perf; launched with the
+  // agent (record_hooks.cc). The interval as given (bytes, or a duration
+  // for lock), checked by ParseRecordArgs().
+  std::string hook_event;
+  std::string hook_interval;
 };
 
 Command RecordCommand();
@@ -126,6 +131,23 @@ std::string FormatRecordSummary(const AttachProgress& stats, const Profile& prof
 //
 // The work of `record` after parsing (record_run.cc).
 int RunRecord(const RecordFlags& flags, CommandIo& io);
+
+// IsHookEvent()
+//
+// alloc, live or lock: events only the agent's hooks can supply.
+bool IsHookEvent(absl::string_view event);
+
+// RunHookRecord()
+//
+// `record -e alloc|live|lock -- COMMAND`: runs COMMAND with the LD_PRELOAD
+// agent and reports the profile it wrote at exit (record_hooks.cc).
+int RunHookRecord(const RecordFlags& flags, CommandIo& io);
+
+// FindAgent()
+//
+// libflamekit_agent.so: $FLAMEKIT_AGENT, else beside the flamekit binary
+// (its Bazel runfiles, ../agent/, the same directory, ../lib/flamekit/).
+absl::StatusOr<std::string> FindAgent();
 
 // IsProfilerShForm()
 //

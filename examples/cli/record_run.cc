@@ -333,6 +333,7 @@ std::string FormatRecordSummary(const AttachProgress& stats, const Profile& prof
 }
 
 int RunRecord(const RecordFlags& flags, CommandIo& io) {
+  if (!flags.hook_event.empty()) return RunHookRecord(flags, io);
   std::ostream& err = io.err;
   auto Fail = [&err](const absl::Status& status) {
     err << "flamekit record: " << status.message() << "\n";

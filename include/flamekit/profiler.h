@@ -71,8 +71,16 @@ class Symbolizer;
 struct ProfilerOptions {
   // cpu | ctimer | itimer | wall | page-faults | context-switches | cycles |
   // instructions | cache-misses | branch-misses (and the other names of
-  // ParsePerfEvent()).
+  // ParsePerfEvent()); or alloc (bytes allocated), live (bytes allocated
+  // and not freed yet), lock (time waited for mutexes, rwlocks and
+  // condition variables), which need the hooks: the program links
+  // //include/flamekit/hooks:interpose or runs under libflamekit_agent.so.
   std::string event = "cpu";
+  // alloc, live: mean bytes between sampled allocations (Poisson); 0 = 512
+  // KiB, 1 = every allocation.
+  uint64_t alloc_interval_bytes = 0;
+  // lock: waits at least this long are recorded.
+  absl::Duration lock_threshold = absl::Microseconds(10);
   // Sampling interval of the time-based engines (cpu, ctimer, itimer: CPU
   // time; wall: wall time).
   absl::Duration interval = absl::Milliseconds(10);
@@ -201,6 +209,13 @@ class Profiler {
   //
   // Running, event, engine, elapsed time, samples, drops, handler time.
   ProfilerStatus Status();
+
+  // HookEvents()
+  //
+  // "alloc", "live", "lock" when this process has the allocation and lock
+  // hooks (linked //include/flamekit/hooks:interpose, or runs under the
+  // agent); empty otherwise (Start() with them then says how to get them).
+  static std::vector<std::string> HookEvents();
 
   // ValidateOptions()
   //

@@ -26,6 +26,7 @@
 #include "flamekit/perf/perf_event.h"
 #include "flamekit/profile/profile.h"
 #include "flamekit/profiler.h"
+#include "flamekit/profiler_hooks.h"
 #include "flamekit/profiler_session.h"
 #include "flamekit/sample/sampler.h"
 #include "flamekit/sample/signal_handler.h"
@@ -129,7 +130,13 @@ Symbolizer* Profiler::SymbolizerLocked() {
 absl::Status Profiler::ValidateOptions(const ProfilerOptions& options) {
   if (options.event.empty()) {
     return absl::InvalidArgumentError(
-        "profiler event is empty; use cpu, ctimer, itimer, wall or a perf event name");
+        "profiler event is empty; use cpu, ctimer, itimer, wall, alloc, live, lock or a perf event name");
+  }
+  if (profiler_internal::IsHookEvent(options.event)) {
+    if (options.lock_threshold < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError("lock_threshold must not be negative; e.g. 10us");
+    }
+    return absl::OkStatus();
   }
   bool time_based = true;
   if (!profiler_internal::IsTimerEngine(options.event)) {
@@ -137,7 +144,7 @@ absl::Status Profiler::ValidateOptions(const ProfilerOptions& options) {
     if (!spec.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "unknown profiler event '", options.event,
-          "'; use cpu, ctimer, itimer, wall or a perf event: ",
+          "'; use cpu, ctimer, itimer, wall, alloc, live, lock or a perf event: ",
           KnownPerfEventNames()));
     }
     time_based = spec->time_based;
@@ -186,6 +193,11 @@ absl::Status Profiler::ValidateOptions(const ProfilerOptions& options) {
   return absl::OkStatus();
 }
 
+std::vector<std::string> Profiler::HookEvents() {
+  if (FindHookRuntime() == nullptr) return {};
+  return {"alloc", "live", "lock"};
+}
+
 absl::Status Profiler::SetDefaultOptions(const ProfilerOptions& options) {
   absl::Status valid = ValidateOptions(options);
   if (!valid.ok()) return valid;
@@ -209,6 +221,9 @@ absl::Status Profiler::Start(const ProfilerOptions& options) {
   if (!valid.ok()) return valid;
   std::lock_guard<std::mutex> lock(control_mu_);
   AbandonIfForked();
+  if (profiler_internal::ActiveHookCapture() != nullptr) {
+    return absl::FailedPreconditionError("the profiler is already running; call Stop() first");
+  }
   if (session_ != nullptr) {
     if (session_->sampling()) {
       return absl::FailedPreconditionError(
@@ -222,6 +237,17 @@ absl::Status Profiler::Start(const ProfilerOptions& options) {
   if (!profiler_internal::g_active_profiler.compare_exchange_strong(expected, this)) {
     return absl::FailedPreconditionError(
         "another Profiler is sampling this process; use Profiler::Global()");
+  }
+  if (profiler_internal::IsHookEvent(options.event)) {
+    absl::StatusOr<std::unique_ptr<profiler_internal::HookCapture>> capture =
+        profiler_internal::HookCapture::Begin(options);
+    if (!capture.ok()) {
+      profiler_internal::g_active_profiler.store(nullptr);
+      return capture.status();
+    }
+    profiler_internal::ActiveHookCapture() = std::move(*capture);
+    session_pid_ = getpid();
+    return absl::OkStatus();
   }
   auto session = std::make_unique<Session>(this, options);
   absl::Status begun = session->Begin();
@@ -238,6 +264,17 @@ absl::Status Profiler::Start(const ProfilerOptions& options) {
 absl::StatusOr<Profile> Profiler::Stop() {
   std::lock_guard<std::mutex> lock(control_mu_);
   AbandonIfForked();
+  if (auto& hooks = profiler_internal::ActiveHookCapture(); hooks != nullptr) {
+    hooks->Shutdown();
+    Profile profile;
+    {
+      std::lock_guard<std::mutex> symbols(symbol_mu_);
+      profile = hooks->Build(SymbolizerLocked());
+    }
+    hooks.reset();
+    profiler_internal::g_active_profiler.store(nullptr);
+    return profile;
+  }
   if (session_ == nullptr) {
     return absl::FailedPreconditionError("the profiler is not running; call Start() first");
   }
@@ -251,6 +288,10 @@ absl::StatusOr<Profile> Profiler::Stop() {
 absl::StatusOr<Profile> Profiler::Dump() {
   std::lock_guard<std::mutex> lock(control_mu_);
   AbandonIfForked();
+  if (auto& hooks = profiler_internal::ActiveHookCapture(); hooks != nullptr) {
+    std::lock_guard<std::mutex> symbols(symbol_mu_);
+    return hooks->Build(SymbolizerLocked());
+  }
   if (session_ == nullptr) {
     return absl::FailedPreconditionError("the profiler is not running; call Start() first");
   }
@@ -260,12 +301,18 @@ absl::StatusOr<Profile> Profiler::Dump() {
 bool Profiler::IsRunning() {
   std::lock_guard<std::mutex> lock(control_mu_);
   AbandonIfForked();
+  if (profiler_internal::ActiveHookCapture() != nullptr) {
+    return profiler_internal::ActiveHookCapture()->sampling();
+  }
   return session_ != nullptr && session_->sampling();
 }
 
 ProfilerStatus Profiler::Status() {
   std::lock_guard<std::mutex> lock(control_mu_);
   AbandonIfForked();
+  if (profiler_internal::ActiveHookCapture() != nullptr) {
+    return profiler_internal::ActiveHookCapture()->Status();
+  }
   if (session_ == nullptr) {
     ProfilerStatus status;
     status.event = defaults_.event;

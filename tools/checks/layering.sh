@@ -29,18 +29,22 @@ declare -A allowed=(
   # include it all the same.
   [ui]="base facade perf profile render http json mustache"
   [testing]="base"
+  # hooks/: the allocation and lock hooks (DESIGN.md's third kind of
+  # source, beside sample/ and perf/). Self-contained on purpose: they run
+  # inside malloc, so they use only their own lock-free tables.
+  [hooks]="base"
   # The facade (flamekit/profiler.h) itself: Profile and the tunables only.
   # (and its implementation, under FLAMEKIT_IMPLEMENTATION only).
   [facade]="base profile facade_impl"
   # Its implementation headers (compiled once, in profiler.cc).
-  [facade_impl]="base buffer collect facade perf profile sample symbol unwind"
+  [facade_impl]="base buffer collect facade hooks perf profile sample symbol unwind"
 )
 
 # include line -> the stage or library it names ("" when not ours to judge).
 classify() {
   case "$1" in
     flamekit/profiler.h) echo facade ;;
-    flamekit/profiler_impl.h|flamekit/profiler_session.h|flamekit/profiler_engine_choice.h|flamekit/profiler_collector.h) echo facade_impl ;;
+    flamekit/profiler_impl.h|flamekit/profiler_session.h|flamekit/profiler_engine_choice.h|flamekit/profiler_collector.h|flamekit/profiler_hooks.h) echo facade_impl ;;
     flamekit/testing/*) echo "" ;;
     flamekit/*/*) local rest=${1#flamekit/}; echo "${rest%%/*}" ;;
     re2/*) echo re2 ;;
@@ -55,7 +59,7 @@ classify() {
 stage_of() {
   case "$1" in
     include/flamekit/profiler.h) echo facade ;;
-    include/flamekit/profiler_impl.h|include/flamekit/profiler_session.h|include/flamekit/profiler_engine_choice.h|include/flamekit/profiler_collector.h|include/flamekit/profiler.cc) echo facade_impl ;;
+    include/flamekit/profiler_impl.h|include/flamekit/profiler_session.h|include/flamekit/profiler_engine_choice.h|include/flamekit/profiler_collector.h|include/flamekit/profiler_hooks.h|include/flamekit/profiler.cc) echo facade_impl ;;
     include/flamekit/*/*) local rest=${1#include/flamekit/}; echo "${rest%%/*}" ;;
     *) echo "" ;;
   esac

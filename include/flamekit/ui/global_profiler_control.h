@@ -75,7 +75,14 @@ inline ProfilerOptions GlobalProfilerControl::ToProfilerOptions(const UiStartOpt
                                                                 ProfilerOptions base) {
   base.event = options.event;
   if (options.interval > absl::ZeroDuration()) base.interval = options.interval;
-  if (options.interval_events > 0) {
+  const bool hook_event =
+      base.event == "alloc" || base.event == "live" || base.event == "lock";
+  if (hook_event) {
+    // alloc, live: a bare number is the mean bytes between samples; lock:
+    // the interval is the shortest wait recorded.
+    if (options.interval_events > 0) base.alloc_interval_bytes = options.interval_events;
+    if (options.interval > absl::ZeroDuration()) base.lock_threshold = options.interval;
+  } else if (options.interval_events > 0) {
     // A bare number: a count for counting events; for the clocks, as
     // ParsePerfInterval documents, nanoseconds.
     bool clock = base.event == "cpu" || base.event == "ctimer" || base.event == "itimer" ||
@@ -134,6 +141,8 @@ inline UiStartOptions GlobalProfilerControl::DefaultOptions() {
 inline std::vector<std::string> GlobalProfilerControl::Events() {
   std::call_once(events_once_, [this] {
     events_ = ProbeSampleableEvents({"cpu", "ctimer", "itimer", "wall"});
+    // The allocation and lock events, where the program has the hooks.
+    for (std::string& event : Profiler::HookEvents()) events_.push_back(std::move(event));
   });
   return events_;
 }

@@ -1,0 +1,584 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: interpose.cc
+//
+// The hooks themselves (the lock waits are in interpose_locks.cc):
+// definitions of the allocation functions (malloc,
+// calloc, realloc, reallocarray, posix_memalign, aligned_alloc, memalign,
+// valloc, pvalloc, free, every form of operator new/delete, anonymous
+// mmap/munmap) and of the lock waits (pthread_mutex_lock,
+// pthread_rwlock_rdlock/wrlock, pthread_cond_wait/timedwait) that take the
+// place of libc's by symbol interposition (hook_runtime.h says why), record
+// into StackTable/LiveTable when an event is on, and forward to the next
+// definition (libc's, or a replacement allocator's such as jemalloc's when
+// it comes after this object in the lookup order).
+//
+// Thread and signal safety, the promises made to the host program:
+// - Fast path (event off, or an allocation not sampled): a relaxed load,
+//   a thread-local subtraction and a compare; no lock, no system call, no
+//   allocation. free() in `live` adds one relaxed load while nothing
+//   sampled is live, else a hash probe.
+// - Sampled path: a bounded frame-pointer walk inside the thread's stack
+//   (bounds cached per thread), a lock-free table insert; never waits, a
+//   full table drops the sample and counts it.
+// - Re-entrancy: a thread-local guard makes any allocation or lock made
+//   while recording (pthread_getattr_np's, the profile's own) go straight
+//   to the real function.
+// - Thread-local state is initial-exec TLS and valid zero-filled, so threads
+//   created before the profiler started, or in their very first malloc,
+//   are handled (initial-exec: the object must be the executable, linked
+//   into it, or preloaded; a dlopen()ed copy would fail to load for lack
+//   of static TLS).
+// - fork(): nothing here locks, so a child never inherits a held lock; the
+//   first sample in a child turns recording off there (the profile is the
+//   parent's).
+// - Before the real functions are found (dlsym allocates) allocations come
+//   from a small static arena, never freed.
+// Signal handlers that call malloc are already undefined behaviour; the
+// hooks add no new hazard there (the guard is per thread).
+
+#include <dlfcn.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <new>
+#include <vector>
+
+#include "flamekit/hooks/hook_runtime.h"
+#include "include/flamekit/hooks/interpose_internal.h"  // private to :interpose
+#include "flamekit/hooks/live_table.h"
+#include "flamekit/hooks/poisson_sampler.h"
+#include "flamekit/hooks/stack_table.h"
+
+
+namespace flamekit {
+namespace hooks_internal {
+
+__thread ThreadState t_state __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+Real g_real;
+std::atomic<int> g_resolved{0};
+// Set by Resolve(): the object whose malloc() comes before ours.
+const char* g_shadowed_by = nullptr;  // 0 no, 1 in progress, 2 done
+
+// The arena for allocations made while dlsym() runs (it may calloc).
+alignas(64) char g_arena[64 * 1024];
+std::atomic<size_t> g_arena_used{0};
+
+bool InArena(const void* p) {
+  return p >= static_cast<const void*>(g_arena) &&
+         p < static_cast<const void*>(g_arena + sizeof(g_arena));
+}
+
+void* ArenaAlloc(size_t size, size_t align = 16) {
+  if (align < 16) align = 16;
+  size_t old = g_arena_used.load();
+  for (;;) {
+    size_t start = (old + align - 1) & ~(align - 1);
+    if (start + size > sizeof(g_arena) || start + size < start) return nullptr;
+    if (g_arena_used.compare_exchange_weak(old, start + size)) return g_arena + start;
+  }
+}
+
+// Internal linkage: its address is computed PC-relative, so it is always in
+// this object (an exported function's address may come through the GOT
+// and be another object's definition).
+static void SelfMarker() {}
+
+// Whether `address` is inside the object that holds this code.
+bool InThisObject(void* address) {
+  Dl_info self, other;
+  if (dladdr(reinterpret_cast<void*>(&SelfMarker), &self) == 0) return false;
+  if (dladdr(address, &other) == 0) return false;
+  return self.dli_fbase == other.dli_fbase;
+}
+
+// The definition to forward to: the global one if it is not ours (a
+// replacement allocator preloaded before us), else the next one after us.
+void* Next(const char* name, void* /*unused*/, const char* version = nullptr) {
+  void* global = version != nullptr ? dlvsym(RTLD_DEFAULT, name, version)
+                                    : dlsym(RTLD_DEFAULT, name);
+  if (global != nullptr && !InThisObject(global)) return global;
+  return version != nullptr ? dlvsym(RTLD_NEXT, name, version) : dlsym(RTLD_NEXT, name);
+}
+
+}  // namespace hooks_internal
+}  // namespace flamekit
+
+namespace flamekit {
+namespace hooks_internal {
+
+void Resolve() {
+  int expected = 0;
+  if (!g_resolved.compare_exchange_strong(expected, 1)) {
+    // Another thread resolves: its dlsym() is short; spinning here is
+    // bounded by it (only ever at the process's first allocations).
+    while (g_resolved.load() != 2) {
+    }
+    return;
+  }
+  ThreadState& t = t_state;
+  ++t.resolving;
+  Real r;
+  r.malloc = reinterpret_cast<decltype(r.malloc)>(Next("malloc", reinterpret_cast<void*>(&::malloc)));
+  r.calloc = reinterpret_cast<decltype(r.calloc)>(Next("calloc", reinterpret_cast<void*>(&::calloc)));
+  r.realloc = reinterpret_cast<decltype(r.realloc)>(Next("realloc", reinterpret_cast<void*>(&::realloc)));
+  r.reallocarray = reinterpret_cast<decltype(r.reallocarray)>(
+      Next("reallocarray", reinterpret_cast<void*>(&::reallocarray)));
+  r.free = reinterpret_cast<decltype(r.free)>(Next("free", reinterpret_cast<void*>(&::free)));
+  r.posix_memalign = reinterpret_cast<decltype(r.posix_memalign)>(
+      Next("posix_memalign", reinterpret_cast<void*>(&::posix_memalign)));
+  r.aligned_alloc = reinterpret_cast<decltype(r.aligned_alloc)>(
+      Next("aligned_alloc", reinterpret_cast<void*>(&::aligned_alloc)));
+  r.memalign = reinterpret_cast<decltype(r.memalign)>(Next("memalign", reinterpret_cast<void*>(&::memalign)));
+  r.valloc = reinterpret_cast<decltype(r.valloc)>(Next("valloc", reinterpret_cast<void*>(&::valloc)));
+  r.pvalloc = reinterpret_cast<decltype(r.pvalloc)>(Next("pvalloc", reinterpret_cast<void*>(&::pvalloc)));
+  r.mmap = reinterpret_cast<decltype(r.mmap)>(Next("mmap", reinterpret_cast<void*>(&::mmap)));
+  r.munmap = reinterpret_cast<decltype(r.munmap)>(Next("munmap", reinterpret_cast<void*>(&::munmap)));
+  r.mutex_lock = reinterpret_cast<decltype(r.mutex_lock)>(
+      Next("pthread_mutex_lock", reinterpret_cast<void*>(&::pthread_mutex_lock)));
+  r.mutex_trylock = reinterpret_cast<decltype(r.mutex_trylock)>(dlsym(RTLD_NEXT, "pthread_mutex_trylock"));
+  r.rwlock_rdlock = reinterpret_cast<decltype(r.rwlock_rdlock)>(
+      Next("pthread_rwlock_rdlock", reinterpret_cast<void*>(&::pthread_rwlock_rdlock)));
+  r.rwlock_tryrdlock =
+      reinterpret_cast<decltype(r.rwlock_tryrdlock)>(dlsym(RTLD_NEXT, "pthread_rwlock_tryrdlock"));
+  r.rwlock_wrlock = reinterpret_cast<decltype(r.rwlock_wrlock)>(
+      Next("pthread_rwlock_wrlock", reinterpret_cast<void*>(&::pthread_rwlock_wrlock)));
+  r.rwlock_trywrlock =
+      reinterpret_cast<decltype(r.rwlock_trywrlock)>(dlsym(RTLD_NEXT, "pthread_rwlock_trywrlock"));
+  // The condition variable functions have two versions; programs built
+  // since glibc 2.3.2 use these (the older ones take another struct).
+  r.cond_wait = reinterpret_cast<decltype(r.cond_wait)>(
+      Next("pthread_cond_wait", reinterpret_cast<void*>(&::pthread_cond_wait), "GLIBC_2.3.2"));
+  r.cond_timedwait = reinterpret_cast<decltype(r.cond_timedwait)>(Next(
+      "pthread_cond_timedwait", reinterpret_cast<void*>(&::pthread_cond_timedwait), "GLIBC_2.3.2"));
+  void* global_malloc = dlsym(RTLD_DEFAULT, "malloc");
+  Dl_info info;
+  if (global_malloc != nullptr && !InThisObject(global_malloc) &&
+      dladdr(global_malloc, &info) != 0) {
+    g_shadowed_by = info.dli_fname;
+  }
+  g_real = r;
+  --t.resolving;
+  g_resolved.store(2);
+}
+
+__attribute__((always_inline)) inline bool Ready() {
+  if (__builtin_expect(g_resolved.load(std::memory_order_acquire) == 2, 1)) return true;
+  if (t_state.resolving != 0) return false;
+  Resolve();
+  return true;
+}
+
+// What is recorded, and where.
+std::atomic<int> g_event{0};
+std::atomic<uint64_t> g_mean_bytes{512 * 1024};
+std::atomic<uint64_t> g_lock_threshold_ns{10000};
+std::atomic<uint64_t> g_mmap_min_bytes{64 * 1024};
+std::atomic<pid_t> g_owner_pid{0};
+std::atomic<uint64_t> g_samples{0};
+StackTable* g_stacks = nullptr;
+LiveTable* g_live = nullptr;
+
+uint64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// The caller's stack from the hooked function's frame `fp`: frame records
+// {saved fp, return address} walked while they stay inside this thread's
+// stack, grow, and are aligned. Bounded by kHookMaxFrames.
+uint32_t WalkStack(uint64_t fp, uint64_t* pcs) {
+  ThreadState& t = t_state;
+  if (t.bounds_state == 0) {
+    t.bounds_state = 2;
+    pthread_attr_t attr;
+    // Allocates (reads /proc/self/maps for the main thread): the guard
+    // sends those allocations straight to the real malloc.
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      void* address = nullptr;
+      size_t size = 0;
+      if (pthread_attr_getstack(&attr, &address, &size) == 0) {
+        t.stack_low = reinterpret_cast<uint64_t>(address);
+        t.stack_high = t.stack_low + size;
+        t.bounds_state = 1;
+      }
+      pthread_attr_destroy(&attr);
+    }
+  }
+  if (t.bounds_state != 1) return 0;
+  uint32_t n = 0;
+  uint64_t previous = 0;
+  while (n < kHookMaxFrames) {
+    if ((fp & 7) != 0 || fp <= previous || fp < t.stack_low || fp + 16 > t.stack_high) break;
+    const uint64_t* record = reinterpret_cast<const uint64_t*>(fp);
+    const uint64_t return_address = record[1];
+    if (return_address == 0) break;
+    pcs[n++] = return_address;
+    previous = fp;
+    fp = record[0];
+  }
+  return n;
+}
+
+bool OwnedHere() {
+  const pid_t owner = g_owner_pid.load(std::memory_order_relaxed);
+  if (owner == getpid()) return true;
+  // A forked child: the capture is the parent's. Stop recording here.
+  g_event.store(0, std::memory_order_relaxed);
+  return false;
+}
+
+FK_NOINLINE void RecordAllocation(void* p, uint64_t size, uint64_t fp, int event) {
+  ThreadState& t = t_state;
+  ++t.guard;
+  if (OwnedHere()) {
+    uint64_t pcs[kHookMaxFrames];
+    const uint32_t depth = WalkStack(fp, pcs);
+    const uint64_t mean = g_mean_bytes.load(std::memory_order_relaxed);
+    const SampleWeight w = EstimateWeight(size, mean);
+    const int32_t slot = g_stacks->Add(pcs, depth, event == 2 ? 0 : w.bytes, event == 2 ? 0 : w.count);
+    g_samples.fetch_add(1, std::memory_order_relaxed);
+    if (event == 2 && slot >= 0) {
+      g_live->Insert(reinterpret_cast<uintptr_t>(p), w.bytes, slot, NowNs());
+    }
+  }
+  --t.guard;
+}
+
+// After a successful allocation of `size` bytes at p; `fp` is the hooked
+// function's frame.
+__attribute__((always_inline)) inline void OnAlloc(void* p, uint64_t size, uint64_t fp) {
+  const int event = g_event.load(std::memory_order_relaxed);
+  if (__builtin_expect(event != 1 && event != 2, 1) || p == nullptr) return;
+  ThreadState& t = t_state;
+  if (t.guard != 0) return;
+  const uint64_t mean = g_mean_bytes.load(std::memory_order_relaxed);
+  if (__builtin_expect(t.sampler.rng == 0, 0)) {
+    // This thread's first allocation since it started: seed, and draw a
+    // budget (a zero budget would sample this allocation for certain).
+    t.sampler.Seed(reinterpret_cast<uint64_t>(&t) ^ (NowNs() * 0x9E3779B97F4A7C15ull));
+    t.sampler.bytes_left = t.sampler.NextBudget(mean);
+  }
+  if (!t.sampler.Record(size, mean)) return;
+  RecordAllocation(p, size, fp, event);
+}
+
+// Before the block at p goes back to the allocator (so another thread's
+// allocation at the same address cannot be forgotten by mistake).
+__attribute__((always_inline)) inline void OnFree(void* p) {
+  if (__builtin_expect(g_event.load(std::memory_order_relaxed) != 2, 1) || p == nullptr) return;
+  g_live->Remove(reinterpret_cast<uintptr_t>(p));
+}
+
+bool EnsureResolved() { return Ready(); }
+
+bool LockEventOn() {
+  return __builtin_expect(g_event.load(std::memory_order_relaxed) == 3, 0) && t_state.guard == 0;
+}
+
+FK_NOINLINE void RecordWait(uint64_t start_ns, uint64_t fp) {
+  const uint64_t waited = NowNs() - start_ns;
+  if (waited < g_lock_threshold_ns.load(std::memory_order_relaxed)) return;
+  ThreadState& t = t_state;
+  ++t.guard;
+  if (OwnedHere()) {
+    uint64_t pcs[kHookMaxFrames];
+    const uint32_t depth = WalkStack(fp, pcs);
+    g_stacks->Add(pcs, depth, waited, 1);
+    g_samples.fetch_add(1, std::memory_order_relaxed);
+  }
+  --t.guard;
+}
+
+void* NewImpl(size_t size, size_t align, bool nothrow, uint64_t fp) {
+  if (size == 0) size = 1;
+  for (;;) {
+    void* p = nullptr;
+    if (!Ready()) {
+      p = ArenaAlloc(size, align);
+    } else if (align > alignof(max_align_t)) {
+      if (g_real.posix_memalign(&p, align, size) != 0) p = nullptr;
+    } else {
+      p = g_real.malloc(size);
+    }
+    if (p != nullptr) {
+      OnAlloc(p, size, fp);
+      return p;
+    }
+    std::new_handler handler = std::get_new_handler();
+    if (handler == nullptr) {
+      if (nothrow) return nullptr;
+      throw std::bad_alloc();
+    }
+    if (nothrow) {
+      try {
+        handler();
+      } catch (...) {
+        return nullptr;
+      }
+    } else {
+      handler();
+    }
+  }
+}
+
+__attribute__((always_inline)) inline void FreeImpl(void* p) {
+  if (p == nullptr || InArena(p)) return;
+  OnFree(p);
+  if (Ready()) g_real.free(p);
+}
+
+class Runtime final : public HookRuntime {
+ public:
+  void Enable(const HookConfig& config) override {
+    Ready();
+    ++t_state.guard;
+    if (g_stacks == nullptr) g_stacks = new StackTable();
+    if (g_live == nullptr) g_live = new LiveTable();
+    --t_state.guard;
+    g_event.store(0);
+    g_stacks->Clear();
+    g_live->Clear();
+    g_samples.store(0);
+    g_mean_bytes.store(config.mean_bytes == 0 ? 1 : config.mean_bytes);
+    g_lock_threshold_ns.store(config.lock_threshold_ns);
+    g_mmap_min_bytes.store(config.mmap_min_bytes);
+    g_owner_pid.store(getpid());
+    last_event_ = config.event;
+    g_event.store(static_cast<int>(config.event), std::memory_order_release);
+  }
+
+  void Disable() override { g_event.store(0, std::memory_order_release); }
+
+  HookStats Snapshot(std::vector<HookStack>* out) override {
+    ++t_state.guard;
+    HookStats stats;
+    out->clear();
+    if (g_stacks != nullptr) {
+      stats.samples = g_samples.load();
+      stats.dropped = g_stacks->dropped() + g_live->dropped();
+      stats.reserved_bytes = g_stacks->bytes_reserved() + g_live->bytes_reserved();
+      stats.live_entries = g_live->size();
+      stats.malloc_shadowed_by = g_shadowed_by;
+      const bool live = last_event_ == HookEvent::kLive;
+      if (!live) {
+        g_stacks->ForEach([&](const uint64_t* pcs, uint32_t depth, uint64_t bytes, uint64_t count,
+                              int32_t) {
+          HookStack s;
+          s.pcs.assign(pcs, pcs + depth);
+          s.weight = bytes;
+          s.count = count;
+          out->push_back(std::move(s));
+        });
+      } else {
+        // Live: sum what is still allocated per stack slot.
+        std::vector<HookStack> by_slot(g_stacks->capacity());
+        g_live->ForEach([&](uintptr_t, uint64_t bytes, int32_t slot, uint64_t time_ns) {
+          if (slot < 0 || static_cast<size_t>(slot) >= by_slot.size()) return;
+          HookStack& s = by_slot[slot];
+          s.weight += bytes;
+          s.count += 1;
+          if (s.oldest_ns == 0 || time_ns < s.oldest_ns) s.oldest_ns = time_ns;
+        });
+        for (size_t slot = 0; slot < by_slot.size(); ++slot) {
+          if (by_slot[slot].count == 0) continue;
+          const uint64_t* pcs = nullptr;
+          const uint32_t depth = g_stacks->Stack(static_cast<int32_t>(slot), &pcs);
+          if (depth == 0) continue;
+          by_slot[slot].pcs.assign(pcs, pcs + depth);
+          out->push_back(std::move(by_slot[slot]));
+        }
+      }
+    }
+    --t_state.guard;
+    return stats;
+  }
+
+  void Bypass(bool on) override {
+    if (on) {
+      ++t_state.guard;
+    } else if (t_state.guard > 0) {
+      --t_state.guard;
+    }
+  }
+
+  HookEvent last_event_ = HookEvent::kOff;
+};
+
+Runtime g_runtime;
+
+}  // namespace hooks_internal
+}  // namespace flamekit
+
+using flamekit::hooks_internal::g_real;
+using flamekit::hooks_internal::OnAlloc;
+using flamekit::hooks_internal::OnFree;
+using flamekit::hooks_internal::Ready;
+
+FK_EXPORT flamekit::HookRuntime* flamekit_hook_runtime() {
+  return &flamekit::hooks_internal::g_runtime;
+}
+
+FK_EXPORT void* malloc(size_t size) __THROW {
+  if (!Ready()) return flamekit::hooks_internal::ArenaAlloc(size);
+  void* p = g_real.malloc(size);
+  OnAlloc(p, size, FK_FRAME);
+  return p;
+}
+
+FK_EXPORT void* calloc(size_t n, size_t size) __THROW {
+  if (!Ready()) {
+    // The arena is zero-filled static storage, never reused.
+    if (size != 0 && n > SIZE_MAX / size) return nullptr;
+    return flamekit::hooks_internal::ArenaAlloc(n * size);
+  }
+  void* p = g_real.calloc(n, size);
+  if (p != nullptr) OnAlloc(p, static_cast<uint64_t>(n) * size, FK_FRAME);
+  return p;
+}
+
+FK_EXPORT void* realloc(void* old, size_t size) __THROW {
+  using flamekit::hooks_internal::InArena;
+  if (!Ready() || InArena(old)) {
+    // Arena blocks are not resized in place: copy what may have been used.
+    void* p = Ready() ? g_real.malloc(size) : flamekit::hooks_internal::ArenaAlloc(size);
+    if (p != nullptr && old != nullptr) {
+      const size_t room = static_cast<size_t>(flamekit::hooks_internal::g_arena +
+                                              sizeof(flamekit::hooks_internal::g_arena) -
+                                              static_cast<char*>(old));
+      memcpy(p, old, size < room ? size : room);
+    }
+    return p;
+  }
+  OnFree(old);
+  void* p = g_real.realloc(old, size);
+  if (p != nullptr && size != 0) OnAlloc(p, size, FK_FRAME);
+  return p;
+}
+
+FK_EXPORT void* reallocarray(void* old, size_t n, size_t size) __THROW {
+  if (size != 0 && n > SIZE_MAX / size) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (!Ready() || flamekit::hooks_internal::InArena(old)) return realloc(old, n * size);
+  OnFree(old);
+  void* p = g_real.reallocarray(old, n, size);
+  if (p != nullptr && n * size != 0) OnAlloc(p, static_cast<uint64_t>(n) * size, FK_FRAME);
+  return p;
+}
+
+FK_EXPORT void free(void* p) __THROW { flamekit::hooks_internal::FreeImpl(p); }
+
+FK_EXPORT int posix_memalign(void** out, size_t align, size_t size) __THROW {
+  if (!Ready()) {
+    void* p = flamekit::hooks_internal::ArenaAlloc(size, align);
+    if (p == nullptr) return ENOMEM;
+    *out = p;
+    return 0;
+  }
+  const int error = g_real.posix_memalign(out, align, size);
+  if (error == 0) OnAlloc(*out, size, FK_FRAME);
+  return error;
+}
+
+FK_EXPORT void* aligned_alloc(size_t align, size_t size) __THROW {
+  if (!Ready()) return flamekit::hooks_internal::ArenaAlloc(size, align);
+  void* p = g_real.aligned_alloc(align, size);
+  OnAlloc(p, size, FK_FRAME);
+  return p;
+}
+
+FK_EXPORT void* memalign(size_t align, size_t size) __THROW {
+  if (!Ready()) return flamekit::hooks_internal::ArenaAlloc(size, align);
+  void* p = g_real.memalign(align, size);
+  OnAlloc(p, size, FK_FRAME);
+  return p;
+}
+
+FK_EXPORT void* valloc(size_t size) __THROW {
+  if (!Ready()) return flamekit::hooks_internal::ArenaAlloc(size, 4096);
+  void* p = g_real.valloc(size);
+  OnAlloc(p, size, FK_FRAME);
+  return p;
+}
+
+FK_EXPORT void* pvalloc(size_t size) __THROW {
+  if (!Ready()) return flamekit::hooks_internal::ArenaAlloc(size, 4096);
+  void* p = g_real.pvalloc(size);
+  OnAlloc(p, size, FK_FRAME);
+  return p;
+}
+
+FK_EXPORT void* mmap(void* address, size_t length, int prot, int flags, int fd, off_t offset) __THROW {
+  if (!Ready()) {
+    return reinterpret_cast<void*>(syscall(SYS_mmap, address, length, prot, flags, fd, offset));
+  }
+  void* p = g_real.mmap(address, length, prot, flags, fd, offset);
+  if (p != MAP_FAILED && (flags & MAP_ANONYMOUS) != 0 &&
+      length >= flamekit::hooks_internal::g_mmap_min_bytes.load(std::memory_order_relaxed)) {
+    OnAlloc(p, length, FK_FRAME);
+  }
+  return p;
+}
+
+FK_EXPORT int munmap(void* address, size_t length) __THROW {
+  if (!Ready()) return static_cast<int>(syscall(SYS_munmap, address, length));
+  OnFree(address);
+  return g_real.munmap(address, length);
+}
+
+// operator new/delete, every form: they allocate here directly (rather
+// than leaving libstdc++'s, which has no frame pointer, to call malloc), so
+// the walk's first frame is the code that said `new`.
+#define FK_CXX __attribute__((visibility("default")))
+using flamekit::hooks_internal::FreeImpl;
+using flamekit::hooks_internal::NewImpl;
+
+FK_CXX void* operator new(size_t n) { return NewImpl(n, 0, false, FK_FRAME); }
+FK_CXX void* operator new[](size_t n) { return NewImpl(n, 0, false, FK_FRAME); }
+FK_CXX void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  return NewImpl(n, 0, true, FK_FRAME);
+}
+FK_CXX void* operator new[](size_t n, const std::nothrow_t&) noexcept {
+  return NewImpl(n, 0, true, FK_FRAME);
+}
+FK_CXX void* operator new(size_t n, std::align_val_t a) {
+  return NewImpl(n, static_cast<size_t>(a), false, FK_FRAME);
+}
+FK_CXX void* operator new[](size_t n, std::align_val_t a) {
+  return NewImpl(n, static_cast<size_t>(a), false, FK_FRAME);
+}
+FK_CXX void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return NewImpl(n, static_cast<size_t>(a), true, FK_FRAME);
+}
+FK_CXX void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return NewImpl(n, static_cast<size_t>(a), true, FK_FRAME);
+}
+FK_CXX void operator delete(void* p) noexcept { FreeImpl(p); }
+FK_CXX void operator delete[](void* p) noexcept { FreeImpl(p); }
+FK_CXX void operator delete(void* p, size_t) noexcept { FreeImpl(p); }
+FK_CXX void operator delete[](void* p, size_t) noexcept { FreeImpl(p); }
+FK_CXX void operator delete(void* p, const std::nothrow_t&) noexcept { FreeImpl(p); }
+FK_CXX void operator delete[](void* p, const std::nothrow_t&) noexcept { FreeImpl(p); }
+FK_CXX void operator delete(void* p, std::align_val_t) noexcept { FreeImpl(p); }
+FK_CXX void operator delete[](void* p, std::align_val_t) noexcept { FreeImpl(p); }
+FK_CXX void operator delete(void* p, size_t, std::align_val_t) noexcept { FreeImpl(p); }
+FK_CXX void operator delete[](void* p, size_t, std::align_val_t) noexcept { FreeImpl(p); }
+FK_CXX void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  FreeImpl(p);
+}
+FK_CXX void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  FreeImpl(p);
+}
