@@ -42,9 +42,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
-#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,9 +54,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "flamekit/profile/gunzip.h"
 #include "flamekit/profile/input_file.h"
 #include "flamekit/profile/profile.h"
-#include "zlib.h"  // gzip: pprof files are gzipped protobuf
 
 namespace flamekit {
 
@@ -73,17 +71,6 @@ struct PprofReadInfo {
   std::string sample_type;  // the one kept
   std::string note;         // which was kept and which others exist, if any
 };
-
-// IsGzip()
-//
-// Whether `bytes` starts with the gzip magic (1f 8b).
-bool IsGzip(absl::string_view bytes);
-
-// Gunzip()
-//
-// The decompressed bytes of a gzip (or zlib) stream, at most `max_bytes`.
-absl::StatusOr<std::string> Gunzip(absl::string_view bytes, absl::string_view source_name,
-                                   size_t max_bytes);
 
 // LooksLikePprofProto()
 //
@@ -220,66 +207,6 @@ inline FrameKind KindFor(absl::string_view name, absl::string_view file, bool fi
 }
 
 }  // namespace pprof_read_internal
-
-inline bool IsGzip(absl::string_view bytes) {
-  return bytes.size() >= 2 && static_cast<uint8_t>(bytes[0]) == 0x1f &&
-         static_cast<uint8_t>(bytes[1]) == 0x8b;
-}
-
-inline absl::StatusOr<std::string> Gunzip(absl::string_view bytes,
-                                          absl::string_view source_name, size_t max_bytes) {
-  z_stream stream;
-  memset(&stream, 0, sizeof(stream));
-  // 15 + 32: detect gzip or zlib headers.
-  if (inflateInit2(&stream, 15 + 32) != Z_OK) {
-    return absl::ResourceExhaustedError("zlib inflateInit2 failed: out of memory?");
-  }
-  std::string out;
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
-  constexpr size_t kChunk = size_t{1} << 20;
-  size_t remaining_in = bytes.size();
-  int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
-    if (stream.avail_in == 0) {
-      const size_t give = remaining_in < (size_t{1} << 30) ? remaining_in : (size_t{1} << 30);
-      stream.avail_in = static_cast<uInt>(give);
-      remaining_in -= give;
-    }
-    const size_t old = out.size();
-    if (old >= max_bytes + 1) {
-      inflateEnd(&stream);
-      return absl::ResourceExhaustedError(absl::StrCat(
-          source_name, ": decompresses to more than ", max_bytes,
-          " bytes (the bound for one profile); is it a gzip bomb? Split the profile or "
-          "raise the bound"));
-    }
-    const size_t room = std::min(kChunk, max_bytes + 1 - old);
-    out.resize(old + room);
-    stream.next_out = reinterpret_cast<Bytef*>(&out[old]);
-    stream.avail_out = static_cast<uInt>(room);
-    rc = inflate(&stream, Z_NO_FLUSH);
-    out.resize(old + room - stream.avail_out);
-    if (rc == Z_BUF_ERROR && stream.avail_in == 0 && remaining_in == 0) {
-      inflateEnd(&stream);
-      return absl::InvalidArgumentError(absl::StrCat(
-          source_name, ": the gzip data ends early (a truncated file?); copy it again"));
-    }
-    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-      inflateEnd(&stream);
-      return absl::InvalidArgumentError(absl::StrCat(
-          source_name, ": damaged gzip data (zlib: ",
-          stream.msg != nullptr ? stream.msg : "error", "); copy the file again"));
-    }
-  }
-  inflateEnd(&stream);
-  if (out.size() > max_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        source_name, ": decompresses to more than ", max_bytes,
-        " bytes (the bound for one profile); is it a gzip bomb? Split the profile or "
-        "raise the bound"));
-  }
-  return out;
-}
 
 inline bool LooksLikePprofProto(absl::string_view bytes) {
   if (bytes.empty()) return false;

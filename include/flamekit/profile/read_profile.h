@@ -50,6 +50,7 @@
 #include "flamekit/base/scoped_fd.h"
 #include "flamekit/profile/collapsed_reader.h"
 #include "flamekit/profile/embedded_stacks.h"
+#include "flamekit/profile/gunzip.h"
 #include "flamekit/profile/input_file.h"
 #include "flamekit/profile/perf_script_reader.h"
 #include "flamekit/profile/pprof_reader.h"

@@ -57,8 +57,9 @@ std::vector<std::string> Canonical(const Profile& p) {
 }
 
 // A profile with every frame kind pprof can carry and names that test the
-// escaping of each format (markup, quotes, spaces, UTF-8, '%').
-Profile Nasty(bool with_inlined_and_odd_bytes) {
+// escaping of each format (markup, quotes, spaces, UTF-8, '%'); pages also
+// get bytes no other format can hold.
+Profile Nasty(bool with_odd_bytes) {
   Profile p;
   p.metadata().event = "page-faults";
   p.metadata().title = "nasty <title> & \"quotes\"";
@@ -83,10 +84,15 @@ Profile Nasty(bool with_inlined_and_odd_bytes) {
   p.AddStack({truncated, unknown2}, 2);
   p.AddStack({main, script, utf8}, 11);
   p.AddThreadStack("worker tid=17", std::vector<FrameId>{main, cpp}, 4);
-  if (with_inlined_and_odd_bytes) {
-    FrameId inl = p.InternFrame("inlined_helper", FrameKind::kInlined);
+  // Two frames inlined into their caller (one pprof location, three lines).
+  FrameId parse = p.InternFrame("Parser::ParseValue()");
+  FrameId next = p.InternFrame("Lexer::Next()", FrameKind::kInlined);
+  FrameId peek = p.InternFrame("Lexer::Peek()", FrameKind::kInlined);
+  p.AddStack({main, parse, next, peek}, 6);
+  p.AddStack({main, parse, next}, 2);
+  if (with_odd_bytes) {
     FrameId odd = p.InternFrame(std::string("bad\xFF\x01utf8;semi\nline", 20));
-    p.AddStack({main, inl, odd}, 1);
+    p.AddStack({main, next, odd}, 1);
   }
   return p;
 }
@@ -98,7 +104,7 @@ absl::StatusOr<Profile> Read(absl::string_view bytes, absl::string_view name,
 }
 
 TEST(ReadProfileTest, HtmlPageRoundTripsExactly) {
-  const Profile original = Nasty(/*with_inlined_and_odd_bytes=*/true);
+  const Profile original = Nasty(/*with_odd_bytes=*/true);
   RenderOptions options;
   options.minwidth = 50;  // the drawing is pruned; the embedded stacks are not
   FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::string html, RenderFlameGraphHtml(original, options));
@@ -131,7 +137,7 @@ TEST(ReadProfileTest, SvgRoundTripsExactly) {
 }
 
 TEST(ReadProfileTest, PprofRoundTripsGzippedAndRaw) {
-  const Profile original = Nasty(/*with_inlined_and_odd_bytes=*/false);
+  const Profile original = Nasty(/*with_odd_bytes=*/false);
   FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::string gz, RenderPprof(original));
   for (const std::string& bytes : {gz, EncodePprofProto(original)}) {
     ProfileReadInfo info;
