@@ -429,6 +429,11 @@ TEST(ReadProfileTest, PerfScriptErrorsNameTheLine) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("two events")));
   EXPECT_THAT(Read(good + "prog 12 1.000003: 250000 cpu-clock:u: \n\tgarbage here\n", "bad.txt"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad.txt:5: expected a frame")));
+  // A line past max_line_bytes (16 MiB by default; 64 KiB here) is refused.
+  ProfileReadOptions options;
+  options.max_line_bytes = 64 << 10;
+  EXPECT_THAT(Read(good + "\t" + std::string(100 << 10, 'f'), "long.txt", nullptr, options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("longer than 65536")));
 }
 
 }  // namespace
