@@ -19,9 +19,8 @@ namespace {
 constexpr FlagSpec kTopFlag = {"--top", "", true};
 
 constexpr char kDetails[] =
-    "Reads INPUT (collapsed stacks, 'frame;frame;frame COUNT' a line, as\n"
-    "FlameGraph, perf + stackcollapse, async-profiler and flamekit write them;\n"
-    "'-' reads standard input) and writes OUTPUT in the format its extension\n"
+    "Reads INPUT (any format below; '-' reads standard input) and writes\n"
+    "OUTPUT in the format its extension\n"
     "names: .html (interactive flame graph), .svg, .pb.gz or .pprof (pprof),\n"
     ".txt, .collapsed or .folded (collapsed text; '-' for standard\n"
     "output). Several INPUTs are merged into one profile (their samples\n"
@@ -34,16 +33,17 @@ int Run(const ParsedArgs& args, CommandIo& io);
 
 const Command& Self() {
   static const std::string* const details =
-      new std::string(absl::StrCat(kDetails, kRenderFlagsHelp, kInputFlagsHelp));
+      new std::string(absl::StrCat(kDetails, kRenderFlagsHelp, kInputFlagsHelp, "\n",
+                                   kInputFormatsHelp));
   static const Command command = {
       "convert",
       "Convert a profile to another format, filtering and transforming stacks",
       "flamekit convert INPUT... -f OUTPUT [--include RE] [--exclude RE] "
-      "[--transforms FILE.json] [--threads] [--lenient] [--top N] "
+      "[--transforms FILE.json] [--threads] [--lenient] [--sample-type NAME] [--top N] "
       "[--format F] [--title T] [--minwidth PCT] [--inverted] [--reverse]",
       details->c_str(),
       {kOutputFlag,  kIncludeFlag, kExcludeFlag, kTransformsFlag,
-       kThreadsFlag, kLenientFlag, kTopFlag,     kTitleFlag,
+       kThreadsFlag, kLenientFlag, kTopFlag, kSampleTypeFlag,     kTitleFlag,
        kMinwidthFlag, kInvertedFlag, kReverseFlag, kFormatFlag},
       &Run};
   return command;
@@ -79,11 +79,11 @@ int Run(const ParsedArgs& args, CommandIo& io) {
   absl::StatusOr<TransformList> transforms = BuildTransforms(args);
   if (!transforms.ok()) return ExitCode(command, transforms.status(), io);
   absl::StatusOr<Profile> loaded =
-      LoadProfile(args.positional[0], args.Has(kLenientFlag.name), io);
+      LoadProfile(args.positional[0], args, io);
   if (!loaded.ok()) return ExitCode(command, loaded.status(), io);
   for (size_t i = 1; i < args.positional.size(); ++i) {
     absl::StatusOr<Profile> more =
-        LoadProfile(args.positional[i], args.Has(kLenientFlag.name), io);
+        LoadProfile(args.positional[i], args, io);
     if (!more.ok()) return ExitCode(command, more.status(), io);
     absl::StatusOr<Profile> merged = MergeProfiles(*loaded, *more);
     if (!merged.ok()) {

@@ -19,8 +19,8 @@ namespace {
 constexpr FlagSpec kNormalizeFlag = {"--normalize", "-n", false};
 
 constexpr char kDetails[] =
-    "Reads two profiles (collapsed stacks; '-' reads standard input for one of\n"
-    "them), matches their stacks and writes, for every stack of either, its\n"
+    "Reads two profiles (any format below, e.g. two `record` or `watch` .html\n"
+    "captures; '-' reads standard input for one of them), matches their stacks and writes, for every stack of either, its\n"
     "samples before (BASE) and after (NEW). OUTPUT's extension names the\n"
     "format: .html for an interactive diff graph (growth red, shrink blue),\n"
     ".svg, or .txt, .collapsed, .folded for FlameGraph's difffolded text\n"
@@ -31,21 +31,24 @@ constexpr char kDetails[] =
     "  -n, --normalize       scale BEFORE counts so both sides have the same\n"
     "                        total (compare shapes of captures of different\n"
     "                        lengths)\n"
-    "The filters and transforms below apply to both profiles.\n";
+    "The filters and transforms below apply to both profiles. Both must have\n"
+    "sampled the same event (the pages and pprof files say which).\n";
 
 int Run(const ParsedArgs& args, CommandIo& io);
 
 const Command& Self() {
   static const std::string* const details =
-      new std::string(absl::StrCat(kDetails, kRenderFlagsHelp, kInputFlagsHelp));
+      new std::string(absl::StrCat(kDetails, kRenderFlagsHelp, kInputFlagsHelp, "\n",
+                                   kInputFormatsHelp));
   static const Command command = {
       "diff", "Compare two profiles stack by stack (before/after counts)",
       "flamekit diff BASE NEW -f OUTPUT [--normalize] [--include RE] "
       "[--exclude RE] [--transforms FILE.json] [--threads] [--lenient] "
+      "[--sample-type NAME] "
       "[--format F] [--title T] [--minwidth PCT] [--inverted] [--reverse]",
       details->c_str(),
       {kOutputFlag,  kNormalizeFlag, kIncludeFlag, kExcludeFlag,
-       kTransformsFlag, kThreadsFlag, kLenientFlag,
+       kTransformsFlag, kThreadsFlag, kLenientFlag, kSampleTypeFlag,
        kTitleFlag,   kMinwidthFlag,  kInvertedFlag, kReverseFlag,
        kFormatFlag},
       &Run};
@@ -73,12 +76,11 @@ int Run(const ParsedArgs& args, CommandIo& io) {
   if (!format.ok()) return ExitCode(command, format, io);
   absl::StatusOr<TransformList> transforms = BuildTransforms(args);
   if (!transforms.ok()) return ExitCode(command, transforms.status(), io);
-  const bool lenient = args.Has(kLenientFlag.name);
   const bool threads = args.Has(kThreadsFlag.name);
   Profile sides[2];
   for (int i = 0; i < 2; ++i) {
     const std::string& path = args.positional[static_cast<size_t>(i)];
-    absl::StatusOr<Profile> loaded = LoadProfile(path, lenient, io);
+    absl::StatusOr<Profile> loaded = LoadProfile(path, args, io);
     if (!loaded.ok()) return ExitCode(command, loaded.status(), io);
     sides[i] = PrepareProfile(*loaded, *transforms, threads, path, io);
   }

@@ -2,22 +2,21 @@
 #include "examples/cli/input.h"
 
 #include "absl/strings/str_cat.h"
-#include "flamekit/profile/collapsed_io.h"
+#include "flamekit/profile/read_profile.h"
 
 namespace flamekit {
 namespace cli {
 
-absl::StatusOr<Profile> LoadProfile(absl::string_view path, bool lenient,
+absl::StatusOr<Profile> LoadProfile(absl::string_view path, const ParsedArgs& args,
                                     CommandIo& io) {
-  CollapsedReadOptions options;
-  options.lenient = lenient;
-  CollapsedReadStats stats;
-  absl::StatusOr<Profile> profile = ReadCollapsedFile(path, options, &stats);
-  if (profile.ok() && stats.skipped_lines > 0) {
-    io.err << "warning: skipped " << stats.skipped_lines << " bad line"
-           << (stats.skipped_lines == 1 ? "" : "s") << " of " << stats.lines
-           << "; the first: " << stats.first_error << "\n";
-  }
+  ProfileReadOptions options;
+  options.lenient = args.Has(kLenientFlag.name);
+  options.sample_type = args.Value(kSampleTypeFlag.name);
+  ProfileReadInfo info;
+  absl::StatusOr<Profile> profile = ReadProfileFile(path, options, &info);
+  if (!profile.ok()) return profile;
+  for (const std::string& warning : info.warnings) io.err << "warning: " << warning << "\n";
+  for (const std::string& note : info.notes) io.err << "note: " << note << "\n";
   return profile;
 }
 

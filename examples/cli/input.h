@@ -2,7 +2,7 @@
 // File: input.h
 //
 // The input half shared by `convert` and `diff`: read a profile (collapsed
-// text for now), build the transform list from --transforms, --include and
+// text, perf script, pprof, flamekit's HTML/SVG pages), build the transform list from --transforms, --include and
 // --exclude, merge or keep per-thread roots (--threads), apply. Main thread
 // only.
 
@@ -30,6 +30,7 @@ inline constexpr FlagSpec kTransformsFlag = {"--transforms", "", true};
 inline constexpr FlagSpec kThreadsFlag = {"--threads", "", false};
 inline constexpr FlagSpec kLenientFlag = {"--lenient", "", false};
 inline constexpr FlagSpec kOutputFlag = {"--output", "-f", true};
+inline constexpr FlagSpec kSampleTypeFlag = {"--sample-type", "", true};
 
 inline constexpr char kInputFlagsHelp[] =
     "  --include RE          keep only stacks with a frame matching RE (RE2)\n"
@@ -41,13 +42,27 @@ inline constexpr char kInputFlagsHelp[] =
     "                        them, e.g. \"[worker tid=12]\"); without it threads\n"
     "                        are merged\n"
     "  --lenient             skip malformed input lines (and say how many)\n"
-    "                        instead of failing\n";
+    "                        instead of failing\n"
+    "  --sample-type NAME    pprof input: the sample type to keep (e.g. cpu,\n"
+    "                        alloc_space); default 'samples' when present, else\n"
+    "                        the file's default; the choice is printed\n";
+
+// What the reading commands accept, for their help texts.
+inline constexpr char kInputFormatsHelp[] =
+    "Inputs are told apart by content, not by name: collapsed stacks\n"
+    "('frame;frame;frame COUNT' a line, as FlameGraph, async-profiler and\n"
+    "flamekit write them), `perf script` output (with or without -g), pprof\n"
+    "(.pb.gz/.pprof from flamekit, Go and other tools; gzipped or raw), and\n"
+    "flamekit's own .html and .svg flame graphs (record, watch, convert), which\n"
+    "carry their exact stacks. Gzipped text is read too. Pages and pprof files\n"
+    "are read whole, up to 256 MiB (and 256 MiB once decompressed).\n";
 
 // LoadProfile()
 //
-// Reads a collapsed file ("-" is standard input). With `lenient`, warns on
-// io.err about skipped lines.
-absl::StatusOr<Profile> LoadProfile(absl::string_view path, bool lenient,
+// Reads a profile in any format (profile/read_profile.h; "-" is standard
+// input) with --lenient and --sample-type from `args`. Says on io.err what
+// was skipped and which pprof sample type was kept.
+absl::StatusOr<Profile> LoadProfile(absl::string_view path, const ParsedArgs& args,
                                     CommandIo& io);
 
 // BuildTransforms()

@@ -18,7 +18,8 @@ declare -A allowed=(
   [symbol]="base"
   [sample]="base buffer perf unwind"
   [collect]="base profile symbol unwind"
-  [profile]="base re2 json"
+  # zlib: pprof files are gzipped (pprof_reader.h gunzips them; bounded).
+  [profile]="base re2 json zlib"
   [render]="base profile mustache zlib json"
   # re2: finding a target by its name (process_finder.h).
   [attach]="base collect perf profile symbol unwind re2"

@@ -5,7 +5,9 @@
 // drawn on a <canvas>, rendered from templates/flame_graph.html.mustache.
 // Frames travel as compact JSON (a name table plus the prefix tree in
 // preorder) inside <script type="application/json">, escaped so no frame
-// name can end the script or become markup. Pure functions of const inputs:
+// name can end the script or become markup. The exact stacks ride along in
+// <script id="fk-stacks" type="text/plain"> (profile/embedded_stacks.h), so
+// `flamekit convert/diff` read the page back without loss. Pure functions of const inputs:
 // callable from many threads at once; never from a signal handler.
 //
 // Example:
@@ -26,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "flamekit/profile/embedded_stacks.h"
 #include "flamekit/profile/profile.h"
 #include "flamekit/render/flame_tree.h"
 #include "flamekit/render/page_template.h"
@@ -52,6 +55,9 @@ struct GraphPage {
   const ProfileMetadata* metadata = nullptr;       // the (new) profile's
   const ProfileMetadata* base_metadata = nullptr;  // diff only
   bool normalize = true;                           // diff only
+  // The profile's exact stacks (profile/embedded_stacks.h), so convert and
+  // diff can read the page back; empty for diff pages.
+  std::string stacks_text;
 };
 
 // Renders the HTML page of `tree` (a diff page when tree.diff).
@@ -116,6 +122,7 @@ inline absl::StatusOr<std::string> RenderGraphHtml(const FlameTree& tree,
                                     "% left out"));
   }
   data.set("frames_json", std::move(json));
+  if (!page.stacks_text.empty()) data.set("stacks_text", page.stacks_text);
   return RenderTemplate("flame_graph.html.mustache", data, options);
 }
 
@@ -132,6 +139,7 @@ inline absl::StatusOr<std::string> RenderFlameGraphHtml(const Profile& profile,
                : !profile.metadata().title.empty() ? profile.metadata().title
                                                    : std::string("Flame graph");
   page.metadata = &profile.metadata();
+  page.stacks_text = EncodeEmbeddedStacks(profile);
   return render_internal::RenderGraphHtml(tree, page, options);
 }
 

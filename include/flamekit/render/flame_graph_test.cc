@@ -103,9 +103,16 @@ TEST(FlameGraphHtmlTest, HostileNamesStayText) {
   // Nothing in the island can start a tag or end the script.
   EXPECT_EQ(island.find('<'), std::string::npos);
   EXPECT_EQ(island.find('>'), std::string::npos);
-  // Exactly two scripts: the data island and the page's code.
-  EXPECT_EQ(Count(html, "<script"), 2u);
-  EXPECT_EQ(Count(html, "</script>"), 2u);
+  // Exactly three scripts: the data island, the embedded stacks and the
+  // page's code.
+  EXPECT_EQ(Count(html, "<script"), 3u);
+  EXPECT_EQ(Count(html, "</script>"), 3u);
+  // The embedded stacks block holds no markup either.
+  const size_t stacks = html.find("<script id=\"fk-stacks\" type=\"text/plain\">");
+  ASSERT_NE(stacks, std::string::npos);
+  const size_t body = html.find('>', stacks) + 1;
+  const std::string block = html.substr(body, html.find("</script>", body) - body);
+  EXPECT_EQ(block.find_first_of("<>&"), std::string::npos);
   EXPECT_EQ(Count(html, "<img"), 0u);
   // The title is escaped as text, in <title> and in <h1>.
   EXPECT_THAT(html, HasSubstr("<title>&lt;/title&gt;&lt;script&gt;window.fkPwned=3&lt;/script&gt;"

@@ -6,7 +6,8 @@
 // library), gzipped with zlib. Opens in `go tool pprof` and in continuous
 // profiling servers (Pyroscope, Parca, Grafana). Sample types come from the
 // event ("cpu" in nanoseconds for timers, events for counters), a thread
-// root frame (per-thread split) becomes a "thread" label, and frames are
+// root frame (per-thread split) becomes a "thread" label, a frame inlined
+// into its caller becomes one more line of the caller's location, and frames are
 // grouped into mappings by where they live (main binary, kernel, JIT, the
 // library named in "libfoo.so+0x1a2b"). Pure functions: safe from many
 // threads; never from a signal handler.
@@ -23,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -215,20 +217,52 @@ inline std::string EncodePprofProto(const Profile& profile) {
   // Samples (2): locations leaf first; a thread root becomes a label.
   const int64_t thread_key = intern("thread");
   std::vector<uint64_t> locations;
+  // A frame inlined into its caller shares the caller's location as one
+  // more line (innermost first, as profile.proto puts them), so pprof shows
+  // it "(inline)" and a reader gets kInlined back. Such chains get their own
+  // locations, numbered after the one-frame locations.
+  absl::flat_hash_map<std::vector<FrameId>, uint64_t> chain_locations;
+  std::vector<ProtoWriter> chain_messages;
+  std::vector<FrameId> chain;
+  auto flush_chain = [&]() {
+    if (chain.empty()) return;
+    uint64_t id = chain[0] + 1;
+    if (chain.size() > 1) {
+      auto [it, added] =
+          chain_locations.emplace(chain, profile.frame_count() + 1 + chain_messages.size());
+      if (added) {
+        ProtoWriter location;
+        location.Varint(1, it->second);
+        location.Varint(2, mapping_of[chain[0]]);
+        for (size_t j = chain.size(); j-- > 0;) {
+          ProtoWriter line;
+          line.Varint(1, chain[j] + 1);
+          location.Message(4, line);
+        }
+        chain_messages.push_back(std::move(location));
+      }
+      id = it->second;
+    }
+    locations.push_back(id);
+    chain.clear();
+  };
   for (size_t index : profile.SortedStackIndices()) {
     absl::Span<const FrameId> stack = profile.stack(index);
     uint64_t count = profile.stack_count_at(index);
     ProtoWriter sample;
     locations.clear();
     int64_t thread_name = -1;
-    for (size_t i = stack.size(); i-- > 0;) {
-      const Frame& frame = profile.frame(stack[i]);
+    for (FrameId id : stack) {  // root first, then reversed below
+      const Frame& frame = profile.frame(id);
       if (frame.kind == FrameKind::kThread) {
         if (thread_name < 0) thread_name = intern(frame.name);
         continue;
       }
-      locations.push_back(stack[i] + 1);
+      if (frame.kind != FrameKind::kInlined || chain.empty()) flush_chain();
+      chain.push_back(id);
     }
+    flush_chain();
+    std::reverse(locations.begin(), locations.end());  // leaf first
     if (locations.empty()) continue;  // a bare thread frame: nothing to show
     sample.PackedVarints(1, locations);
     std::vector<uint64_t> values = {count};
@@ -242,6 +276,8 @@ inline std::string EncodePprofProto(const Profile& profile) {
     }
     out.Message(2, sample);
   }
+
+  for (const ProtoWriter& location : chain_messages) out.Message(4, location);
 
   // Times (9, 10), period (11, 12), comments (13).
   if (metadata.start_time != absl::InfinitePast()) {

@@ -5,6 +5,8 @@
 // frame with a <title> tooltip, an embedded script for click-to-zoom and
 // search (Ctrl+F), and frames narrower than 0.1 pixel (or options.minwidth)
 // pruned. Opens in a browser (interactive) and in image viewers (static).
+// The exact stacks ride along in <metadata id="fk-stacks">
+// (profile/embedded_stacks.h), so `flamekit convert/diff` read it back.
 // Rendered from templates/flame_graph.svg.mustache. Pure functions of const
 // inputs: safe from many threads; never from a signal handler.
 //
@@ -28,6 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "flamekit/profile/embedded_stacks.h"
 #include "flamekit/profile/profile.h"
 #include "flamekit/render/flame_tree.h"
 #include "flamekit/render/page_template.h"
@@ -52,7 +55,8 @@ namespace render_internal {
 absl::StatusOr<std::string> RenderSvgFromTree(const FlameTree& tree,
                                               absl::string_view title,
                                               const ProfileMetadata& metadata,
-                                              const RenderOptions& options);
+                                              const RenderOptions& options,
+                                              absl::string_view stacks_text = {});
 
 // A stable pseudo-random value in [0, 1) from a frame name.
 double NameHash(absl::string_view name);
@@ -111,7 +115,8 @@ inline std::string KindFill(FrameKind kind, double v) {
 inline absl::StatusOr<std::string> RenderSvgFromTree(const FlameTree& tree,
                                                      absl::string_view title,
                                                      const ProfileMetadata& metadata,
-                                                     const RenderOptions& options) {
+                                                     const RenderOptions& options,
+                                                     absl::string_view stacks_text) {
   constexpr double kPad = 10;
   constexpr int kRow = 16;
   constexpr int kHeader = 72;
@@ -241,6 +246,7 @@ inline absl::StatusOr<std::string> RenderSvgFromTree(const FlameTree& tree,
   data.set("meta_xml", meta_xml);
   if (tree.total < 1000) data.set("few_samples", true);
   data.set("frames_svg", std::move(frames));
+  if (!stacks_text.empty()) data.set("stacks_text", std::string(stacks_text));
   return RenderTemplate("flame_graph.svg.mustache", data, options);
 }
 
@@ -252,7 +258,8 @@ inline absl::StatusOr<std::string> RenderFlameGraphSvg(const Profile& profile,
   std::string title = !options.title.empty()              ? options.title
                       : !profile.metadata().title.empty() ? profile.metadata().title
                                                           : std::string("Flame graph");
-  return render_internal::RenderSvgFromTree(tree, title, profile.metadata(), options);
+  return render_internal::RenderSvgFromTree(tree, title, profile.metadata(), options,
+                                            EncodeEmbeddedStacks(profile));
 }
 
 }  // namespace flamekit

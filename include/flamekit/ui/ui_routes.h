@@ -118,6 +118,13 @@ inline absl::StatusOr<std::string> UiRoutes::GenerateDiffGraph(int64_t id_a, int
   }
   FLAMEKIT_ASSIGN_OR_RETURN(Profile a, store_->Load(id_a));
   FLAMEKIT_ASSIGN_OR_RETURN(Profile b, store_->Load(id_b));
+  // A diff of two events (cpu against wall, say) would show every frame as
+  // changed: refuse it and say which events they are.
+  if (a.metadata().event != b.metadata().event) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "profile ", id_a, " sampled '", a.metadata().event, "' but profile ", id_b,
+        " sampled '", b.metadata().event, "'; compare two profiles of the same event"));
+  }
   if (a.metadata().title.empty()) a.metadata().title = absl::StrCat("profile ", id_a);
   if (b.metadata().title.empty()) b.metadata().title = absl::StrCat("profile ", id_b);
   return options_->render_diff(a, b);

@@ -255,6 +255,12 @@ TEST_F(UiServerTest, DiffOfTwoProfiles) {
   EXPECT_THAT(graph, HasSubstr("<html"));
   // GET never changes state: still two profiles.
   EXPECT_EQ(Json(Get("/api/profiles"))["profiles"].size(), 2u);
+  // A profile of another event: the diff is refused, naming both (409).
+  nlohmann::json wall = Capture("event=wall", 0.3);
+  RawResponse mixed = Get(absl::StrCat("/diff?a=", id_a, "&b=", wall["id"].get<int64_t>()));
+  EXPECT_EQ(mixed.status, 409) << mixed.body;
+  EXPECT_THAT(mixed.body, HasSubstr("sampled 'cpu' but profile"));
+  EXPECT_THAT(mixed.body, HasSubstr("sampled 'wall'"));
 }
 
 TEST_F(UiServerTest, PerThreadSplitRootsStacksAtThreads) {
