@@ -20,7 +20,19 @@ if [ ${#targets[@]} -eq 0 ]; then
   echo "check-result: 0 passed, 1 failed"
   exit 1
 fi
-bazel build "${ci[@]}" --config=fuzz "${targets[@]}" 2>&1 | tail -n 3 || true
+# A failed build fails the check: binaries left from an earlier build must
+# not be fuzzed in place of today's code.
+build_log=$(mktemp)
+if ! bazel build "${ci[@]}" --config=fuzz "${targets[@]}" >"$build_log" 2>&1; then
+  grep -E 'ERROR|error:' "$build_log" | head -n 20
+  tail -n 5 "$build_log"
+  rm -f "$build_log"
+  echo "fuzz: the fuzz targets did not build"
+  echo "check-result: 0 passed, 1 failed"
+  exit 1
+fi
+tail -n 3 "$build_log"
+rm -f "$build_log"
 bin=$(bazel info "${ci[@]}" --config=fuzz bazel-bin)
 
 passed=0 failed=0
