@@ -80,25 +80,27 @@ fk_docker_cleanup() {
   trap - EXIT
   if command -v docker >/dev/null 2>&1 && timeout 5 docker version >/dev/null 2>&1; then
     local ids
-    ids=$(fk_docker ps -aq --filter "label=$FK_DOCKER_LABEL" 2>/dev/null)
+    ids=$(fk_docker ps -aq --filter "label=$FK_DOCKER_LABEL" 2>/dev/null || true)
     # shellcheck disable=SC2086
-    [ -n "$ids" ] && fk_docker rm -f $ids >/dev/null 2>&1
-    [ "$FK_DOCKER_IMPORTED" = 1 ] && fk_docker rmi -f "$FK_DOCKER_IMAGE" >/dev/null 2>&1
+    if [ -n "$ids" ]; then fk_docker rm -f $ids >/dev/null 2>&1 || true; fi
+    if [ "$FK_DOCKER_IMPORTED" = 1 ]; then fk_docker rmi -f "$FK_DOCKER_IMAGE" >/dev/null 2>&1 || true; fi
     FK_DOCKER_IMPORTED=0
   fi
   if [ "$FK_DOCKER_STARTED" != 0 ]; then
-    kill -TERM "$FK_DOCKER_STARTED" 2>/dev/null
+    # `|| true` throughout: README blocks run this under `set -e`, where a
+    # kill of a daemon that already exited would end the trap early.
+    kill -TERM "$FK_DOCKER_STARTED" 2>/dev/null || true
     local i
     for i in $(seq 1 30); do kill -0 "$FK_DOCKER_STARTED" 2>/dev/null || break; sleep 0.5; done
-    kill -KILL "$FK_DOCKER_STARTED" 2>/dev/null
-    wait "$FK_DOCKER_STARTED" 2>/dev/null
+    kill -KILL "$FK_DOCKER_STARTED" 2>/dev/null || true
+    wait "$FK_DOCKER_STARTED" 2>/dev/null || true
     FK_DOCKER_STARTED=0
     unset DOCKER_HOST
   fi
   if [ -n "$FK_DOCKER_DIR" ]; then
     # A daemon killed hard can leave overlay mounts: never delete through one.
     awk -v d="$FK_DOCKER_DIR/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
-      while read -r m; do umount -l "$m"; done
+      while read -r m; do umount -l "$m" || true; done
     rm -rf "$FK_DOCKER_DIR"
     FK_DOCKER_DIR=""
   fi
