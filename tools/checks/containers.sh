@@ -158,10 +158,11 @@ expect "doctor in a default-seccomp container: seccomp, capabilities, paranoid, 
   '^WARN  seccomp: 2: a filter is active' '^WARN  capabilities: CapEff=' \
   'kernel.perf_event_paranoid: [0-9]' '^FAIL  perf_event_open cpu-clock: .*Operation not permitted' \
   '^PASS  ctimer engine' '^recommended event: ctimer'
-out=$(fk_docker run --rm --network none "$FK_DOCKER_IMAGE" /self_profile 2 2>&1)
+out=$(fk_docker run --rm --network none "$FK_DOCKER_IMAGE" /self_profile 1 2>&1)
 sed 's/^/  self_profile: /' <<<"$out"
 expect "embedded profiler in a default-seccomp container falls back to a timer engine" "$out" \
-  '^engine: (ctimer|itimer)' '^engine_note: .*perf_event_open' '^samples: [1-9]' \
+  '^engine: (ctimer|itimer)' '^engine_note: .*perf_event_open.*seccomp filter is active' \
+  'seccomp-perf.json' '^samples: [1-9]' \
   '^hottest: ContainerHotLoop'
 out=$("$helper" profile --container "$plain" --pid 1 -d 1 -f "$work/refused.html" \
       --flamekit "$flamekit" 2>&1)
