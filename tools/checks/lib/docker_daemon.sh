@@ -31,6 +31,10 @@ fk_docker() { timeout "$FK_DOCKER_TIMEOUT" docker "$@"; }
 
 fk_docker_start() {
   trap fk_docker_cleanup EXIT
+  # Killed by Ctrl-C or `timeout`: exit, so the EXIT trap still cleans up
+  # (bash skips it when a signal with no trap ends the shell).
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   if ! command -v docker >/dev/null 2>&1; then
     FK_DOCKER_SKIP="no docker CLI (apt-get install docker.io, or bash tools/setup.sh)"
     return 1
@@ -77,7 +81,7 @@ fk_docker_image() {
 fk_docker_run() { fk_docker run -d --network none --label "$FK_DOCKER_LABEL" "$@"; }
 
 fk_docker_cleanup() {
-  trap - EXIT
+  trap - EXIT INT TERM
   if command -v docker >/dev/null 2>&1 && timeout 5 docker version >/dev/null 2>&1; then
     local ids
     ids=$(fk_docker ps -aq --filter "label=$FK_DOCKER_LABEL" 2>/dev/null || true)
