@@ -40,7 +40,7 @@ declare -A allowed=(
 classify() {
   case "$1" in
     flamekit/profiler.h) echo facade ;;
-    flamekit/profiler_impl.h|flamekit/profiler_session.h) echo facade_impl ;;
+    flamekit/profiler_impl.h|flamekit/profiler_session.h|flamekit/profiler_engine_choice.h|flamekit/profiler_collector.h) echo facade_impl ;;
     flamekit/testing/*) echo "" ;;
     flamekit/*/*) local rest=${1#flamekit/}; echo "${rest%%/*}" ;;
     re2/*) echo re2 ;;
@@ -55,7 +55,7 @@ classify() {
 stage_of() {
   case "$1" in
     include/flamekit/profiler.h) echo facade ;;
-    include/flamekit/profiler_impl.h|include/flamekit/profiler_session.h|include/flamekit/profiler.cc) echo facade_impl ;;
+    include/flamekit/profiler_impl.h|include/flamekit/profiler_session.h|include/flamekit/profiler_engine_choice.h|include/flamekit/profiler_collector.h|include/flamekit/profiler.cc) echo facade_impl ;;
     include/flamekit/*/*) local rest=${1#include/flamekit/}; echo "${rest%%/*}" ;;
     *) echo "" ;;
   esac

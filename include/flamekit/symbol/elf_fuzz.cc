@@ -11,6 +11,7 @@
 
 #include "flamekit/symbol/eh_frame.h"
 #include "flamekit/symbol/elf_reader.h"
+#include "flamekit/symbol/symbol_table.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string bytes(reinterpret_cast<const char*>(data), size);

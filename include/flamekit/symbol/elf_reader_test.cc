@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "flamekit/symbol/elf_reader.h"
+#include "flamekit/symbol/symbol_table.h"
 
 #include <elf.h>
 #include <link.h>

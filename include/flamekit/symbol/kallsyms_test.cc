@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "flamekit/symbol/elf_reader.h"
+#include "flamekit/symbol/symbol_table.h"
 #include "flamekit/symbol/proc_maps.h"
 #include "flamekit/testing/status_matchers.h"
 #include "gmock/gmock.h"

@@ -32,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "flamekit/symbol/elf_reader.h"
+#include "flamekit/symbol/symbol_table.h"
 #include "flamekit/symbol/proc_maps.h"
 
 namespace flamekit {

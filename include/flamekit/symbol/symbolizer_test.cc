@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "flamekit/symbol/symbol_table.h"
 #include "flamekit/symbol/symbolizer.h"
 
 #include <dlfcn.h>

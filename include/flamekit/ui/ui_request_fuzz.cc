@@ -26,8 +26,8 @@
 // accepted, or when the server stops answering within 5 s (a FIFO or a
 // slow client holding it). Crashes and leaks are ASan's to report.
 //
-// Run: bazel run --config=fuzz //include/flamekit/ui:ui_request_fuzz -- \
-//        $PWD/testdata/ui/fuzz
+// Run (one line):
+//   bazel run --config=fuzz //include/flamekit/ui:ui_request_fuzz -- $PWD/testdata/ui/fuzz
 
 #include <fcntl.h>
 #include <sys/socket.h>
