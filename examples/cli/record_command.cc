@@ -27,7 +27,8 @@ const Command& Self() {
   static const Command command = {
       "record",
       "Profile a running process (PID, --name REGEX) or a command it launches",
-      "flamekit record [options] PID | --name REGEX | -- COMMAND [ARGS...]\n"
+      "flamekit record [options] PID | --name REGEX | --container NAME|ID [--all]\n"
+      "                         | -- COMMAND [ARGS...]\n"
       "       flamekit [options] PID                      (profiler.sh style)",
       R"(Profiles a running process with perf events; nothing is loaded into it.
 
@@ -50,6 +51,13 @@ Flags:
                            default flame-PID-TIMESTAMP.html
   -t, --threads            split stacks by thread
       --name REGEX         the one process whose command line matches REGEX
+      --container NAME|ID  a container's main process, found with `docker
+                           inspect` (or, for an ID when the runtime cannot
+                           be asked, by its cgroup in /proc); symbols come
+                           from its own files (/proc/PID/root)
+      --runtime RUNTIME    docker (default) or podman, for --container
+      --all                with --container: every process in its cgroup
+                           (one perf event per process, profiles merged)
       --include REGEX      keep only stacks with a frame matching REGEX
       --exclude REGEX      drop stacks with a frame matching REGEX
       --transforms FILE    apply the transform list in FILE (JSON)
@@ -74,6 +82,9 @@ events unavailable, 6 no PMU, 7 --name matched none or several, 8 output,
        {"--file", "-f", true},
        {"--threads", "-t", false},
        {"--name", "", true},
+       {"--container", "", true},
+       {"--runtime", "", true},
+       {"--all", "", false},
        {"--include", "", true, /*repeated=*/true},
        {"--exclude", "", true, /*repeated=*/true},
        {"--transforms", "", true},
@@ -215,6 +226,19 @@ absl::StatusOr<RecordFlags> ParseRecordArgs(const ParsedArgs& args) {
     flags.name_pattern = args.Value("--name");
     if (flags.name_pattern.empty()) return Usage("empty --name pattern");
   }
+  if (args.Has("--container")) {
+    flags.container = args.Value("--container");
+    if (flags.container.empty()) return Usage("empty --container; give a name or ID (docker ps)");
+  }
+  flags.runtime = args.Value("--runtime", "docker");
+  if (flags.runtime != "docker" && flags.runtime != "podman") {
+    return Usage(absl::StrCat("unknown --runtime '", flags.runtime,
+                              "': expected docker or podman"));
+  }
+  flags.all_processes = args.Has("--all");
+  if ((flags.all_processes || args.Has("--runtime")) && flags.container.empty()) {
+    return Usage("--all and --runtime go with --container NAME|ID");
+  }
   if (args.saw_dashdash) {
     flags.command.assign(args.positional.begin() + static_cast<ptrdiff_t>(args.dashdash),
                          args.positional.end());
@@ -231,9 +255,14 @@ absl::StatusOr<RecordFlags> ParseRecordArgs(const ParsedArgs& args) {
     flags.pid = *pid;
   }
   if (flags.help) return flags;
-  int targets = (flags.pid != 0) + !flags.name_pattern.empty() + !flags.command.empty();
-  if (targets == 0) return Usage("no target; give a PID, --name REGEX, or -- COMMAND");
-  if (targets > 1) return Usage("give only one of PID, --name REGEX, -- COMMAND");
+  int targets = (flags.pid != 0) + !flags.name_pattern.empty() + !flags.command.empty() +
+                !flags.container.empty();
+  if (targets == 0) {
+    return Usage("no target; give a PID, --name REGEX, --container NAME, or -- COMMAND");
+  }
+  if (targets > 1) {
+    return Usage("give only one of PID, --name REGEX, --container NAME, -- COMMAND");
+  }
   if (!flags.hook_event.empty()) {
     if (flags.command.empty()) {
       return Usage(absl::StrCat(

@@ -62,6 +62,9 @@ struct RecordFlags {
   pid_t pid = 0;                       // PID given
   std::string name_pattern;            // --name REGEX
   std::vector<std::string> command;    // -- COMMAND ARGS...
+  std::string container;               // --container NAME|ID (container_target.h)
+  std::string runtime = "docker";      // --runtime docker|podman, to resolve it
+  bool all_processes = false;          // --all: every process of the container
   absl::Duration duration = absl::InfiniteDuration();
   PerfEventSpec event;
   PerfPeriod period;

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -27,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "examples/cli/container_target.h"
 #include "examples/cli/input.h"
 #include "examples/cli/output.h"
 #include "examples/cli/record_command.h"
@@ -336,7 +338,9 @@ int RunRecord(const RecordFlags& flags, CommandIo& io) {
   if (!flags.hook_event.empty()) return RunHookRecord(flags, io);
   std::ostream& err = io.err;
   auto Fail = [&err](const absl::Status& status) {
-    err << "flamekit record: " << status.message() << "\n";
+    err << "flamekit record: " << status.message()
+        << SeccompRefusalHint(status, env_internal::ReadFile("/proc/self/status").value_or(""))
+        << "\n";
     return ExitCodeOf(status);
   };
   ScopedRecordSignals signals;
@@ -360,6 +364,25 @@ int RunRecord(const RecordFlags& flags, CommandIo& io) {
                                                    : kRecordNameMatch));
     }
     pid = match->pid;
+  }
+  // --container: its main process (and, for --all, the others: see step 4).
+  std::optional<ContainerTarget> container;
+  if (!flags.container.empty()) {
+    absl::StatusOr<ContainerTarget> found = ResolveContainer(flags.container, flags.runtime);
+    if (!found.ok()) {
+      return Fail(WithExitCode(found.status(), found.status().code() ==
+                                                       absl::StatusCode::kInvalidArgument
+                                                   ? kRecordUsageError
+                                                   : kRecordNoProcess));
+    }
+    container = std::move(*found);
+    pid = container->main_pid;
+    if (!flags.quiet) {
+      err << "flamekit: container " << flags.container << " (" << container->id.substr(0, 12)
+          << ", found by " << container->found_by << "): main process is pid " << pid
+          << " on this host, " << container->pids.size() << " process"
+          << (container->pids.size() == 1 ? "" : "es") << " in its cgroup\n";
+    }
   }
 
   // 2. The output, checked before spending time on a capture. (For a
@@ -453,12 +476,58 @@ int RunRecord(const RecordFlags& flags, CommandIo& io) {
         << "; Ctrl-C to stop\n" << std::flush;
   }
 
+  // --all: one more session per other process of the container, each run
+  // on its own thread until the main one stops (duration, Ctrl-C, or the
+  // main process exiting), then merged. A process that exits before its
+  // events open is skipped and counted, as a thread would be.
+  std::vector<std::unique_ptr<AttachSession>> others;
+  std::atomic<bool> others_stop{false};
+  uint32_t others_missed = 0;
+  if (container.has_value() && flags.all_processes) {
+    for (size_t i = 1; i < container->pids.size(); ++i) {
+      AttachOptions o = options;
+      o.pid = container->pids[i];
+      o.stop = &others_stop;
+      o.on_progress = nullptr;
+      absl::StatusOr<std::unique_ptr<AttachSession>> s = AttachSession::Create(o, nullptr);
+      absl::StatusOr<std::unique_ptr<SymbolizerAttachSymbols>> sym =
+          s.ok() ? SymbolizerAttachSymbols::ForProcess(o.pid)
+                 : absl::StatusOr<std::unique_ptr<SymbolizerAttachSymbols>>(s.status());
+      if (!sym.ok()) {
+        ++others_missed;
+        continue;
+      }
+      (*s)->set_symbols(std::move(*sym));
+      others.push_back(std::move(*s));
+    }
+    if (!flags.quiet) {
+      err << "flamekit: --all: " << others.size() + 1 << " processes of the container followed";
+      if (others_missed > 0) err << ", " << others_missed << " exited or could not be opened";
+      err << "\n";
+    }
+  }
+  std::vector<std::thread> other_threads;
+  std::vector<absl::Status> other_results(others.size());
+  for (size_t i = 0; i < others.size(); ++i) {
+    other_threads.emplace_back([&, i] { other_results[i] = others[i]->Run(); });
+  }
+
   // 4. Capture.
   absl::Status ran = (*session)->Run();
+  others_stop.store(true);
+  for (std::thread& t : other_threads) t.join();
   if (progress) err << "\n";
   if (!ran.ok()) return Fail(ran);
-  const AttachProgress stats = (*session)->stats();
+  AttachProgress stats = (*session)->stats();
   Profile profile = (*session)->TakeProfile();
+  for (size_t i = 0; i < others.size(); ++i) {
+    if (!other_results[i].ok()) continue;  // its process went away: nothing to add
+    const AttachProgress& s = others[i]->stats();
+    stats.samples += s.samples;
+    stats.lost_samples += s.lost_samples;
+    stats.threads_followed += s.threads_followed;
+    profile.Merge(others[i]->TakeProfile());
+  }
   if (!flags.title.empty()) profile.metadata().title = flags.title;
   int child_status = child.has_value() ? child->TryReap() : -1;
 

@@ -128,12 +128,16 @@ inline constexpr char kUsage[] =
     "usage:\n"
     "  flamekit_container flags --runtime docker|podman|kubernetes\n"
     "  flamekit_container profile (--container NAME | --pod NAME [--namespace NS] [-c C])\n"
-    "      --pid PID [-d SECONDS] [-f OUTPUT] [--runtime docker|podman|kubectl]\n"
+    "      --pid PID [-d SECONDS] [-f OUTPUT]\n"
+    "      [--runtime docker|podman|kubectl (= kubernetes)]\n"
     "      [--flamekit PATH] [--dry-run] [-- RECORD_FLAGS...]\n"
     "  profile copies the static flamekit CLI (bazel build -c opt --config=static\n"
     "  //examples/cli:flamekit) into the container, runs `flamekit record` there,\n"
     "  copies the result out and removes both. PID is as seen inside the container.\n"
-    "  From the host, no helper is needed: sudo flamekit record HOST_PID.\n";
+    "  flags --runtime docker lists the options that let perf events through Docker's\n"
+    "  default seccomp profile (examples/container/seccomp-perf.json, PERFMON on\n"
+    "  Docker 23+, SYS_ADMIN). From the host, no helper is needed:\n"
+    "  sudo flamekit record --container NAME [--all].\n";
 
 inline bool IsSafeWord(absl::string_view s) {
   if (s.empty()) return false;
@@ -170,6 +174,10 @@ inline std::string FindInPath(const std::string& name) {
 
 }  // namespace container_internal
 
+// The seccomp profile shipped beside this file: Docker 20.10's default
+// profile plus an unconditional allow of perf_event_open.
+inline constexpr char kSeccompProfilePath[] = "examples/container/seccomp-perf.json";
+
 inline absl::StatusOr<std::string> FlagsText(absl::string_view runtime) {
   const std::string host =
       "# Host settings (a container cannot change them; run on the host):\n"
@@ -189,7 +197,34 @@ inline absl::StatusOr<std::string> FlagsText(absl::string_view runtime) {
       "# Or profile from the host, with no change to the container at all:\n"
       "#   sudo flamekit record -d 30 -f out.html HOST_PID\n"
       "#   (symbols resolve through /proc/HOST_PID/root)\n";
-  if (runtime == "docker" || runtime == "podman") {
+  if (runtime == "docker") {
+    // Each option below was run against Docker 20.10.24 (Debian's docker.io)
+    // by tools/checks/containers.sh, which fails when one stops working.
+    return absl::StrCat(
+        "# CPU profiling (perf events) inside a Docker container, least privilege first.\n"
+        "# Docker's default seccomp profile refuses perf_event_open (EPERM) unless the\n"
+        "# container has CAP_SYS_ADMIN (Docker 20.10) or CAP_PERFMON (Docker 23+).\n"
+        "docker run --security-opt seccomp=", kSeccompProfilePath, " ... IMAGE\n"
+        "#   Docker's default profile with perf_event_open allowed, nothing else changed\n"
+        "#   (the file ships in flamekit's repository). No capability added: enough for\n"
+        "#   the container's own processes, user-space frames, at the host's\n"
+        "#   kernel.perf_event_paranoid 2.\n"
+        "docker run --cap-add PERFMON ... IMAGE\n"
+        "#   Docker 23+ and kernel 5.8+ only (Docker 20.10 refuses it: \"unknown\n"
+        "#   capability: CAP_PERFMON\"); its default profile then allows perf_event_open.\n"
+        "docker run --cap-add SYS_ADMIN ... IMAGE\n"
+        "#   Works with Docker 20.10's default profile, but SYS_ADMIN also allows mount,\n"
+        "#   setns, bpf, ...: prefer the seccomp profile above.\n"
+        "#   --cap-add SYS_PTRACE: only to profile a process of another user.\n"
+        "#   An already running container cannot gain either: recreate it, or\n"
+        "#   profile it from the host (below).\n",
+        host, none,
+        "# Or profile from the host, with no change to the container at all:\n"
+        "#   sudo flamekit record --container CONTAINER -d 30 -f out.html\n"
+        "#   (--all: every process of the container; symbols resolve through\n"
+        "#   /proc/PID/root)\n");
+  }
+  if (runtime == "podman") {
     std::string rt(runtime);
     std::string text = absl::StrCat(
         "# Least privilege for cpu profiling (perf events) inside a ", rt, " container:\n",
@@ -199,15 +234,12 @@ inline absl::StatusOr<std::string> FlagsText(absl::string_view runtime) {
         "#   with CAP_PERFMON or CAP_SYS_ADMIN; prefer PERFMON (SYS_ADMIN is far broader).\n"
         "#   SYS_PTRACE: only needed to profile a process of another user.\n"
         "#   Kernels before 5.8 have no PERFMON: --cap-add SYS_ADMIN instead.\n"
+        "#   Or, with no capability: --security-opt seccomp=", kSeccompProfilePath, "\n"
         "#   An already running container cannot gain capabilities: recreate it, or\n"
-        "#   profile it from the host (below).\n");
-    if (runtime == "podman") {
-      absl::StrAppend(
-          &text,
-          "#   Rootless podman runs in a user namespace, where capabilities do not count\n"
-          "#   for perf events: the host's kernel.perf_event_paranoid decides (2 or lower\n"
-          "#   lets a process profile its own user's processes).\n");
-    }
+        "#   profile it from the host (below).\n"
+        "#   Rootless podman runs in a user namespace, where capabilities do not count\n"
+        "#   for perf events: the host's kernel.perf_event_paranoid decides (2 or lower\n"
+        "#   lets a process profile its own user's processes).\n");
     absl::StrAppend(&text, host, none, "# Host PID of a container's main process: ", rt,
                     " inspect -f '{{.State.Pid}}' CONTAINER\n", host_side);
     return text;

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "flamekit/base/proc_files.h"
 #include "flamekit/perf/perf_event.h"
 #include "flamekit/profiler_session.h"
 #include "flamekit/sample/ctimer_sampler.h"
@@ -45,6 +46,20 @@ inline bool PerfUnavailable(const absl::Status& status) {
   return absl::IsPermissionDenied(status) || absl::IsFailedPrecondition(status) ||
          absl::IsUnimplemented(status) || absl::IsNotFound(status) ||
          absl::IsUnavailable(status);
+}
+
+// "; ..." naming the seccomp filter when `perf` is a refusal and this
+// process runs under one (Seccomp: 2): in a container with Docker's default
+// profile perf_event_open fails with EPERM whatever perf_event_paranoid
+// says, so perf's own advice (lower the paranoid level) would mislead.
+inline std::string SeccompPerfNote(const absl::Status& perf) {
+  if (!absl::IsPermissionDenied(perf)) return "";
+  absl::StatusOr<std::string> status = ReadSmallFile("/proc/self/status", 64 * 1024);
+  if (!status.ok() || status->find("\nSeccomp:\t2") == std::string::npos) return "";
+  return "; a seccomp filter is active (Seccomp: 2), most likely the cause: a container's "
+         "default profile refuses the perf_event_open syscall; least privilege that allows "
+         "it: a seccomp profile that allows perf_event_open (flamekit's "
+         "examples/container/seccomp-perf.json), or CAP_PERFMON (Docker 23+) / CAP_SYS_ADMIN";
 }
 
 }  // namespace profiler_internal
@@ -115,6 +130,7 @@ inline absl::Status Profiler::Session::ChooseEngine() {
       TryEngine(std::make_unique<CtimerSampler>(options_.interval, options_.signal), self);
   if (ctimer.ok()) {
     engine_note_ = absl::StrCat("perf events unavailable: ", perf.message(),
+                                profiler_internal::SeccompPerfNote(perf),
                                 "; fell back to ctimer");
     fprintf(stderr, "flamekit: %s\n", engine_note_.c_str());
     return ctimer;
@@ -122,6 +138,7 @@ inline absl::Status Profiler::Session::ChooseEngine() {
   absl::Status itimer = TryEngine(std::make_unique<ItimerSampler>(options_.interval), self);
   if (itimer.ok()) {
     engine_note_ = absl::StrCat("perf events unavailable: ", perf.message(),
+                                profiler_internal::SeccompPerfNote(perf),
                                 "; ctimer failed: ", ctimer.message(),
                                 "; fell back to itimer");
     fprintf(stderr, "flamekit: %s\n", engine_note_.c_str());

@@ -130,6 +130,34 @@ TEST(ProfilerFallbackTest, SeccompDeniedPerfFallsBackToCtimer) {
   EXPECT_EQ(r.code, 0) << r.message;
 }
 
+// As in a Docker container with the default profile: EPERM from a seccomp
+// filter. The note must name the filter and what allows the syscall, not
+// only perf's advice to lower perf_event_paranoid (which would not help).
+TEST(ProfilerFallbackTest, SeccompEpermNoteNamesTheFilterAndTheFix) {
+  ChildResult r = RunInChild([](std::string* message) {
+    if (!DenySyscalls({{SYS_perf_event_open, EPERM}})) {
+      *message = "seccomp unavailable";
+      return 77;
+    }
+    ProfilerOptions options;
+    options.event = "cpu";
+    if (!Profiler::Global().Start(options).ok()) return 2;
+    SpinFor(0.05);
+    absl::StatusOr<Profile> profile = Profiler::Global().Stop();
+    if (!profile.ok()) return 3;
+    *message = profile->metadata().engine_note;
+    if (!absl::StrContains(*message, "a seccomp filter is active (Seccomp: 2)") ||
+        !absl::StrContains(*message, "refuses the perf_event_open syscall") ||
+        !absl::StrContains(*message, "seccomp-perf.json") ||
+        !absl::StrContains(*message, "fell back to ctimer")) {
+      return 4;
+    }
+    return 0;
+  });
+  if (r.code == 77) GTEST_SKIP() << r.message;
+  EXPECT_EQ(r.code, 0) << r.message;
+}
+
 TEST(ProfilerFallbackTest, SeccompDeniedPerfAndTimersFallsBackToItimer) {
   ChildResult r = RunInChild([](std::string* message) {
     if (!DenySyscalls({{SYS_perf_event_open, EACCES}, {SYS_timer_create, EPERM}})) {

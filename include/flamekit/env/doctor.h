@@ -218,9 +218,10 @@ inline DoctorCheck CheckPerfCpu(const absl::Status& user_only, std::optional<int
       (absl::IsPermissionDenied(user_only) || absl::StrContains(user_only.message(), "ENOSYS") ||
        absl::IsFailedPrecondition(user_only))) {
     fix = absl::StrCat(
-        "a seccomp filter is active and most likely blocks perf_event_open: in Docker add "
-        "--cap-add PERFMON (its default profile then allows it) or run with a seccomp profile "
-        "that allows perf_event_open; otherwise ",
+        "a seccomp filter is active and most likely blocks perf_event_open: in Docker run "
+        "with --security-opt seccomp=examples/container/seccomp-perf.json (the default "
+        "profile plus perf_event_open), or add --cap-add PERFMON (Docker 23+; SYS_ADMIN on "
+        "Docker 20.10), whose default profile then allows it; otherwise ",
         "use a timer engine (ctimer, itimer), which needs no permission");
   }
   return Make("perf_cpu", CheckLevel::kFail, title, std::string(user_only.message()), fix);

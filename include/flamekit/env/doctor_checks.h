@@ -368,9 +368,10 @@ inline DoctorCheck CheckSeccomp(std::optional<int> mode, std::optional<int> filt
                                                        ? absl::StrCat(" (", *filters, " filters)")
                                                        : std::string(""),
                            "; Docker's default profile allows perf_event_open only with "
-                           "CAP_PERFMON or CAP_SYS_ADMIN"),
-              "if perf_event_open fails below: docker run --cap-add PERFMON (or "
-              "--security-opt seccomp=<profile allowing perf_event_open>)");
+                           "CAP_SYS_ADMIN (Docker 20.10) or CAP_PERFMON (Docker 23+)"),
+              "if perf_event_open fails below: docker run --security-opt "
+              "seccomp=examples/container/seccomp-perf.json (Docker's default profile plus "
+              "perf_event_open), or --cap-add PERFMON on Docker 23+ (SYS_ADMIN on 20.10)");
 }
 
 inline DoctorCheck CheckCapabilities(std::optional<uint64_t> caps, bool user_namespace) {
