@@ -13,6 +13,7 @@
 #include "flamekit/trigger/lookback_ring.h"
 #include "flamekit/trigger/metric_source.h"
 #include "flamekit/trigger/metric_watch.h"
+#include "flamekit/trigger/metric_selector.h"
 #include "flamekit/trigger/prometheus_text.h"
 #include "flamekit/trigger/test_metrics_server.h"
 

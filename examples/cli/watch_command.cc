@@ -19,9 +19,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "flamekit/attach/process_finder.h"
+#include "flamekit/trigger/alert_listener.h"
+#include "flamekit/trigger/alert_webhook.h"
 #include "flamekit/trigger/attach_capture.h"
 #include "flamekit/trigger/http_fetch.h"
 #include "flamekit/trigger/metric_watch.h"
+#include "flamekit/trigger/promql_source.h"
 
 namespace flamekit {
 namespace cli {
@@ -41,10 +44,17 @@ const Command& Self() {
       "flamekit watch PID|--name REGEX (--cpu-above|--cpu-below) PERCENT [flags]\n"
       "       flamekit watch PID (--rss-above|--rss-below) BYTES [flags]\n"
       "       flamekit watch [PID] --metric URL 'NAME{label=~\"re\"}' (--above|--below) X "
-      "[flags]",
+      "[flags]\n"
+      "       flamekit watch PID|--name REGEX --prometheus URL --query 'PROMQL' "
+      "(--above|--below) X [--for DUR] [flags]\n"
+      "       flamekit watch --listen HOST:PORT [PID] [flags]   (Alertmanager webhooks)",
       "Captures a profile when a metric crosses a line, with the seconds before it.\n\n"
       "Flags:\n"
-      "  --for K            K consecutive polls beyond the line (default 1)\n"
+      "  --for K|DUR        K consecutive polls beyond the line (default 1), or a\n"
+      "                     duration (30s: as many polls as fit in it, like an alert's for:)\n"
+      "  --prometheus URL   Prometheus server (http://127.0.0.1:9090) to ask --query\n"
+      "  --query PROMQL     instant query; several series: the one furthest past the line;\n"
+      "                     no series, a timeout or the server down: logged, still watching\n"
       "  --every DUR        poll interval (default 1s)\n"
       "  -d, --duration DUR full-rate capture after the trigger (default 10s)\n"
       "  --lookback DUR     low-rate look-back kept before the trigger (default 10s, 0 = off)\n"
@@ -58,6 +68,13 @@ const Command& Self() {
       "                     default $FLAMEKIT_TOKEN, which keeps it out of `ps`\n"
       "  --name REGEX       watch the one process whose command line matches REGEX\n"
       "                     (instead of a PID, as `flamekit record --name`)\n"
+      "  --listen HOST:PORT take Alertmanager's webhook (version 4) at POST /alertmanager,\n"
+      "                     with the bearer --token; each firing alert captures the process\n"
+      "                     its labels name (one at a time, --cooldown, --max-*)\n"
+      "  --pid-label L      alert label holding the PID (default pid)\n"
+      "  --name-label L     else one holding a command-line regex (default process);\n"
+      "                     else the PID given on the command line\n"
+      "  --debounce DUR     ignore the same alert (fingerprint) again for DUR (default 10m)\n"
       "  -q, --quiet        no line per poll\n"
       "Durations: 30 (seconds), 1.5, 500ms, 2m. Sizes: 1048576, 64k, 512M, 1.5G.\n"
       "Captures: <id>-<event>-flamegraph-<UTC time>-<reason>.html; log: DIR/watch.jsonl.\n"
@@ -67,6 +84,12 @@ const Command& Self() {
        {"--rss-above", "", true},
        {"--rss-below", "", true},
        {"--metric", "", true, false, 2},
+       {"--prometheus", "", true},
+       {"--query", "", true},
+       {"--listen", "", true},
+       {"--pid-label", "", true},
+       {"--name-label", "", true},
+       {"--debounce", "", true},
        {"--above", "", true},
        {"--below", "", true},
        {"--for", "", true},
@@ -135,10 +158,37 @@ absl::StatusOr<WatchCommandOptions> ParseWatchArgs(const ParsedArgs& args) {
     o.url = v[0];
     o.selector = v.size() > 1 ? v[1] : "";
   }
+  if (args.Has("--prometheus") || args.Has("--query")) {
+    if (!args.Has("--prometheus") || !args.Has("--query")) {
+      return Bad("--prometheus URL and --query 'PROMQL' go together");
+    }
+    ++trigger_flags;
+    o.source = WatchCommandOptions::Source::kPromQl;
+    o.prometheus = args.Value("--prometheus");
+    o.query = args.Value("--query");
+    if (o.query.empty()) return Bad("--query needs a PromQL expression");
+  }
+  if (args.Has("--listen")) {
+    ++trigger_flags;
+    o.source = WatchCommandOptions::Source::kAlerts;
+    o.listen = args.Value("--listen");
+    if (args.Has("--pid-label")) o.pid_label = args.Value("--pid-label");
+    if (args.Has("--name-label")) o.name_label = args.Value("--name-label");
+    if (args.Has("--debounce")) {
+      DurationRange range;
+      range.allow_zero = true;
+      absl::StatusOr<absl::Duration> d =
+          ParseDurationFlag("--debounce", args.Value("--debounce"), range);
+      if (!d.ok()) return d.status();
+      o.debounce = *d;
+    }
+  }
+  const bool with_above_below = o.source == WatchCommandOptions::Source::kMetric ||
+                                o.source == WatchCommandOptions::Source::kPromQl;
   for (const char* flag : {"--above", "--below"}) {
     if (!args.Has(flag)) continue;
-    if (direction.has_value() && o.source != WatchCommandOptions::Source::kMetric) {
-      return Bad(absl::StrCat(flag, " goes with --metric"));
+    if (direction.has_value() && !with_above_below) {
+      return Bad(absl::StrCat(flag, " goes with --metric or --prometheus"));
     }
     absl::StatusOr<double> v = Number(args, flag);
     if (!v.ok()) return v.status();
@@ -146,14 +196,6 @@ absl::StatusOr<WatchCommandOptions> ParseWatchArgs(const ParsedArgs& args) {
     threshold = *v;
     direction = absl::string_view(flag) == "--above" ? TriggerDirection::kAbove
                                                       : TriggerDirection::kBelow;
-  }
-  if (args.Has("--for")) {
-    absl::StatusOr<double> v = Number(args, "--for");
-    if (!v.ok()) return v.status();
-    if (*v < 1 || *v != std::floor(*v) || *v > 1e6) {
-      return Bad("--for must be a whole number of polls, at least 1");
-    }
-    o.watch.trigger.consecutive = static_cast<int>(*v);
   }
   struct DurationFlag {
     const char* name;
@@ -170,6 +212,25 @@ absl::StatusOr<WatchCommandOptions> ParseWatchArgs(const ParsedArgs& args) {
     absl::StatusOr<absl::Duration> v = ParseDurationFlag(d.name, args.Value(d.name), range);
     if (!v.ok()) return v.status();
     *d.out = *v;
+  }
+  if (args.Has("--for")) {
+    // A bare number counts polls (as before); with a unit it is a time the
+    // condition must hold, as in an alert rule's `for:`, turned into the
+    // polls that fit in it at --every.
+    std::string v = args.Value("--for");
+    double polls = 0;
+    if (absl::SimpleAtod(v, &polls)) {
+      if (polls < 1 || polls != std::floor(polls) || polls > 1e6) {
+        return Bad("--for must be a whole number of polls (at least 1) or a duration (30s)");
+      }
+      o.watch.trigger.consecutive = static_cast<int>(polls);
+    } else {
+      absl::StatusOr<absl::Duration> d = ParseDurationFlag("--for", v, DurationRange{});
+      if (!d.ok()) return d.status();
+      double n = std::ceil(absl::FDivDuration(*d, o.watch.every) - 1e-9);
+      if (n > 1e6) return Bad("--for is more than a million polls at --every");
+      o.watch.trigger.consecutive = static_cast<int>(std::max(1.0, n));
+    }
   }
   if (args.Has("--max-captures")) {
     absl::StatusOr<double> v = Number(args, "--max-captures");
@@ -203,7 +264,9 @@ absl::StatusOr<WatchCommandOptions> ParseWatchArgs(const ParsedArgs& args) {
     o.pid = match->pid;
   }
   if (trigger_flags == 0) {
-    return Bad("say what to watch: --cpu-above PERCENT, --rss-above BYTES or --metric URL NAME");
+    return Bad(
+        "say what to watch: --cpu-above PERCENT, --rss-above BYTES, --metric URL NAME or "
+        "--prometheus URL --query PROMQL");
   }
   if (trigger_flags > 1) return Bad("watch one metric at a time");
   if (o.source == WatchCommandOptions::Source::kMetric) {
@@ -217,6 +280,30 @@ absl::StatusOr<WatchCommandOptions> ParseWatchArgs(const ParsedArgs& args) {
     absl::StatusOr<MetricSelector> sel = MetricSelector::Parse(o.selector);
     if (!sel.ok()) return sel.status();
     if (!id_given && o.pid == 0) o.watch.id = absl::StrCat(url->host, "_", url->port);
+  } else if (o.source == WatchCommandOptions::Source::kAlerts) {
+    if (threshold.has_value()) return Bad("--listen takes alerts: no --above/--below");
+    if (o.token.empty()) {
+      const char* env = std::getenv("FLAMEKIT_TOKEN");
+      if (env != nullptr) o.token = env;
+    }
+    if (o.token.empty()) {
+      return Bad("--listen needs a token: --token TOKEN or FLAMEKIT_TOKEN (Alertmanager sends "
+                 "it with http_config: {authorization: {credentials: TOKEN}})");
+    }
+    threshold = 0;
+    direction = TriggerDirection::kAbove;
+    if (!id_given && o.watch.id.empty()) o.watch.id = "alert";
+  } else if (o.source == WatchCommandOptions::Source::kPromQl) {
+    if (!threshold.has_value()) return Bad("--query needs --above X or --below X");
+    if (o.token.empty()) {
+      const char* env = std::getenv("FLAMEKIT_TOKEN");
+      if (env != nullptr) o.token = env;
+    }
+    absl::StatusOr<ParsedUrl> url = ParseHttpUrl(o.prometheus);
+    if (!url.ok()) return url.status();
+    if (o.pid == 0) {
+      return Bad("--prometheus needs the process to profile: a PID or --name REGEX");
+    }
   } else if (o.pid == 0) {
     return Bad("--cpu-*/--rss-* need the PID of the process to watch");
   }
@@ -227,6 +314,28 @@ absl::StatusOr<WatchCommandOptions> ParseWatchArgs(const ParsedArgs& args) {
   if (!valid.ok()) return valid;
   return o;
 }
+
+namespace {
+
+// Asks once before watching: a query Prometheus refuses (a typo, a range
+// vector) will never work, so it ends the command now with Prometheus' own
+// message; a server that is down or a series not there yet is only logged
+// by the watch, which keeps asking.
+absl::StatusOr<std::unique_ptr<MetricSource>> MakePromQlSource(const WatchCommandOptions& o) {
+  if (!HttpFetchAvailable()) return FetchUrl(o.prometheus, absl::Seconds(1)).status();
+  absl::Duration timeout =
+      std::min(absl::Seconds(10), std::max(absl::Seconds(1), o.watch.every));
+  auto source = std::make_unique<PromQlSource>(o.prometheus, o.query, o.watch.trigger.direction,
+                                               timeout, o.token);
+  absl::StatusOr<std::optional<double>> first = source->Poll();
+  if (!first.ok() && absl::IsInvalidArgument(first.status())) {
+    return absl::FailedPreconditionError(first.status().message());
+  }
+  if (!first.ok() && absl::IsPermissionDenied(first.status())) return first.status();
+  return std::unique_ptr<MetricSource>(std::move(source));
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricSource>> MakeMetricSource(const WatchCommandOptions& o) {
   switch (o.source) {
@@ -240,6 +349,10 @@ absl::StatusOr<std::unique_ptr<MetricSource>> MakeMetricSource(const WatchComman
       if (!s.ok()) return s.status();
       return std::unique_ptr<MetricSource>(std::move(*s));
     }
+    case WatchCommandOptions::Source::kPromQl:
+      return MakePromQlSource(o);
+    case WatchCommandOptions::Source::kAlerts:
+      return absl::InvalidArgumentError("--listen has no metric to poll");
     case WatchCommandOptions::Source::kMetric:
       break;
   }
@@ -258,6 +371,66 @@ absl::StatusOr<std::unique_ptr<MetricSource>> MakeMetricSource(const WatchComman
 
 namespace {
 
+// `watch --listen`: an AlertReceiver behind an AlertListener until Ctrl-C,
+// a cap, or `should_stop`. Each capture asks `factory` for the alert's PID
+// (no look-back: nothing was sampling that process before the alert).
+int RunAlerts(const WatchCommandOptions& o, CommandIo& io, const WatchCaptureFactory& factory,
+              const std::function<bool()>& should_stop) {
+  const Command& command = Self();
+  AlertReceiverOptions ro;
+  ro.watch = o.watch;
+  ro.pid_label = o.pid_label;
+  ro.name_label = o.name_label;
+  ro.debounce = o.debounce;
+  WatchCommandOptions base = o;
+  PidCaptureFn capture = [base, factory](pid_t pid, const CaptureRequest& request) {
+    WatchCommandOptions c = base;
+    c.pid = pid;
+    c.watch.id = absl::StrCat(pid);
+    c.watch.lookback = absl::ZeroDuration();
+    absl::StatusOr<WatchCapture> made = factory(c);
+    if (!made.ok()) return made.status();
+    return made->capture(request);
+  };
+  ro.default_pid = o.pid;
+  PidFinder finder = [](const std::string& regex) -> absl::StatusOr<pid_t> {
+    absl::StatusOr<ProcessMatch> m = FindSingleProcess(regex);
+    if (!m.ok()) return m.status();
+    return m->pid;
+  };
+  absl::StatusOr<std::unique_ptr<AlertReceiver>> receiver =
+      AlertReceiver::Create(ro, capture, finder);
+  if (!receiver.ok()) return ExitCode(command, receiver.status(), io);
+  absl::StatusOr<std::unique_ptr<AlertListener>> listener =
+      AlertListener::Start(o.listen, o.token, receiver->get());
+  if (!listener.ok()) return ExitCode(command, listener.status(), io);
+  io.out << "listening for Alertmanager at " << (*listener)->Url() << "; log "
+         << (*receiver)->log_path() << "; Ctrl-C to stop\n";
+  io.out.flush();
+  g_watch_interrupted.store(false);
+  struct sigaction sa = {}, old_int = {}, old_term = {};
+  sa.sa_handler = OnWatchSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  const TriggerOptions& caps = o.watch.trigger;
+  while (!g_watch_interrupted.load(std::memory_order_relaxed) &&
+         !(should_stop && should_stop())) {
+    if ((caps.max_captures > 0 && (*receiver)->captures() >= caps.max_captures) ||
+        (caps.max_disk_bytes > 0 && (*receiver)->disk_used() >= caps.max_disk_bytes)) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  (*listener)->Stop();
+  io.out << "watch ended: " << (*receiver)->captures() << " capture(s), "
+         << (*receiver)->disk_used() << " bytes\n";
+  return kExitOk;
+}
+
 int RunParsed(const ParsedArgs& args, CommandIo& io, const WatchCaptureFactory& factory,
               const std::function<bool()>& should_stop) {
   const Command& command = Self();
@@ -268,6 +441,9 @@ int RunParsed(const ParsedArgs& args, CommandIo& io, const WatchCaptureFactory& 
     return UsageError(command, o.status().message(), io);
   }
   if (!o.ok()) return ExitCode(command, o.status(), io);
+  if (o->source == WatchCommandOptions::Source::kAlerts) {
+    return RunAlerts(*o, io, factory, should_stop);
+  }
   absl::StatusOr<std::unique_ptr<MetricSource>> source = MakeMetricSource(*o);
   if (!source.ok()) return ExitCode(command, source.status(), io);
   absl::StatusOr<WatchCapture> capture = factory(*o);

@@ -78,6 +78,22 @@ bool HttpFetchAvailable();
 absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duration timeout,
                                      absl::string_view bearer_token = "");
 
+// HttpResponse: a response of any status, with its body.
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+
+// HttpGet()
+//
+// GETs `url` and returns the response whatever its status (Prometheus'
+// HTTP API explains a refused query in the JSON body of a 400/422/503).
+// Errors only when there is no response: InvalidArgument for a malformed
+// URL, Unavailable when nothing listens or `timeout` passes, Unimplemented
+// in the static build.
+absl::StatusOr<HttpResponse> HttpGet(absl::string_view url, absl::Duration timeout,
+                                     absl::string_view bearer_token = "");
+
 // Implementation details follow.
 
 inline absl::StatusOr<ParsedUrl> ParseHttpUrl(absl::string_view url) {
@@ -136,7 +152,7 @@ inline absl::StatusOr<ParsedUrl> ParseHttpUrl(absl::string_view url) {
 
 inline bool HttpFetchAvailable() { return true; }
 
-inline absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duration timeout,
+inline absl::StatusOr<HttpResponse> HttpGet(absl::string_view url, absl::Duration timeout,
                                             absl::string_view bearer_token) {
   absl::StatusOr<ParsedUrl> parsed = ParseHttpUrl(url);
   if (!parsed.ok()) return parsed.status();
@@ -157,6 +173,16 @@ inline absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duratio
         "GET ", url, " failed: ", httplib::to_string(result.error()),
         "; is the service running and listening there?"));
   }
+  HttpResponse out;
+  out.status = result->status;
+  out.body = std::move(result->body);
+  return out;
+}
+
+inline absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duration timeout,
+                                            absl::string_view bearer_token) {
+  absl::StatusOr<HttpResponse> result = HttpGet(url, timeout, bearer_token);
+  if (!result.ok()) return result.status();
   if (result->status == 401 || result->status == 403) {
     return absl::PermissionDeniedError(absl::StrCat(
         "GET ", url, " answered HTTP ", result->status,
@@ -174,6 +200,12 @@ inline absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duratio
 #else  // !FLAMEKIT_HAVE_HTTP_FETCH
 
 inline bool HttpFetchAvailable() { return false; }
+
+inline absl::StatusOr<HttpResponse> HttpGet(absl::string_view url, absl::Duration timeout,
+                                            absl::string_view bearer_token) {
+  absl::StatusOr<std::string> refused = FetchUrl(url, timeout, bearer_token);
+  return refused.status();
+}
 
 inline absl::StatusOr<std::string> FetchUrl(absl::string_view url, absl::Duration timeout,
                                             absl::string_view bearer_token) {

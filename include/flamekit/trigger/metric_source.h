@@ -47,7 +47,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "flamekit/trigger/prometheus_text.h"
+#include "flamekit/trigger/metric_selector.h"
 
 namespace flamekit {
 

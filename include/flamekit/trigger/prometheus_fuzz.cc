@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "flamekit/trigger/metric_selector.h"
 #include "flamekit/trigger/prometheus_text.h"
 #include "flamekit/base/human_units.h"
 #include "flamekit/trigger/http_fetch.h"

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "flamekit/trigger/metric_selector.h"
 #include "flamekit/trigger/prometheus_text.h"
 
 #include <cmath>

@@ -24,6 +24,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "flamekit/trigger/lookback_ring.h"
 #include "flamekit/trigger/metric_watch.h"
 
@@ -31,11 +32,17 @@ namespace flamekit {
 
 // WatchCommandOptions: the parsed command line of `flamekit watch`.
 struct WatchCommandOptions {
-  enum class Source { kCpu, kRss, kMetric };
+  enum class Source { kCpu, kRss, kMetric, kPromQl, kAlerts };
   Source source = Source::kCpu;
   pid_t pid = 0;         // 0 when watching only a metric URL
   std::string url;       // --metric URL
   std::string selector;  // --metric SELECTOR
+  std::string prometheus;  // --prometheus URL (the server's base URL)
+  std::string query;       // --query PROMQL
+  std::string listen;      // --listen HOST:PORT (Alertmanager webhooks)
+  std::string pid_label = "pid";       // --pid-label
+  std::string name_label = "process";  // --name-label
+  absl::Duration debounce = absl::Minutes(10);  // --debounce
   std::string token;     // --token, else $FLAMEKIT_TOKEN
   bool quiet = false;
   WatchOptions watch;    // id, event, dir, intervals, trigger
