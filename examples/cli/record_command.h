@@ -78,6 +78,8 @@ struct RecordFlags {
   bool quiet = false;
   bool help = false;
   size_t ring_pages = AttachOptions().ring_pages;
+  AttachUnwind unwind = AttachUnwind::kAuto;    // --unwind
+  uint32_t stack_bytes = kDefaultAttachStackBytes;  // --stack-size
 };
 
 Command RecordCommand();
