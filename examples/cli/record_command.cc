@@ -50,6 +50,15 @@ Flags:
                            .collapsed .pb.gz .pprof);
                            default flame-PID-TIMESTAMP.html
   -t, --threads            split stacks by thread
+      --unwind fp|dwarf|auto how user stacks are walked: fp = the kernel's
+                           frame-pointer chain (cheapest); dwarf = each
+                           sample copies the top of the stack and it is
+                           stepped with the .eh_frame rules of the target's
+                           files (Debian's binaries have no frame pointers);
+                           auto (default) = per sample whichever gets further
+      --stack-size BYTES   stack bytes each sample copies for dwarf/auto
+                           (default 8k, 512 to 65528; deeper stacks are
+                           marked [truncated])
       --name REGEX         the one process whose command line matches REGEX
       --container NAME|ID  a container's main process, found with `docker
                            inspect` (or, for an ID when the runtime cannot
@@ -81,6 +90,8 @@ events unavailable, 6 no PMU, 7 --name matched none or several, 8 output,
        {"--frequency", "-F", true},
        {"--file", "-f", true},
        {"--threads", "-t", false},
+       {"--unwind", "", true},
+       {"--stack-size", "", true},
        {"--name", "", true},
        {"--container", "", true},
        {"--runtime", "", true},
@@ -167,6 +178,16 @@ absl::StatusOr<RecordFlags> ParseRecordArgs(const ParsedArgs& args) {
   if (args.Has("--event") && IsHookEvent(args.Value("--event"))) {
     flags.hook_event = args.Value("--event");
   } else if (args.Has("--event")) {
+    const std::string event = absl::AsciiStrToLower(args.Value("--event"));
+    if (event == "ctimer" || event == "itimer") {
+      // Timer signals are delivered inside the profiled process: only code
+      // loaded into it can take them.
+      return Usage(absl::StrCat(
+          "-e ", event, " cannot profile another process: its timer signals are caught inside "
+          "the process. Use -e cpu (perf's cpu-clock, the default) for CPU time, or load the "
+          "agent into the program (LD_PRELOAD=libflamekit_agent.so, "
+          "README: \"A program that was not built with flamekit\") to use ", event, " there"));
+    }
     absl::StatusOr<PerfEventSpec> e = ParsePerfEvent(args.Value("--event"));
     if (!e.ok()) return WithExitCode(e.status(), kRecordUsageError);
     flags.event = *e;
@@ -203,6 +224,32 @@ absl::StatusOr<RecordFlags> ParseRecordArgs(const ParsedArgs& args) {
     if (flags.file.empty()) return Usage("empty --file");
   }
   flags.threads = args.Has("--threads");
+  if (args.Has("--unwind")) {
+    const std::string unwind = args.Value("--unwind");
+    if (unwind == "fp") {
+      flags.unwind = AttachUnwind::kFramePointers;
+    } else if (unwind == "dwarf") {
+      flags.unwind = AttachUnwind::kDwarf;
+    } else if (unwind == "auto") {
+      flags.unwind = AttachUnwind::kAuto;
+    } else {
+      return Usage(absl::StrCat("--unwind '", unwind, "': use fp, dwarf or auto"));
+    }
+  }
+  if (args.Has("--stack-size")) {
+    absl::StatusOr<int64_t> size = ParseSizeFlag("--stack-size", args.Value("--stack-size"));
+    if (!size.ok()) return WithExitCode(size.status(), kRecordUsageError);
+    if (*size < kMinAttachStackBytes || *size > kMaxAttachStackBytes) {
+      return Usage(absl::StrCat("--stack-size ", args.Value("--stack-size"), ": use ",
+                                kMinAttachStackBytes, " to ", kMaxAttachStackBytes,
+                                " bytes (the kernel copies at most 64 KiB - 8)"));
+    }
+    // The kernel wants a multiple of 8: round down.
+    flags.stack_bytes = static_cast<uint32_t>(*size) & ~7u;
+    if (flags.unwind == AttachUnwind::kFramePointers) {
+      return Usage("--stack-size is for --unwind dwarf or auto; fp copies no stack");
+    }
+  }
   flags.includes = args.Values("--include");
   flags.excludes = args.Values("--exclude");
   flags.transforms_path = args.Value("--transforms");

@@ -86,6 +86,8 @@ struct RecordFlags {
   // for lock), checked by ParseRecordArgs().
   std::string hook_event;
   std::string hook_interval;
+  AttachUnwind unwind = AttachUnwind::kAuto;    // --unwind
+  uint32_t stack_bytes = kDefaultAttachStackBytes;  // --stack-size
 };
 
 Command RecordCommand();

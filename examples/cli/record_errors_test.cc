@@ -38,6 +38,7 @@ using ::flamekit::attach_testing::SpawnedProcess;
 using ::flamekit::attach_testing::TempDir;
 using ::flamekit::testing::StatusIs;
 using ::testing::HasSubstr;
+using ::testing::AllOf;
 
 std::string Tool() { return Runfile("examples/cli/flamekit"); }
 std::string Workload() { return Runfile("testdata/attach/attach_workload"); }
@@ -248,6 +249,32 @@ TEST(RecordArgsTest, ParsesAllOptions) {
   EXPECT_THAT(ParseRecordArgs({"-d"}), StatusIs(absl::StatusCode::kInvalidArgument,
                                                 HasSubstr("needs a value")));
   EXPECT_EQ(ExitCodeOf(ParseRecordArgs({"-x", "1"}).status()), kRecordUsageError);
+}
+
+// --unwind, --stack-size, and the timer engines that cannot work by PID.
+TEST(RecordArgsTest, UnwindStackSizeAndTimerEnginesByPid) {
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(RecordFlags f, ParseRecordArgs({"1234"}));
+  EXPECT_EQ(f.unwind, AttachUnwind::kAuto);
+  EXPECT_EQ(f.stack_bytes, kDefaultAttachStackBytes);
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(f, ParseRecordArgs({"--unwind", "dwarf", "--stack-size", "16k",
+                                                    "1234"}));
+  EXPECT_EQ(f.unwind, AttachUnwind::kDwarf);
+  EXPECT_EQ(f.stack_bytes, 16384u);
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(f, ParseRecordArgs({"--unwind", "fp", "1234"}));
+  EXPECT_EQ(f.unwind, AttachUnwind::kFramePointers);
+  EXPECT_THAT(ParseRecordArgs({"--unwind", "lbr", "1234"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("fp, dwarf or auto")));
+  EXPECT_THAT(ParseRecordArgs({"--stack-size", "1m", "1234"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("65528")));
+  EXPECT_THAT(ParseRecordArgs({"--unwind", "fp", "--stack-size", "8k", "1234"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dwarf or auto")));
+  for (const char* engine : {"ctimer", "itimer"}) {
+    absl::StatusOr<RecordFlags> r = ParseRecordArgs({"-e", engine, "1234"});
+    EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument,
+                            AllOf(HasSubstr("cannot profile another process"),
+                                  HasSubstr("-e cpu"), HasSubstr("agent"))));
+    EXPECT_EQ(ExitCodeOf(r.status()), kRecordUsageError);
+  }
 }
 
 TEST(RecordArgsTest, ExitCodesByStatus) {

@@ -297,6 +297,13 @@ std::string FormatRecordSummary(const AttachProgress& stats, const Profile& prof
     }
   }
   absl::StrAppend(&summary, "\n");
+  if (stats.rule_walks > 0) {
+    // How the .eh_frame walk did: the stacks it could not finish are in the
+    // profile under [truncated] (raise --stack-size if many are).
+    absl::StrAppend(&summary, "stacks: ", stats.rule_walks, " walked by .eh_frame rules (",
+                    stats.rule_walks_complete, " to the outermost frame), ", stats.chain_walks,
+                    " by frame pointers\n");
+  }
   const double seconds = absl::ToDoubleSeconds(stats.elapsed);
   if (stats.lost_samples > 0 && seconds > 0) {
     // What this machine kept up with: samples written per second per
@@ -439,6 +446,8 @@ int RunRecord(const RecordFlags& flags, CommandIo& io) {
   options.duration = flags.duration;
   options.split_threads = flags.threads;
   options.ring_pages = flags.ring_pages;
+  options.unwind = flags.unwind;
+  options.stack_bytes = flags.stack_bytes;
   options.stop = &g_record_stop;
   options.launch_mode = child.has_value();
   const bool progress = !flags.quiet && isatty(2);

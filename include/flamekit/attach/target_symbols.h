@@ -5,7 +5,9 @@
 // to the AttachSymbols interface of attach.h: addresses of another process
 // named from /proc/PID/maps and its ELF files (through /proc/PID/root, so
 // containers resolve), mappings reported by PERF_RECORD_MMAP2 added as they
-// arrive, and the maps re-read after the target execs (launch mode).
+// arrive, and the maps re-read after the target execs (launch mode); and,
+// for --unwind dwarf/auto, the .eh_frame rules of the same files as one
+// CfiTable (collect/cfi_table_builder.h).
 //
 // Thread-safety: like Symbolizer, one thread at a time (the AttachSession's).
 // Not for signal handlers.
@@ -31,7 +33,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "flamekit/attach/attach.h"
+#include "flamekit/collect/cfi_table_builder.h"
 #include "flamekit/perf/perf_ring.h"
 #include "flamekit/symbol/proc_maps.h"
 #include "flamekit/symbol/symbolizer.h"
@@ -53,7 +58,12 @@ class SymbolizerAttachSymbols : public AttachSymbols {
   void Warm(bool kernel_frames) override;
   std::optional<uint32_t> FramelessReturnSlot(uint64_t pc) override;
   bool IsCode(uint64_t address) override;
-  void ForgetFrameRules() override { frames_.reset(); }
+  void ForgetFrameRules() override {
+    frames_.reset();
+    rules_.reset();
+  }
+  const CfiTable* FrameRules() override;
+  void NoteFrameMmap(const PerfMmapRecord& record) override;
 
   // MappingFromPerf()
   //
@@ -78,6 +88,12 @@ class SymbolizerAttachSymbols : public AttachSymbols {
   std::unique_ptr<Symbolizer> symbolizer_;
   std::unique_ptr<Symbolizer> frames_;
   bool frames_failed_ = false;
+  // The rules of frames_'s files for --unwind dwarf/auto, built on first
+  // use and again (at most once a second: a rebuild walks every row) after
+  // a new mapping.
+  std::unique_ptr<CfiTable> rules_;
+  bool rules_stale_ = false;
+  absl::Time rules_built_ = absl::InfinitePast();
 };
 
 // Implementation details follow.
@@ -119,13 +135,25 @@ inline Mapping SymbolizerAttachSymbols::MappingFromPerf(const PerfMmapRecord& re
 }
 
 inline void SymbolizerAttachSymbols::OnMmap(const PerfMmapRecord& record) {
-  symbolizer_->AddMapping(MappingFromPerf(record));
+  const Mapping m = MappingFromPerf(record);
+  symbolizer_->AddMapping(m);
+  // Open the file now, while the target lives: a short-lived target (launch
+  // mode) may be gone, with its /proc/PID/root, before any of its
+  // addresses is looked up. The answer is discarded; the file stays loaded.
+  if (m.executable && m.IsFile()) (void)symbolizer_->Lookup(m.start);
 }
 
 inline void SymbolizerAttachSymbols::Warm(bool kernel_frames) {
   // The first kernel lookup loads /proc/kallsyms (the largest read); do it
   // before sampling starts. The answer is discarded.
   if (kernel_frames) (void)symbolizer_->Lookup(~uint64_t{0} << 47);
+  // Every executable file of the target, opened while it lives (see
+  // OnMmap()).
+  std::vector<uint64_t> starts;
+  for (const Mapping& m : symbolizer_->mappings()) {
+    if (m.executable && m.IsFile()) starts.push_back(m.start);
+  }
+  for (uint64_t start : starts) (void)symbolizer_->Lookup(start);
 }
 
 inline Symbolizer* SymbolizerAttachSymbols::Frames() {
@@ -157,6 +185,25 @@ inline bool SymbolizerAttachSymbols::IsCode(uint64_t address) {
   return frames != nullptr && frames->InExecutableMapping(address);
 }
 
+inline const CfiTable* SymbolizerAttachSymbols::FrameRules() {
+  const absl::Time now = absl::Now();
+  if (rules_ != nullptr && !(rules_stale_ && now - rules_built_ >= absl::Seconds(1))) {
+    return rules_.get();
+  }
+  Symbolizer* frames = Frames();
+  if (frames == nullptr) return rules_.get();
+  rules_ = BuildCfiTable(*frames);
+  rules_stale_ = false;
+  rules_built_ = now;
+  return rules_.get();
+}
+
+inline void SymbolizerAttachSymbols::NoteFrameMmap(const PerfMmapRecord& record) {
+  if (frames_ == nullptr) return;  // made later from /proc/PID/maps, with it
+  frames_->AddMapping(MappingFromPerf(record));
+  rules_stale_ = true;
+}
+
 inline void SymbolizerAttachSymbols::OnExec() {
   // A new image: start over, so the main executable is the new one.
   absl::StatusOr<std::unique_ptr<Symbolizer>> fresh = Symbolizer::ForProcess(pid_, options_);
@@ -165,6 +212,7 @@ inline void SymbolizerAttachSymbols::OnExec() {
   } else {
     (void)symbolizer_->Refresh();
   }
+  Warm(/*kernel_frames=*/false);
 }
 
 }  // namespace flamekit

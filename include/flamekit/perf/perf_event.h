@@ -180,6 +180,9 @@ struct PerfEventOptions {
   // With PERF_SAMPLE_STACK_USER in sample_type: how many bytes of the user
   // stack, from its stack pointer up, each sample copies (a multiple of 8).
   uint32_t user_stack_bytes = 0;
+  // With PERF_SAMPLE_REGS_USER in sample_type: which user registers each
+  // sample carries (bits of asm/perf_regs.h's PERF_REG_X86_*).
+  uint64_t sample_regs_user = 0;
 };
 
 // PerfEventParanoid()
@@ -472,6 +475,13 @@ inline absl::StatusOr<perf_event_attr> MakePerfEventAttr(const PerfEventOptions&
           options.user_stack_bytes));
     }
     attr.sample_stack_user = options.user_stack_bytes;
+  }
+  if (options.sample_type & PERF_SAMPLE_REGS_USER) {
+    if (options.sample_regs_user == 0) {
+      return absl::InvalidArgumentError(
+          "sample_regs_user must name at least one register with PERF_SAMPLE_REGS_USER");
+    }
+    attr.sample_regs_user = options.sample_regs_user;
   }
   return attr;
 }

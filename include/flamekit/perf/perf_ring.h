@@ -71,6 +71,11 @@ struct PerfSample {
   // pointer up, as many as the kernel could copy (its dyn_size); valid only
   // during the sink call.
   absl::Span<const uint8_t> user_stack;
+  // PERF_SAMPLE_REGS_USER: the ABI of the user registers (0: none, e.g. a
+  // kernel thread) and their values, in bit order of the regs_user_mask
+  // the ring was mapped with; valid only during the sink call.
+  uint64_t regs_user_abi = 0;
+  absl::Span<const uint64_t> regs_user;
 };
 
 // PerfMmapRecord
@@ -152,7 +157,7 @@ struct PerfRecordCounts {
 //
 // OK when DecodePerfRecord() can decode samples of this sample_type:
 // IDENTIFIER, IP, TID, TIME, ADDR, ID, STREAM_ID, CPU, PERIOD, CALLCHAIN,
-// STACK_USER. InvalidArgument for READ, RAW, BRANCH_STACK, REGS_USER and
+// REGS_USER, STACK_USER. InvalidArgument for READ, RAW, BRANCH_STACK and
 // the rest.
 absl::Status CheckSampleType(uint64_t sample_type);
 
@@ -160,9 +165,11 @@ absl::Status CheckSampleType(uint64_t sample_type);
 //
 // Decodes one complete record (header included, `record.size()` ==
 // header.size), calls the sink and adds to `counts`. Malformed records are
-// counted and skipped, never read past their end.
+// counted and skipped, never read past their end. `regs_user_mask`: the
+// event's sample_regs_user (how many registers a REGS_USER block holds).
 void DecodePerfRecord(absl::Span<const uint8_t> record, uint64_t sample_type,
-                      PerfRecordSink& sink, PerfRecordCounts& counts);
+                      PerfRecordSink& sink, PerfRecordCounts& counts,
+                      uint64_t regs_user_mask = 0);
 
 // ForEachCallchainFrame()
 //
@@ -178,8 +185,10 @@ class PerfRing {
   // mmaps 1 + `data_pages` pages of `fd` (data_pages a power of two; the fd
   // stays owned by the caller and must outlive the ring). Errors:
   // EPERM/ENOMEM from the locked-memory limit give ResourceExhausted naming
-  // perf_event_mlock_kb and `ulimit -l`.
-  static absl::StatusOr<PerfRing> Map(int fd, size_t data_pages, uint64_t sample_type);
+  // perf_event_mlock_kb and `ulimit -l`. `regs_user_mask`: the event's
+  // sample_regs_user, with PERF_SAMPLE_REGS_USER in sample_type.
+  static absl::StatusOr<PerfRing> Map(int fd, size_t data_pages, uint64_t sample_type,
+                                      uint64_t regs_user_mask = 0);
 
   PerfRing(PerfRing&& other) noexcept;
   PerfRing& operator=(PerfRing&& other) noexcept;
@@ -210,6 +219,7 @@ class PerfRing {
   size_t mapped_size_ = 0;
   size_t data_size_ = 0;      // power of two
   uint64_t sample_type_ = 0;
+  uint64_t regs_user_mask_ = 0;
   PerfRecordCounts totals_;
   std::vector<uint8_t> scratch_;  // a record that wraps around is copied here
 };
@@ -259,10 +269,11 @@ class RecordReader {
 inline constexpr uint64_t kSupportedSampleType =
     PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
     PERF_SAMPLE_ADDR | PERF_SAMPLE_ID | PERF_SAMPLE_STREAM_ID | PERF_SAMPLE_CPU |
-    PERF_SAMPLE_PERIOD | PERF_SAMPLE_CALLCHAIN | PERF_SAMPLE_STACK_USER;
+    PERF_SAMPLE_PERIOD | PERF_SAMPLE_CALLCHAIN | PERF_SAMPLE_STACK_USER |
+    PERF_SAMPLE_REGS_USER;
 
 inline bool DecodeSample(absl::Span<const uint8_t> record, uint64_t sample_type,
-                         PerfSample* s) {
+                         PerfSample* s, uint64_t regs_user_mask = 0) {
   RecordReader r(record);
   if (!r.Skip(sizeof(perf_event_header))) return false;
   uint64_t u64 = 0;
@@ -287,8 +298,18 @@ inline bool DecodeSample(absl::Span<const uint8_t> record, uint64_t sample_type,
     if (ips == nullptr) return false;
     s->callchain = absl::MakeConstSpan(ips, nr);
   }
-  // (RAW, BRANCH_STACK and REGS_USER would come here; CheckSampleType()
-  // refuses them.)
+  // (RAW and BRANCH_STACK would come here; CheckSampleType() refuses
+  // them.)
+  if (sample_type & PERF_SAMPLE_REGS_USER) {
+    // { u64 abi; u64 regs[popcount(mask)]; }, regs only when abi is not 0.
+    if (!r.Read(&s->regs_user_abi)) return false;
+    if (s->regs_user_abi != 0) {
+      const size_t n = static_cast<size_t>(__builtin_popcountll(regs_user_mask));
+      const uint64_t* regs = r.U64Array(n);
+      if (regs == nullptr) return false;
+      s->regs_user = absl::MakeConstSpan(regs, n);
+    }
+  }
   if (sample_type & PERF_SAMPLE_STACK_USER) {
     // { u64 size; char data[size]; u64 dyn_size; }, dyn_size only when
     // size is not 0: how much of data the kernel could fill.
@@ -327,13 +348,15 @@ inline absl::Status CheckSampleType(uint64_t sample_type) {
     return absl::InvalidArgumentError(absl::StrCat(
         "perf sample_type 0x", absl::Hex(sample_type), " has fields PerfRing cannot decode (0x",
         absl::Hex(unsupported),
-        "); use IP, TID, TIME, ADDR, ID, STREAM_ID, CPU, PERIOD, CALLCHAIN, STACK_USER, IDENTIFIER"));
+        "); use IP, TID, TIME, ADDR, ID, STREAM_ID, CPU, PERIOD, CALLCHAIN, REGS_USER, "
+        "STACK_USER, IDENTIFIER"));
   }
   return absl::OkStatus();
 }
 
 inline void DecodePerfRecord(absl::Span<const uint8_t> record, uint64_t sample_type,
-                             PerfRecordSink& sink, PerfRecordCounts& counts) {
+                             PerfRecordSink& sink, PerfRecordCounts& counts,
+                             uint64_t regs_user_mask) {
   using perf_internal::RecordReader;
   counts.bytes += record.size();
   perf_event_header header;
@@ -347,7 +370,7 @@ inline void DecodePerfRecord(absl::Span<const uint8_t> record, uint64_t sample_t
   switch (header.type) {
     case PERF_RECORD_SAMPLE: {
       PerfSample sample;
-      if (!perf_internal::DecodeSample(record, sample_type, &sample)) {
+      if (!perf_internal::DecodeSample(record, sample_type, &sample, regs_user_mask)) {
         ++counts.malformed;
         return;
       }
@@ -453,7 +476,8 @@ void ForEachCallchainFrame(absl::Span<const uint64_t> callchain, Fn&& fn) {
   }
 }
 
-inline absl::StatusOr<PerfRing> PerfRing::Map(int fd, size_t data_pages, uint64_t sample_type) {
+inline absl::StatusOr<PerfRing> PerfRing::Map(int fd, size_t data_pages, uint64_t sample_type,
+                                              uint64_t regs_user_mask) {
   if (data_pages == 0 || (data_pages & (data_pages - 1)) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("perf ring of ", data_pages, " data pages: use a power of two, e.g. 16"));
@@ -480,6 +504,7 @@ inline absl::StatusOr<PerfRing> PerfRing::Map(int fd, size_t data_pages, uint64_
   ring.mapped_size_ = size;
   ring.data_size_ = data_pages * page;
   ring.sample_type_ = sample_type;
+  ring.regs_user_mask_ = regs_user_mask;
   auto* meta = static_cast<perf_event_mmap_page*>(base);
   // Kernels since 4.1 say where the data area is; older ones put it one
   // page in.
@@ -495,6 +520,7 @@ inline PerfRing::PerfRing(PerfRing&& other) noexcept
       mapped_size_(std::exchange(other.mapped_size_, 0)),
       data_size_(std::exchange(other.data_size_, 0)),
       sample_type_(other.sample_type_),
+      regs_user_mask_(other.regs_user_mask_),
       totals_(other.totals_),
       scratch_(std::move(other.scratch_)) {}
 
@@ -506,6 +532,7 @@ inline PerfRing& PerfRing::operator=(PerfRing&& other) noexcept {
     mapped_size_ = std::exchange(other.mapped_size_, 0);
     data_size_ = std::exchange(other.data_size_, 0);
     sample_type_ = other.sample_type_;
+    regs_user_mask_ = other.regs_user_mask_;
     totals_ = other.totals_;
     scratch_ = std::move(other.scratch_);
   }
@@ -570,7 +597,7 @@ inline PerfRecordCounts PerfRing::Read(PerfRecordSink& sink) {
       memcpy(scratch_.data() + first, data, header.size - first);
     }
     DecodePerfRecord(absl::MakeConstSpan(scratch_.data(), header.size), sample_type_, sink,
-                     counts);
+                     counts, regs_user_mask_);
     tail += header.size;
   }
   // Release: our reads of the records happen before the kernel may reuse

@@ -101,8 +101,14 @@ class CfiTable {
 // address - 1 above it), or by the frame-pointer record where the row is
 // kNone or missing. The stack pointer must grow at every step. A null
 // `table` gives the frame-pointer walk. Async-signal-safe; never faults.
+//
+// `read_offset`: the stack word of address A is read at A + read_offset,
+// so another process's stack, copied into this one (a perf sample's
+// PERF_SAMPLE_STACK_USER bytes), is walked by this same code with its own
+// addresses; `bounds` is then the copied range. 0: this thread's stack.
 UnwindResult UnwindWithCfi(const FramePointerStart& start, const StackBounds& bounds,
-                           const CfiTable* table, uint64_t* frames, size_t max_frames);
+                           const CfiTable* table, uint64_t* frames, size_t max_frames,
+                           uint64_t read_offset = 0);
 
 // Implementation details follow.
 
@@ -172,9 +178,20 @@ inline const CfiRow* CfiTable::Find(uint64_t pc) const {
   return lo == 0 ? nullptr : &rows_[lo - 1];
 }
 
+namespace unwind_internal {
+// Out of the lambda so the sanitizers leave it alone too (another frame's
+// stack words may sit in what ASan counts as a redzone).
+FLAMEKIT_UNWIND_NO_SANITIZE inline uint64_t ReadStackWord(uint64_t address) {
+  return *reinterpret_cast<const uint64_t*>(address);
+}
+}  // namespace unwind_internal
+
 FLAMEKIT_UNWIND_NO_SANITIZE
 inline UnwindResult UnwindWithCfi(const FramePointerStart& start, const StackBounds& bounds,
-                                  const CfiTable* table, uint64_t* frames, size_t max_frames) {
+                                  const CfiTable* table, uint64_t* frames, size_t max_frames,
+                                  uint64_t read_offset) {
+  // The word at stack address `a` (already checked against `bounds`).
+  auto word = [read_offset](uint64_t a) { return unwind_internal::ReadStackWord(a + read_offset); };
   UnwindResult result;
   if (max_frames == 0) return result;
   frames[0] = start.pc;
@@ -195,24 +212,30 @@ inline UnwindResult UnwindWithCfi(const FramePointerStart& start, const StackBou
       const uint64_t cfa = base + static_cast<uint64_t>(static_cast<int64_t>(row->cfa_offset));
       if (cfa <= sp || cfa - sp > kMaxFrameBytes || (cfa & 7) != 0) break;
       if (!bounds.Contains(cfa - 8, 8)) break;
-      return_address = reinterpret_cast<const uint64_t*>(cfa)[-1];
+      return_address = word(cfa - 8);
       if (row->rbp_offset != 0) {
         const uint64_t slot = cfa + static_cast<uint64_t>(static_cast<int64_t>(row->rbp_offset));
         if (!bounds.Contains(slot, 8)) break;
-        next_fp = *reinterpret_cast<const uint64_t*>(slot);
+        next_fp = word(slot);
       }
       next_sp = cfa;
     } else {
       // x86_64 frame records are {saved fp, return address} at fp.
-      if (fp == 0 || (fp & 7) != 0 || fp < sp) break;
+      if (fp == 0) {
+        result.complete = true;  // the outermost frame clears rbp
+        break;
+      }
+      if ((fp & 7) != 0 || fp < sp) break;
       if (!leaf && fp - sp > kMaxFrameBytes) break;
       if (!bounds.Contains(fp, 16)) break;
-      const uint64_t* record = reinterpret_cast<const uint64_t*>(fp);
-      return_address = record[1];
-      next_fp = record[0];
+      return_address = word(fp + 8);
+      next_fp = word(fp);
       next_sp = fp + 16;
     }
-    if (return_address == 0) break;
+    if (return_address == 0) {
+      result.complete = true;
+      break;
+    }
     if (result.frame_count == max_frames) {
       result.truncated = true;
       break;

@@ -6,6 +6,8 @@
 
 #include "flamekit/unwind/cfi_table.h"
 
+#include "flamekit/unwind/copied_stack.h"
+
 #include <stdint.h>
 
 #include <vector>
@@ -125,6 +127,43 @@ TEST(UnwindWithCfiTest, MaxFramesTruncates) {
   UnwindResult r = UnwindWithCfi({0x42, Address(stack), Address(stack)}, bounds, nullptr, frames, 5);
   EXPECT_EQ(r.frame_count, 5u);
   EXPECT_TRUE(r.truncated);
+}
+
+// The same three frames as StepsByRuleAndByFrameRecord, laid out as
+// another process's stack at 0x7ffd0000 and handed over as a copy (a perf
+// sample's STACK_USER bytes): the walk reads the copy with the target's
+// addresses, ends `complete` at the null frame pointer, and a copy cut
+// short ends it early, not complete, with no frame made up.
+TEST(UnwindCopiedStackTest, WalksAForeignStackFromItsCopy) {
+  const uint64_t sp = 0x7ffd0000;
+  uint64_t copy[32] = {};
+  copy[0] = sp + 4 * 8;  // the caller's rbp, a target address
+  copy[1] = 0x2020;
+  copy[4] = sp + 8 * 8;
+  copy[5] = 0x3030;
+  copy[8] = 0;
+  copy[9] = 0x4040;
+  copy[10] = 0;  // the outermost frame's record: rbp 0 (as _start leaves it)
+  CfiTable table;
+  table.AddRow(0x1000, 0x1100, CfiRow::kStackPointer, 16, -16);
+  table.AddRow(0x2000, 0x2100, CfiRow::kFramePointer, 16, -16);
+  table.Finish();
+  uint64_t frames[16];
+  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(copy);
+  UnwindResult r = UnwindCopiedStack(&table, {0x1010, 0xdeadbeef, sp}, bytes, sizeof(copy),
+                                     frames, 16);
+  EXPECT_EQ(std::vector<uint64_t>(frames, frames + r.frame_count),
+            (std::vector<uint64_t>{0x1010, 0x2020, 0x3030, 0x4040}));
+  EXPECT_TRUE(r.complete);
+  // Only the leaf's frame copied: the caller's record lies past the copy.
+  r = UnwindCopiedStack(&table, {0x1010, 0xdeadbeef, sp}, bytes, 4 * 8, frames, 16);
+  EXPECT_EQ(std::vector<uint64_t>(frames, frames + r.frame_count),
+            (std::vector<uint64_t>{0x1010, 0x2020}));
+  EXPECT_FALSE(r.complete);
+  // No copy: the leaf alone, not complete.
+  r = UnwindCopiedStack(&table, {0x1010, 0, sp}, nullptr, 0, frames, 16);
+  EXPECT_EQ(r.frame_count, 1u);
+  EXPECT_FALSE(r.complete);
 }
 
 }  // namespace

@@ -48,6 +48,10 @@ struct FramePointerStart {
 struct UnwindResult {
   size_t frame_count = 0;  // entries written to frames[]
   bool truncated = false;  // stopped at max_frames with more frames left
+  // UnwindWithCfi() only: the walk ended at the outermost frame (a null
+  // return address or frame pointer, as _start and clone leave them), not
+  // at a frame it could not pass.
+  bool complete = false;
 };
 
 // Stack words above the leaf's sp that samples keep (the embedded
