@@ -250,6 +250,12 @@ absl::StatusOr<WatchCommandOptions> ParseWatchArgs(const ParsedArgs& args) {
   const bool id_given = args.Has("--id");
   if (id_given) o.watch.id = args.Value("--id");
   o.token = args.Value("--token");
+  // The bearer token of a /metrics endpoint, a Prometheus server or the
+  // alert listener: the flag, else the environment (kept out of `ps`).
+  if (o.token.empty()) {
+    const char* env = std::getenv("FLAMEKIT_TOKEN");
+    if (env != nullptr) o.token = env;
+  }
   o.quiet = args.Has("--quiet");
   for (const std::string& a : args.positional) {
     if (o.pid != 0) return Bad(absl::StrCat("unexpected argument '", a, "' (one PID only)"));
@@ -271,10 +277,6 @@ absl::StatusOr<WatchCommandOptions> ParseWatchArgs(const ParsedArgs& args) {
   if (trigger_flags > 1) return Bad("watch one metric at a time");
   if (o.source == WatchCommandOptions::Source::kMetric) {
     if (!threshold.has_value()) return Bad("--metric needs --above X or --below X");
-    if (o.token.empty()) {
-      const char* env = std::getenv("FLAMEKIT_TOKEN");
-      if (env != nullptr) o.token = env;
-    }
     absl::StatusOr<ParsedUrl> url = ParseHttpUrl(o.url);
     if (!url.ok()) return url.status();
     absl::StatusOr<MetricSelector> sel = MetricSelector::Parse(o.selector);
@@ -282,10 +284,6 @@ absl::StatusOr<WatchCommandOptions> ParseWatchArgs(const ParsedArgs& args) {
     if (!id_given && o.pid == 0) o.watch.id = absl::StrCat(url->host, "_", url->port);
   } else if (o.source == WatchCommandOptions::Source::kAlerts) {
     if (threshold.has_value()) return Bad("--listen takes alerts: no --above/--below");
-    if (o.token.empty()) {
-      const char* env = std::getenv("FLAMEKIT_TOKEN");
-      if (env != nullptr) o.token = env;
-    }
     if (o.token.empty()) {
       return Bad("--listen needs a token: --token TOKEN or FLAMEKIT_TOKEN (Alertmanager sends "
                  "it with http_config: {authorization: {credentials: TOKEN}})");
@@ -295,10 +293,6 @@ absl::StatusOr<WatchCommandOptions> ParseWatchArgs(const ParsedArgs& args) {
     if (!id_given && o.watch.id.empty()) o.watch.id = "alert";
   } else if (o.source == WatchCommandOptions::Source::kPromQl) {
     if (!threshold.has_value()) return Bad("--query needs --above X or --below X");
-    if (o.token.empty()) {
-      const char* env = std::getenv("FLAMEKIT_TOKEN");
-      if (env != nullptr) o.token = env;
-    }
     absl::StatusOr<ParsedUrl> url = ParseHttpUrl(o.prometheus);
     if (!url.ok()) return url.status();
     if (o.pid == 0) {
