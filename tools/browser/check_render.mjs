@@ -204,7 +204,13 @@ async function clickFrame(page, name) {
     await ready(page);
     expect(await page.evaluate(() => window.fkPwned) === undefined, 'injected script ran');
     expect(await page.evaluate(() => document.querySelectorAll('img').length) === 0, 'an <img> was created');
-    expect(await page.evaluate(() => document.scripts.length) === 2, 'extra scripts');
+    // Two scripts run (the data and the viewer); the embedded stacks are one
+    // inert text/plain block that the names cannot leave (percent-encoded).
+    const scripts = await page.evaluate(() =>
+      Array.from(document.scripts).map((s) => `${s.id}|${s.type}`));
+    const inert = scripts.filter((s) => s === 'fk-stacks|text/plain');
+    expect(scripts.length - inert.length === 2, 'extra scripts: ' + scripts.join(', '));
+    expect(inert.length === 1, 'stacks blocks: ' + scripts.join(', '));
     const title = await page.title();
     expect(title.startsWith('</title><script>'), 'title: ' + title);
     const c = await page.evaluate(() => window.fkFrameCenter('</script><script>window.fkPwned=1</script>'));
