@@ -125,6 +125,14 @@ if fk_docker_image "$root"; then pass "docker import of the static test image ($
 else fail "docker import"; finish; fi
 name=fk-spin-$$
 plain=$(fk_docker_run --name "$name" "$FK_DOCKER_IMAGE" /spin 300) || { fail "docker run"; finish; }
+# `docker run -d` returns while the runtime may still be setting the process
+# up (runc init, not dumpable, so perf_event_open from outside is refused):
+# wait, at most 5 s, until it runs /spin. One run recorded 0 threads without.
+spin_pid=$(fk_docker inspect -f '{{.State.Pid}}' "$name" 2>/dev/null || echo 0)
+for _ in $(seq 50); do
+  [ "$(cat "/proc/$spin_pid/comm" 2>/dev/null)" = spin ] && break
+  sleep 0.1
+done
 
 # 4. From the host.
 out=$("$flamekit" record --container "$name" -d 2 -f "$work/host.collapsed" 2>&1)
