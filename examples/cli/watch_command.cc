@@ -34,6 +34,34 @@ std::atomic<bool> g_watch_interrupted{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
 void OnWatchSignal(int) { g_watch_interrupted.store(true, std::memory_order_relaxed); }
 
+// Ctrl-C and SIGTERM end a watch cleanly (the current capture is written)
+// for as long as this lives; the previous handlers come back after.
+class WatchSignals {
+ public:
+  WatchSignals() {
+    g_watch_interrupted.store(false);
+    struct sigaction sa = {};
+    sa.sa_handler = OnWatchSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~WatchSignals() { Restore(); }
+  void Restore() {
+    if (restored_) return;
+    restored_ = true;
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  WatchSignals(const WatchSignals&) = delete;
+  WatchSignals& operator=(const WatchSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ = {}, old_term_ = {};
+  bool restored_ = false;
+};
+
 const char* const kSourceFlags[] = {"--cpu-above", "--cpu-below", "--rss-above", "--rss-below"};
 
 int Run(const ParsedArgs& args, CommandIo& io);
@@ -401,13 +429,7 @@ int RunAlerts(const WatchCommandOptions& o, CommandIo& io, const WatchCaptureFac
   io.out << "listening for Alertmanager at " << (*listener)->Url() << "; log "
          << (*receiver)->log_path() << "; Ctrl-C to stop\n";
   io.out.flush();
-  g_watch_interrupted.store(false);
-  struct sigaction sa = {}, old_int = {}, old_term = {};
-  sa.sa_handler = OnWatchSignal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  WatchSignals signals;
   const TriggerOptions& caps = o.watch.trigger;
   while (!g_watch_interrupted.load(std::memory_order_relaxed) &&
          !(should_stop && should_stop())) {
@@ -417,8 +439,7 @@ int RunAlerts(const WatchCommandOptions& o, CommandIo& io, const WatchCaptureFac
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
+  signals.Restore();
   (*listener)->Stop();
   io.out << "watch ended: " << (*receiver)->captures() << " capture(s), "
          << (*receiver)->disk_used() << " bytes\n";
@@ -454,13 +475,7 @@ int RunParsed(const ParsedArgs& args, CommandIo& io, const WatchCaptureFactory& 
       << (*watcher)->log_path() << "; Ctrl-C to stop\n";
   out.flush();
 
-  g_watch_interrupted.store(false);
-  struct sigaction sa = {}, old_int = {}, old_term = {};
-  sa.sa_handler = OnWatchSignal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  WatchSignals signals;
   int failed_captures = 0;
   absl::Status run = (*watcher)->Run(
       [&] {
@@ -484,8 +499,7 @@ int RunParsed(const ParsedArgs& args, CommandIo& io, const WatchCaptureFactory& 
         }
         out.flush();
       });
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
+  signals.Restore();
   const Trigger& t = (*watcher)->trigger();
   out << "watch ended: " << t.captures() << " capture(s), " << t.disk_used() << " bytes\n";
   if (!run.ok()) return ExitCode(command, run, io);
