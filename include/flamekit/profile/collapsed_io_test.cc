@@ -140,8 +140,12 @@ TEST(CollapsedIoTest, ReadsCrlfTrailingBlanksAndBlankLines) {
 TEST(CollapsedIoTest, SumsRepeatedStacksAndKeepsZeroCountLinesValid) {
   FLAMEKIT_ASSERT_OK_AND_ASSIGN(
       Profile p, ParseCollapsed("a;b 1\na;c 0\na;b 2\n\xEF\xBB\xBFx 1\n"));
-  // The BOM is only stripped at the start of the input.
-  EXPECT_EQ(ToCollapsedString(p), "a;b 3\n\xEF\xBB\xBFx 1\n");
+  // A BOM starting any line is dropped (two Windows files joined by cat);
+  // one inside a line is a frame's bytes.
+  EXPECT_EQ(ToCollapsedString(p), "a;b 3\nx 1\n");
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(Profile joined,
+                                ParseCollapsed("a;b 1\n\xEF\xBB\xBF" "a;b 2\nc;\xEF\xBB\xBF" "d 1\n"));
+  EXPECT_EQ(ToCollapsedString(joined), "a;b 3\nc;\xEF\xBB\xBF" "d 1\n");
   FLAMEKIT_ASSERT_OK_AND_ASSIGN(Profile q, ParseCollapsed("\xEF\xBB\xBF" "a;b 1\n"));
   EXPECT_EQ(ToCollapsedString(q), "a;b 1\n");
 }
