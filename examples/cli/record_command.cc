@@ -188,7 +188,9 @@ absl::StatusOr<RecordFlags> ParseRecordArgs(const ParsedArgs& args) {
           "agent into the program (LD_PRELOAD=libflamekit_agent.so, "
           "README: \"A program that was not built with flamekit\") to use ", event, " there"));
     }
-    absl::StatusOr<PerfEventSpec> e = ParsePerfEvent(args.Value("--event"));
+    // wall: cpu-clock plus context switches (attach/offcpu_switches.h).
+    absl::StatusOr<PerfEventSpec> e =
+        event == "wall" ? WallEventSpec() : ParsePerfEvent(args.Value("--event"));
     if (!e.ok()) return WithExitCode(e.status(), kRecordUsageError);
     flags.event = *e;
   }

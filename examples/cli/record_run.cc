@@ -304,6 +304,8 @@ std::string FormatRecordSummary(const AttachProgress& stats, const Profile& prof
                     stats.rule_walks_complete, " to the outermost frame), ", stats.chain_walks,
                     " by frame pointers\n");
   }
+  // What this machine could not give (e.g. -e wall's off-CPU stacks).
+  if (!stats.note.empty()) absl::StrAppend(&summary, "note: ", stats.note, "\n");
   const double seconds = absl::ToDoubleSeconds(stats.elapsed);
   if (stats.lost_samples > 0 && seconds > 0) {
     // What this machine kept up with: samples written per second per

@@ -17,8 +17,9 @@
 //
 // The parts, one job each: attach_options.h (options, progress),
 // attach_symbols.h (the naming interface), symbol_worker.h (the naming
-// thread), thread_rings.h (one event and ring per thread, epoll); this
-// file drives them.
+// thread), thread_rings.h (one event and ring per thread, epoll),
+// offcpu_switches.h (event "wall": off-CPU intervals from a second,
+// context-switch event per thread); this file drives them.
 //
 // Thread-safety: one AttachSession is driven by one ordinary thread
 // (Create(), Run(), TakeProfile()). During Run() it owns one helper thread
@@ -73,6 +74,7 @@
 #include "absl/types/span.h"
 #include "flamekit/attach/attach_options.h"
 #include "flamekit/attach/attach_symbols.h"
+#include "flamekit/attach/offcpu_switches.h"
 #include "flamekit/attach/sample_stacks.h"
 #include "flamekit/attach/symbol_worker.h"
 #include "flamekit/attach/thread_rings.h"
@@ -138,6 +140,7 @@ class AttachSession {
 
  private:
   class Sink;
+  class SwitchSink;
   // LeafRepair's questions, answered by symbols_ (whichever is set).
   class SymbolsCodeFacts : public CodeFacts {
    public:
@@ -155,7 +158,12 @@ class AttachSession {
   void ScanThreads();
   void DrainAll();
   void DrainThread(size_t index);
+  // Event "wall": reads the context-switch rings (and closes those of
+  // exited threads, or all).
+  void DrainSwitches(bool close_all);
   void AddSample(const PerfSample& sample);
+  // Event "wall": a context-switch sample (the stack at switch-out).
+  void AddSwitchSample(const PerfSample& sample);
   // The target exec()ed: its old mappings are gone.
   void NoteExec();
   // Sends the addresses the folder has not seen named to the symbol worker.
@@ -170,6 +178,15 @@ class AttachSession {
   Profile profile_;
   AttachProgress progress_;
   attach_internal::ThreadRings threads_{&event_options_, &progress_, options_.ring_pages};
+  // Event "wall" only: the context-switch event per thread, and what turns
+  // its records into off-CPU time (offcpu_switches.h).
+  PerfEventOptions switch_options_;
+  // Its own counters (threads are counted once, by threads_); its lost
+  // records are added to progress_ at the end.
+  AttachProgress switch_progress_;
+  attach_internal::ThreadRings switch_threads_{&switch_options_, &switch_progress_,
+                                               options_.ring_pages};
+  std::unique_ptr<attach_internal::OffCpuSwitches> offcpu_;
   // The middle stage: leaf repair from the sample's copy of the user stack,
   // folding; names come from the symbol worker at the end.
   SymbolsCodeFacts code_facts_{this};
@@ -226,6 +243,20 @@ class AttachSession::Sink : public PerfRecordSink {
     } else {
       session_->threads_.NoteFork(static_cast<pid_t>(t.tid));
     }
+  }
+
+ private:
+  AttachSession* session_;
+};
+
+class AttachSession::SwitchSink : public PerfRecordSink {
+ public:
+  explicit SwitchSink(AttachSession* session) : session_(session) {}
+  void OnSample(const PerfSample& sample) override { session_->AddSwitchSample(sample); }
+  void OnSwitch(const PerfSwitchRecord& r) override {
+    if (r.pid != static_cast<uint32_t>(session_->options_.pid)) return;
+    session_->offcpu_->OnSwitch(r, session_->folder_);
+    session_->NameNewAddresses();
   }
 
  private:
@@ -297,11 +328,25 @@ inline absl::StatusOr<std::unique_ptr<AttachSession>> AttachSession::Create(
   // Resolve the period once so a bad one fails here with its own message.
   absl::StatusOr<ResolvedPerfPeriod> period = ResolvePeriod(options.event, options.period);
   if (!period.ok()) return period.status();
+  if (IsWallEvent(options.event)) {
+    if (period->is_frequency) {
+      return absl::InvalidArgumentError(
+          "-e wall weighs off-CPU time in units of the sampling interval: give --interval "
+          "(e.g. -i 1ms), not --frequency");
+    }
+    attach_internal::ConfigureSwitchEvent(s->event_options_, &s->switch_options_);
+    s->offcpu_ = std::make_unique<attach_internal::OffCpuSwitches>(period->value);
+  }
 
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, options.pid, 0));
   if (pidfd >= 0) s->pidfd_.reset(pidfd);
   absl::Status init = s->threads_.Init(pidfd);
   if (!init.ok()) return init;
+  if (s->offcpu_) {
+    // Its own epoll set, never waited on: PollOnce() reads every ring.
+    init = s->switch_threads_.Init(-1);
+    if (!init.ok()) return init;
+  }
 
   std::vector<pid_t> tids = ListProcessThreads(options.pid);
   if (tids.empty()) {
@@ -332,6 +377,7 @@ inline absl::StatusOr<std::unique_ptr<AttachSession>> AttachSession::Create(
 
 inline AttachSession::~AttachSession() {
   threads_.CloseAll();
+  switch_threads_.CloseAll();
   if (worker_) worker_->Finish();
 }
 
@@ -342,6 +388,18 @@ inline absl::Status AttachSession::OpenThread(pid_t tid, bool first) {
   const bool start_enabled = running_ || (options_.launch_mode && created_);
   absl::Status opened = threads_.Open(tid, first, start_enabled);
   if (!opened.ok()) return opened;
+  if (offcpu_) {
+    absl::Status sw = switch_threads_.Open(tid, first, start_enabled);
+    if (first && sw.code() == absl::StatusCode::kPermissionDenied &&
+        !switch_options_.exclude_kernel.value_or(true)) {
+      // Kernel sampling was guessed allowed (root in a user namespace): the
+      // switch records still come, the stacks at switch-out do not.
+      attach_internal::ConfigureSwitchEvent(event_options_, &switch_options_,
+                                            /*kernel=*/false);
+      sw = switch_threads_.Open(tid, first, start_enabled);
+    }
+    if (!sw.ok() && first) return sw;
+  }
   if (!thread_names_.contains(static_cast<uint32_t>(tid))) {
     thread_names_[static_cast<uint32_t>(tid)] = ThreadName(options_.pid, tid);
   }
@@ -351,6 +409,15 @@ inline absl::Status AttachSession::OpenThread(pid_t tid, bool first) {
 inline void AttachSession::DrainThread(size_t index) {
   Sink sink(this);
   threads_.Drain(index, sink);
+}
+
+inline void AttachSession::DrainSwitches(bool close_all) {
+  if (!offcpu_) return;
+  SwitchSink sink(this);
+  for (size_t i = 0; i < switch_threads_.size(); ++i) {
+    switch_threads_.Drain(i, sink);
+    if (close_all || threads_.Exited(switch_threads_.at(i).tid)) switch_threads_.Close(i);
+  }
 }
 
 inline void AttachSession::DrainAll() {
@@ -368,6 +435,7 @@ inline void AttachSession::DrainAll() {
   for (pid_t tid : threads_.TakeForks()) {
     if (!threads_.Exited(tid)) (void)OpenThread(tid, /*first=*/false);
   }
+  DrainSwitches(/*close_all=*/false);
 }
 
 inline void AttachSession::ScanThreads() {
@@ -412,8 +480,22 @@ inline void AttachSession::AddSample(const PerfSample& sample) {
     rules = symbols_->FrameRules();
   }
   if (!stacks_.Build(sample, rules, &raw, &progress_)) return;
+  if (offcpu_) raw.state = kRunningState;
   folder_.Add(raw);
   NameNewAddresses();
+}
+
+inline void AttachSession::AddSwitchSample(const PerfSample& sample) {
+  if (sample.pid != static_cast<uint32_t>(options_.pid)) return;
+  RawSample raw;
+  const CfiTable* rules = nullptr;
+  if (options_.unwind != AttachUnwind::kFramePointers && symbols_ != nullptr) {
+    rules = symbols_->FrameRules();
+  }
+  // Not counted as samples: they are the off-CPU intervals' stacks.
+  AttachProgress scratch;
+  if (!stacks_.Build(sample, rules, &raw, &scratch)) return;
+  offcpu_->OnSwitchOutSample(raw, sample.time, folder_);
 }
 
 inline void AttachSession::NoteExec() {
@@ -433,10 +515,12 @@ inline void AttachSession::BuildProfile() {
     worker_->Finish();
     for (const auto& [address, name] : worker_->names()) folder_.SetName(address, name);
   }
-  folder_.AddTo(profile_, [this](uint32_t tid) {
+  auto thread_name = [this](uint32_t tid) {
     auto it = thread_names_.find(tid);
     return it != thread_names_.end() ? it->second : std::string();
-  });
+  };
+  folder_.AddTo(profile_, thread_name);
+  if (offcpu_) offcpu_->AddStacklessTo(profile_, options_.split_threads, thread_name);
 }
 
 inline bool AttachSession::TargetExited() {
@@ -488,8 +572,12 @@ inline absl::Status AttachSession::Run() {
   if (!options_.launch_mode) {
     // Opened disabled in Create(): start them together, now.
     threads_.EnableAll();
+    switch_threads_.EnableAll();
   }
   running_ = true;
+  // The capture runs from here: -d, the profile's times and the wall
+  // engine's "threads x duration" all count the rules' build below.
+  start_ = absl::Now();
   // The rules' table right after the start (tens of ms of CPU for libc and
   // a few libraries; the rings hold ~64 samples per thread meanwhile).
   // Before the start it would delay sampling by up to a second of wall
@@ -497,7 +585,6 @@ inline absl::Status AttachSession::Run() {
   if (symbols_ && options_.unwind != AttachUnwind::kFramePointers && !options_.launch_mode) {
     (void)symbols_->FrameRules();
   }
-  start_ = absl::Now();
   last_scan_ = start_;
   profile_.metadata().start_time = start_;
   const absl::Time deadline =
@@ -523,11 +610,29 @@ inline absl::Status AttachSession::Run() {
     ReportProgress(/*force=*/false);
   }
   // Stop sampling, then read what the kernel already wrote.
+  const uint64_t end_ns = attach_internal::MonotonicNowNs();
   threads_.DisableAll();
+  switch_threads_.DisableAll();
   DrainAll();
   for (size_t i = 0; i < threads_.size(); ++i) {
     DrainThread(i);
     threads_.Close(i);
+  }
+  if (offcpu_) {
+    DrainSwitches(/*close_all=*/true);
+    progress_.lost_samples += switch_progress_.lost_samples;
+    progress_.throttles += switch_progress_.throttles;
+    // Threads still off CPU: their interval ends with the capture.
+    offcpu_->Finish(end_ns, folder_);
+    NameNewAddresses();
+    if (offcpu_->stackless_intervals() > 0) {
+      progress_.note = absl::StrCat(
+          "-e wall: ", offcpu_->stackless_intervals(), " of ", offcpu_->intervals(),
+          " off-CPU intervals have no stack (shown as \"", attach_internal::kNoStackFrameName,
+          "\"): the kernel takes the stack at a context switch in kernel mode, which needs "
+          "perf_event_paranoid <= 1 or CAP_PERFMON (e.g. run as root); on-CPU stacks are "
+          "complete");
+    }
   }
   ReportProgress(/*force=*/true);
   return absl::OkStatus();
@@ -539,6 +644,10 @@ inline Profile AttachSession::TakeProfile() {
   m.event = options_.event.name;
   m.engine = absl::StrCat("perf ", options_.event.name == "cpu" ? "cpu-clock" : options_.event.name,
                           " (attached)");
+  if (offcpu_) {
+    m.engine = "perf cpu-clock + context switches (attached)";
+    m.engine_note = progress_.note;
+  }
   absl::StatusOr<ResolvedPerfPeriod> period = ResolvePeriod(options_.event, options_.period);
   if (period.ok() && !period->is_frequency) {
     if (options_.event.time_based) {

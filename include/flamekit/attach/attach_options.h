@@ -65,6 +65,15 @@ inline constexpr uint32_t kDefaultAttachStackBytes = 8192;
 inline constexpr uint32_t kMinAttachStackBytes = 512;
 inline constexpr uint32_t kMaxAttachStackBytes = 65528;
 
+// WallEventSpec(), IsWallEvent()
+//
+// `record -e wall`: wall-clock time by PID. On-CPU time comes from the
+// cpu-clock event (this spec's type and config, so its period rules apply;
+// each sample weighs 1 interval), off-CPU time from a context-switch event
+// per thread (offcpu_switches.h), in units of the same interval.
+PerfEventSpec WallEventSpec();
+inline bool IsWallEvent(const PerfEventSpec& spec) { return spec.name == "wall"; }
+
 // AttachProgress
 //
 // What the session has done so far; passed to on_progress and kept in
@@ -88,6 +97,9 @@ struct AttachProgress {
   uint64_t rule_walks_complete = 0;
   uint64_t chain_walks = 0;      // samples that kept the kernel's fp chain
   AttachStopReason stop_reason = AttachStopReason::kNotStopped;
+  // What the capture could not have on this machine (e.g. -e wall without
+  // kernel sampling has no off-CPU stacks); the caller prints it once.
+  std::string note;
 };
 
 struct AttachOptions {
@@ -128,6 +140,14 @@ struct AttachOptions {
 };
 
 // Implementation details follow.
+
+inline PerfEventSpec WallEventSpec() {
+  PerfEventSpec spec;  // cpu-clock
+  spec.name = "wall";
+  spec.description =
+      "wall-clock time: on-CPU (cpu-clock) plus off-CPU from context switches, by PID";
+  return spec;
+}
 
 inline absl::string_view AttachStopReasonName(AttachStopReason reason) {
   switch (reason) {

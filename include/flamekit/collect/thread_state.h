@@ -35,7 +35,14 @@ inline constexpr ThreadStateKey kRunningState = 1;
 inline constexpr ThreadStateKey SyscallState(int32_t number) {
   return 2 + static_cast<uint64_t>(static_cast<uint32_t>(number));
 }
-inline constexpr bool IsSyscallState(ThreadStateKey key) { return key >= 2; }
+// Off CPU without a known system call (attach mode's wall clock, from
+// context switches): preempted while runnable, or blocked/sleeping. Above
+// every SyscallState() key.
+inline constexpr ThreadStateKey kRunnableState = uint64_t{1} << 33;
+inline constexpr ThreadStateKey kSleepingState = kRunnableState + 1;
+inline constexpr bool IsSyscallState(ThreadStateKey key) {
+  return key >= 2 && key < kRunnableState;
+}
 
 // SyscallName()
 //
@@ -45,8 +52,8 @@ std::string SyscallName(int32_t number);
 
 // ThreadStateFrame()
 //
-// "[running]" (FrameKind::kUser) or "[syscall NAME]" / "[syscall]"
-// (FrameKind::kKernel).
+// "[running]" (FrameKind::kUser) or "[syscall NAME]" / "[syscall]" /
+// "[runnable]" / "[sleeping]" (FrameKind::kKernel).
 FrameName ThreadStateFrame(ThreadStateKey key);
 
 // Implementation details follow.
@@ -85,6 +92,8 @@ inline std::string SyscallName(int32_t number) {
 }
 
 inline FrameName ThreadStateFrame(ThreadStateKey key) {
+  if (key == kRunnableState) return FrameName{"[runnable]", FrameKind::kKernel};
+  if (key == kSleepingState) return FrameName{"[sleeping]", FrameKind::kKernel};
   if (!IsSyscallState(key)) return FrameName{"[running]", FrameKind::kUser};
   const int32_t number = static_cast<int32_t>(static_cast<uint32_t>(key - 2));
   return FrameName{number < 0 ? std::string("[syscall]")

@@ -183,6 +183,14 @@ struct PerfEventOptions {
   // With PERF_SAMPLE_REGS_USER in sample_type: which user registers each
   // sample carries (bits of asm/perf_regs.h's PERF_REG_X86_*).
   uint64_t sample_regs_user = 0;
+  // PERF_RECORD_SWITCH side-band records (attr.context_switch): when the
+  // followed thread goes off and back on a CPU (the wall engine's off-CPU
+  // intervals). Allowed at perf_event_paranoid 2 on one's own threads.
+  bool record_switch = false;
+  // Timestamps (PERF_SAMPLE_TIME, sample_id_all) from this clock
+  // (attr.use_clockid), e.g. CLOCK_MONOTONIC to compare them with
+  // clock_gettime(); -1 = perf's own clock.
+  int clockid = -1;
 };
 
 // PerfEventParanoid()
@@ -460,6 +468,11 @@ inline absl::StatusOr<perf_event_attr> MakePerfEventAttr(const PerfEventOptions&
   attr.comm = options.record_comm ? 1 : 0;
   attr.task = options.record_task ? 1 : 0;
   attr.sample_id_all = 1;  // side-band records carry TID/TIME too
+  attr.context_switch = options.record_switch ? 1 : 0;
+  if (options.clockid >= 0) {
+    attr.use_clockid = 1;
+    attr.clockid = options.clockid;
+  }
   if (options.wakeup_watermark_bytes > 0) {
     attr.watermark = 1;
     attr.wakeup_watermark = options.wakeup_watermark_bytes;

@@ -6,7 +6,7 @@
 // between data_tail and data_head, copies out those that wrap around the end
 // of the buffer, decodes PERF_RECORD_SAMPLE (IP|TID|TIME|CALLCHAIN and the
 // other fixed-size fields before READ), MMAP/MMAP2, COMM, FORK/EXIT,
-// LOST/LOST_SAMPLES and THROTTLE, hands them to a PerfRecordSink, and gives
+// SWITCH, LOST/LOST_SAMPLES and THROTTLE, hands them to a PerfRecordSink, and gives
 // the space back to the kernel.
 //
 // Thread-safety: a PerfRing has one reader: Read() must not run on two
@@ -120,6 +120,19 @@ struct PerfTaskRecord {
   uint64_t time = 0;
 };
 
+// PerfSwitchRecord
+//
+// PERF_RECORD_SWITCH (attr.context_switch): the thread went off a CPU
+// (`out`; `preempt`: it was still runnable) or came back on. pid/tid/time
+// come from the sample_id trailer (zero when sample_type lacks TID/TIME).
+struct PerfSwitchRecord {
+  bool out = false;
+  bool preempt = false;
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  uint64_t time = 0;
+};
+
 // PerfRecordSink
 //
 // Receives decoded records. Override what you need; the rest are ignored.
@@ -130,6 +143,7 @@ class PerfRecordSink {
   virtual void OnMmap(const PerfMmapRecord& mmap) { (void)mmap; }
   virtual void OnComm(const PerfCommRecord& comm) { (void)comm; }
   virtual void OnTask(const PerfTaskRecord& task) { (void)task; }
+  virtual void OnSwitch(const PerfSwitchRecord& record) { (void)record; }
   // `lost` samples the kernel dropped (ring full or, for LOST_SAMPLES, an
   // internal drop).
   virtual void OnLost(uint64_t lost) { (void)lost; }
@@ -450,6 +464,22 @@ inline void DecodePerfRecord(absl::Span<const uint8_t> record, uint64_t sample_t
       ++counts.lost_records;
       counts.lost_samples += lost;
       sink.OnLost(lost);
+      return;
+    }
+    case PERF_RECORD_SWITCH: {
+      // No body: only the sample_id trailer (TID, then TIME, come first).
+      PerfSwitchRecord sw;
+      sw.out = (header.misc & PERF_RECORD_MISC_SWITCH_OUT) != 0;
+#ifdef PERF_RECORD_MISC_SWITCH_OUT_PREEMPT
+      sw.preempt = (header.misc & PERF_RECORD_MISC_SWITCH_OUT_PREEMPT) != 0;
+#endif
+      if (((sample_type & PERF_SAMPLE_TID) && (!r.Read(&sw.pid) || !r.Read(&sw.tid))) ||
+          ((sample_type & PERF_SAMPLE_TIME) && !r.Read(&sw.time))) {
+        ++counts.malformed;
+        return;
+      }
+      ++counts.other;
+      sink.OnSwitch(sw);
       return;
     }
     case PERF_RECORD_THROTTLE:

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: Apache-2.0
+// `record -e wall PID`: OffCpuSwitches on hand-made switch records (exact
+// weights), then AttachSession on testdata/attach/wall_workload, whose
+// threads compute 20 %, sleep 50 % and block in read() 30 % of wall time.
+// Each capture is 2 s; the whole test takes ~8 s.
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "flamekit/attach/attach.h"
+#include "flamekit/attach/offcpu_switches.h"
+#include "flamekit/attach/target_symbols.h"
+#include "flamekit/attach/test_util.h"
+#include "flamekit/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace flamekit {
+namespace {
+
+using ::flamekit::attach_internal::kNoStackFrameName;
+using ::flamekit::attach_internal::OffCpuSwitches;
+using ::flamekit::attach_testing::Runfile;
+using ::flamekit::attach_testing::SpawnedProcess;
+using ::flamekit::testing::IsOk;
+using ::flamekit::testing::StatusIs;
+
+// ---- OffCpuSwitches on synthetic records ---------------------------------
+
+PerfSwitchRecord Switch(uint32_t tid, uint64_t time, bool out, bool preempt = false) {
+  PerfSwitchRecord r;
+  r.pid = 7;
+  r.tid = tid;
+  r.time = time;
+  r.out = out;
+  r.preempt = preempt;
+  return r;
+}
+
+// Folded weight per "frame;frame;state" line (addresses as 0x...).
+std::map<std::string, uint64_t> Folded(const StackFolder& folder, const OffCpuSwitches& off,
+                                       bool per_thread) {
+  Profile profile;
+  folder.AddTo(profile, nullptr);
+  off.AddStacklessTo(profile, per_thread, nullptr);
+  std::map<std::string, uint64_t> out;
+  profile.ForEachStack([&](absl::Span<const FrameId> frames, uint64_t count) {
+    std::string line;
+    for (FrameId f : frames) absl::StrAppend(&line, line.empty() ? "" : ";", profile.frame(f).name);
+    out[line] += count;
+  });
+  return out;
+}
+
+TEST(OffCpuSwitchesTest, WeighsEachIntervalByItsLengthWithItsStackAndState) {
+  StackFolder folder(StackFolderOptions{});
+  OffCpuSwitches off(/*unit_ns=*/1000);
+  const uint64_t pcs_a[] = {0x1000, 0x2001};  // leaf first
+  const uint64_t pcs_b[] = {0x3000, 0x2001};
+  RawSample a;
+  a.tid = 1;
+  a.pcs = pcs_a;
+  RawSample b = a;
+  b.pcs = pcs_b;
+  // Blocked 10 us at stack a, preempted 3 us at stack b, blocked 5.5 us at a
+  // then 0.5 us at a: the half units are carried, not dropped.
+  off.OnSwitchOutSample(a, 100, folder);
+  off.OnSwitch(Switch(1, 101, true), folder);
+  off.OnSwitch(Switch(1, 10101, false), folder);
+  off.OnSwitchOutSample(b, 20000, folder);
+  off.OnSwitch(Switch(1, 20001, true, /*preempt=*/true), folder);
+  off.OnSwitch(Switch(1, 23001, false), folder);
+  off.OnSwitchOutSample(a, 30000, folder);
+  off.OnSwitch(Switch(1, 30000, true), folder);
+  off.OnSwitch(Switch(1, 35500, false), folder);
+  off.OnSwitchOutSample(a, 40000, folder);
+  off.OnSwitch(Switch(1, 40000, true), folder);
+  off.OnSwitch(Switch(1, 40500, false), folder);
+  EXPECT_EQ(off.intervals(), 4u);
+  EXPECT_EQ(off.off_cpu_ns(), 10000u + 3000u + 5500u + 500u);
+  EXPECT_EQ(off.stackless_intervals(), 0u);
+  std::map<std::string, uint64_t> folded = Folded(folder, off, false);
+  EXPECT_EQ(folded["0x2000;0x1000;[sleeping]"], 16u);
+  EXPECT_EQ(folded["0x2000;0x3000;[runnable]"], 3u);
+  EXPECT_EQ(folded.size(), 2u);
+}
+
+TEST(OffCpuSwitchesTest, WithoutSamplesTimeIsStacklessAndOpenIntervalsEndAtFinish) {
+  StackFolder folder(StackFolderOptions{true});
+  OffCpuSwitches off(/*unit_ns=*/1000);
+  // A switch-in with no switch-out before it (off CPU when the capture
+  // began) counts nothing; then two threads go out without samples.
+  off.OnSwitch(Switch(1, 50, false), folder);
+  off.OnSwitch(Switch(1, 1000, true), folder);
+  off.OnSwitch(Switch(1, 5000, false), folder);
+  off.OnSwitch(Switch(2, 1000, true, /*preempt=*/true), folder);
+  off.Finish(/*end_time=*/8000, folder);
+  EXPECT_EQ(off.intervals(), 2u);
+  EXPECT_EQ(off.stackless_intervals(), 2u);
+  std::map<std::string, uint64_t> folded = Folded(folder, off, true);
+  EXPECT_EQ(folded[absl::StrCat(ThreadFrameName("", 1), ";", kNoStackFrameName, ";[sleeping]")],
+            4u);
+  EXPECT_EQ(folded[absl::StrCat(ThreadFrameName("", 2), ";", kNoStackFrameName, ";[runnable]")],
+            7u);
+}
+
+TEST(OffCpuSwitchesTest, AStaleSampleDoesNotNameALaterSwitch) {
+  StackFolder folder(StackFolderOptions{});
+  OffCpuSwitches off(/*unit_ns=*/1000);
+  const uint64_t pcs[] = {0x1000};
+  RawSample a;
+  a.tid = 3;
+  a.pcs = pcs;
+  // The sample is 5 ms older than the switch (its own sample was lost).
+  off.OnSwitchOutSample(a, 1000, folder);
+  off.OnSwitch(Switch(3, 1000 + 5 * 1000 * 1000, true), folder);
+  off.Finish(1000 + 6 * 1000 * 1000, folder);
+  EXPECT_EQ(off.stackless_intervals(), 1u);
+  EXPECT_EQ(folder.samples(), 0u);
+}
+
+// ---- AttachSession on the wall workload -----------------------------------
+
+constexpr int kThreads = 3;
+
+struct Shares {
+  uint64_t total = 0;
+  uint64_t compute = 0, sleep = 0, read = 0, running = 0;
+  // Without a stack: blocked, preempted.
+  uint64_t stackless = 0, stackless_runnable = 0;
+  // Off CPU with a stack.
+  uint64_t off_cpu_stacks = 0;
+  std::map<std::string, uint64_t> roots;  // first frame -> weight
+  double Pct(uint64_t part) const { return total == 0 ? 0 : 100.0 * part / total; }
+};
+
+Shares Measure(const Profile& profile) {
+  Shares s;
+  s.total = profile.total_samples();
+  profile.ForEachStack([&](absl::Span<const FrameId> frames, uint64_t count) {
+    std::vector<std::string> names;
+    for (FrameId f : frames) names.push_back(profile.frame(f).name);
+    auto has = [&](const char* name) {
+      return std::find(names.begin(), names.end(), name) != names.end();
+    };
+    // The workload's phases, e.g. "(anonymous namespace)::SleepPhase(long)".
+    auto in = [&](const char* phase) {
+      return std::any_of(names.begin(), names.end(), [&](const std::string& n) {
+        return absl::StartsWith(n, absl::StrCat("(anonymous namespace)::", phase, "("));
+      });
+    };
+    if (in("ComputePhase")) s.compute += count;
+    if (in("SleepPhase")) s.sleep += count;
+    if (in("ReadPhase")) s.read += count;
+    if (!names.empty() && names.back() == "[running]") s.running += count;
+    if (has(kNoStackFrameName)) {
+      (names.back() == "[runnable]" ? s.stackless_runnable : s.stackless) += count;
+    } else if (!names.empty() && (names.back() == "[runnable]" || names.back() == "[sleeping]")) {
+      s.off_cpu_stacks += count;
+    }
+    if (!names.empty()) s.roots[names.front()] += count;
+  });
+  return s;
+}
+
+std::string Describe(const Shares& s) {
+  return absl::StrCat("total ", s.total, ": compute ", s.Pct(s.compute), " %, sleep ",
+                      s.Pct(s.sleep), " %, read ", s.Pct(s.read), " %, no stack ",
+                      s.Pct(s.stackless), " % + runnable ", s.Pct(s.stackless_runnable),
+                      " %, [running] ", s.Pct(s.running), " %");
+}
+
+// The weights add up to about threads x the capture, in 1 ms units (less
+// the time before each thread's first switch-in, under one cycle).
+void ExpectThreadsTimesDuration(const Profile& profile, const Shares& s) {
+  const double ms = absl::ToDoubleMilliseconds(profile.metadata().end_time -
+                                               profile.metadata().start_time);
+  EXPECT_NEAR(static_cast<double>(s.total), kThreads * ms, kThreads * ms * 0.05) << ms << " ms";
+}
+
+class WallSessionTest : public ::testing::Test {
+ protected:
+  // Records the workload for 2 s at 1 ms; skips when perf is forbidden.
+  void Record(std::optional<bool> exclude_kernel, bool split_threads, Profile* profile,
+              std::string* note) {
+    SpawnedProcess target = SpawnedProcess::Start(
+        {Runfile("testdata/attach/wall_workload"), "20", absl::StrCat(kThreads)});
+    ASSERT_TRUE(target.ok()) << target.error();
+    AttachOptions options;
+    options.pid = target.pid();
+    options.event = WallEventSpec();
+    options.period = PerfPeriod::Interval(absl::Milliseconds(1));
+    options.duration = absl::Seconds(2);
+    options.split_threads = split_threads;
+    options.exclude_kernel = exclude_kernel;
+    absl::StatusOr<std::unique_ptr<AttachSession>> s = AttachSession::Create(options, nullptr);
+    if (!s.ok() && (s.status().code() == absl::StatusCode::kPermissionDenied ||
+                    s.status().code() == absl::StatusCode::kFailedPrecondition)) {
+      skip_ = s.status().ToString();
+      return;
+    }
+    ASSERT_THAT(s, IsOk());
+    FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<SymbolizerAttachSymbols> symbols,
+                                  SymbolizerAttachSymbols::ForProcess(target.pid()));
+    (*s)->set_symbols(std::move(symbols));
+    ASSERT_THAT((*s)->Run(), IsOk());
+    *note = (*s)->stats().note;
+    *profile = (*s)->TakeProfile();
+  }
+  std::string skip_;
+};
+
+TEST_F(WallSessionTest, ShowsTheWorkloadsSplitByPidAndByThread) {
+  Profile profile;
+  std::string note;
+  ASSERT_NO_FATAL_FAILURE(Record(std::nullopt, /*split_threads=*/true, &profile, &note));
+  if (!skip_.empty()) GTEST_SKIP() << skip_;
+  if (!note.empty()) {
+    GTEST_SKIP() << "no off-CPU stacks without kernel sampling here (run as root or with "
+                    "perf_event_paranoid <= 1 for this test): "
+                 << note;
+  }
+  const Shares s = Measure(profile);
+  SCOPED_TRACE(Describe(s));
+  std::cout << Describe(s) << "\n";
+  // The target: within 3 points of 20 / 50 / 30.
+  EXPECT_NEAR(s.Pct(s.compute), 20.0, 3.0);
+  EXPECT_NEAR(s.Pct(s.sleep), 50.0, 3.0);
+  EXPECT_NEAR(s.Pct(s.read), 30.0, 3.0);
+  // On-CPU time is the compute phase's (the rest of it is preempted time
+  // on a loaded machine).
+  EXPECT_LE(s.running, s.compute + s.total / 100);
+  EXPECT_EQ(s.stackless + s.stackless_runnable, 0u);
+  // About threads x duration, in 1 ms units (the capture is 2 s).
+  ExpectThreadsTimesDuration(profile, s);
+  EXPECT_EQ(profile.metadata().event, "wall");
+  EXPECT_EQ(profile.metadata().interval, absl::Milliseconds(1));
+  // -t: one root per thread, each about a third.
+  ASSERT_EQ(s.roots.size(), static_cast<size_t>(kThreads));
+  for (const auto& [root, weight] : s.roots) {
+    EXPECT_TRUE(absl::StrContains(root, "tid=")) << root;
+    EXPECT_NEAR(s.Pct(weight), 100.0 / kThreads, 5.0) << root;
+  }
+}
+
+TEST_F(WallSessionTest, WithoutKernelSamplingOffCpuTimeIsKeptWithoutStacksAndNoted) {
+  Profile profile;
+  std::string note;
+  ASSERT_NO_FATAL_FAILURE(Record(/*exclude_kernel=*/true, /*split_threads=*/false, &profile,
+                                 &note));
+  if (!skip_.empty()) GTEST_SKIP() << skip_;
+  const Shares s = Measure(profile);
+  SCOPED_TRACE(Describe(s));
+  std::cout << Describe(s) << "\n";
+  EXPECT_THAT(note, ::testing::HasSubstr("perf_event_paranoid"));
+  EXPECT_EQ(profile.metadata().engine_note, note);
+  // Blocked time (sleep and read) is there, without its stack; the
+  // compute phase is on CPU or preempted (runnable, also stackless here).
+  EXPECT_NEAR(s.Pct(s.stackless), 80.0, 3.0);
+  EXPECT_NEAR(s.Pct(s.running + s.stackless_runnable), 20.0, 3.0);
+  EXPECT_LE(s.compute, s.running);
+  EXPECT_EQ(s.off_cpu_stacks, 0u);
+  ExpectThreadsTimesDuration(profile, s);
+}
+
+TEST(WallSessionErrorsTest, FrequencyIsRefusedWithWhatToGive) {
+  SpawnedProcess target = SpawnedProcess::Start(
+      {Runfile("testdata/attach/wall_workload"), "5", "1"});
+  ASSERT_TRUE(target.ok()) << target.error();
+  AttachOptions options;
+  options.pid = target.pid();
+  options.event = WallEventSpec();
+  options.period = PerfPeriod::Frequency(99);
+  EXPECT_THAT(AttachSession::Create(options, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("--interval")));
+}
+
+}  // namespace
+}  // namespace flamekit
