@@ -38,6 +38,12 @@ Flags:
   -e, --event EVENT        cpu (default), task-clock, page-faults,
                            context-switches, cycles, instructions,
                            cache-misses, branch-misses, ... (`flamekit list`)
+                           wall: wall-clock time, on CPU ([running]) and off
+                           it ([sleeping], [runnable]: preempted), by the
+                           stack where each thread left the CPU; weights are
+                           -i intervals (default 10ms); off-CPU stacks need
+                           kernel sampling (root, CAP_PERFMON or
+                           perf_event_paranoid <= 1), else noted
                            alloc, live, lock: allocations (bytes), what
                            is still allocated at exit, lock waits (time);
                            with -- COMMAND only, which is launched with the
