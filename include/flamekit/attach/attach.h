@@ -76,6 +76,7 @@
 #include "flamekit/attach/attach_symbols.h"
 #include "flamekit/attach/offcpu_switches.h"
 #include "flamekit/attach/sample_stacks.h"
+#include "flamekit/attach/syscall_site.h"
 #include "flamekit/attach/symbol_worker.h"
 #include "flamekit/attach/thread_rings.h"
 #include "flamekit/base/config.h"
@@ -187,6 +188,7 @@ class AttachSession {
   attach_internal::ThreadRings switch_threads_{&switch_options_, &switch_progress_,
                                                options_.ring_pages};
   std::unique_ptr<attach_internal::OffCpuSwitches> offcpu_;
+  std::unique_ptr<attach_internal::SyscallSites> syscall_sites_;
   // The middle stage: leaf repair from the sample's copy of the user stack,
   // folding; names come from the symbol worker at the end.
   SymbolsCodeFacts code_facts_{this};
@@ -336,6 +338,7 @@ inline absl::StatusOr<std::unique_ptr<AttachSession>> AttachSession::Create(
     }
     attach_internal::ConfigureSwitchEvent(s->event_options_, &s->switch_options_);
     s->offcpu_ = std::make_unique<attach_internal::OffCpuSwitches>(period->value);
+    s->syscall_sites_ = std::make_unique<attach_internal::SyscallSites>(options.pid);
   }
 
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, options.pid, 0));
@@ -495,7 +498,14 @@ inline void AttachSession::AddSwitchSample(const PerfSample& sample) {
   // Not counted as samples: they are the off-CPU intervals' stacks.
   AttachProgress scratch;
   if (!stacks_.Build(sample, rules, &raw, &scratch)) return;
-  offcpu_->OnSwitchOutSample(raw, sample.time, folder_);
+  // Blocked in which system call: the code at the user pc (the
+  // registers' ip; else the first user frame).
+  ThreadStateKey blocked = kSleepingState;
+  const uint64_t user_pc = sample.regs_user.size() == 3 ? sample.regs_user[2]
+                           : raw.user_leaf < raw.pcs.size() ? raw.pcs[raw.user_leaf]
+                                                            : 0;
+  if (user_pc != 0) blocked = syscall_sites_->StateAt(user_pc);
+  offcpu_->OnSwitchOutSample(raw, sample.time, folder_, blocked);
 }
 
 inline void AttachSession::NoteExec() {
@@ -506,6 +516,7 @@ inline void AttachSession::NoteExec() {
     symbols_->ForgetFrameRules();
   }
   leaf_repair_.Forget();
+  if (syscall_sites_) syscall_sites_->Forget();
 }
 
 inline void AttachSession::BuildProfile() {

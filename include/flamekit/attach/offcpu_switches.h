@@ -10,9 +10,9 @@
 //   - PERF_RECORD_SWITCH out (MISC_SWITCH_OUT_PREEMPT: still runnable) and
 //     in: the interval the thread spent off the CPU.
 // Each interval becomes one folded sample: the stack, then the state frame
-// "[runnable]" (preempted) or "[sleeping]" (it blocked: in a system call
-// such as read or nanosleep, whose libc wrapper is the user leaf above
-// it), weighted by the interval in units of the cpu-clock interval, so
+// "[runnable]" (preempted), "[syscall NAME]" (it blocked in a system call:
+// syscall_site.h reads which) or "[sleeping]" (blocked elsewhere, or the
+// call is unknown), weighted by the interval in units of the cpu-clock interval, so
 // on-CPU samples (weight 1 each) and off-CPU time add up to about
 // threads x duration. Sub-unit remainders are carried per thread (a 50 us
 // futex wait at a 1 ms unit counts 1/20 of a unit on average).
@@ -124,7 +124,10 @@ class OffCpuSwitches {
   //
   // The stack of a context-switch sample at `time`; kept until the
   // thread's SWITCH_OUT record. Copies what it needs from `raw`.
-  void OnSwitchOutSample(const RawSample& raw, uint64_t time, StackFolder& folder);
+  // `blocked_state`: the state frame if the switch was not a preemption
+  // (a SyscallState() from the code at the user pc, or kSleepingState).
+  void OnSwitchOutSample(const RawSample& raw, uint64_t time, StackFolder& folder,
+                         ThreadStateKey blocked_state = kSleepingState);
 
   // OnSwitch()
   //
@@ -159,6 +162,7 @@ class OffCpuSwitches {
     bool out = false;
     uint64_t out_time = 0;
     ThreadStateKey state = kSleepingState;
+    ThreadStateKey blocked_state = kSleepingState;  // from the sample
     uint64_t carry_ns = 0;
   };
   void Close(uint32_t tid, Thread& t, uint64_t end, StackFolder& folder);
@@ -175,7 +179,8 @@ class OffCpuSwitches {
 // Implementation details follow.
 
 inline void OffCpuSwitches::OnSwitchOutSample(const RawSample& raw, uint64_t time,
-                                              StackFolder& folder) {
+                                              StackFolder& folder,
+                                              ThreadStateKey blocked_state) {
   Thread& t = threads_[raw.tid];
   // Still "out": the SWITCH_IN was lost (ring full); the thread ran again
   // before this switch, so the old interval ended no later than now.
@@ -186,6 +191,7 @@ inline void OffCpuSwitches::OnSwitchOutSample(const RawSample& raw, uint64_t tim
   t.truncated = raw.truncated;
   t.has_stack = !t.pcs.empty();
   t.stack_time = time;
+  t.blocked_state = blocked_state;
 }
 
 inline void OffCpuSwitches::OnSwitch(const PerfSwitchRecord& record, StackFolder& folder) {
@@ -194,12 +200,13 @@ inline void OffCpuSwitches::OnSwitch(const PerfSwitchRecord& record, StackFolder
     if (t.out) Close(record.tid, t, record.time, folder);
     t.out = true;
     t.out_time = record.time;
-    t.state = record.preempt ? kRunnableState : kSleepingState;
     // Only this switch's own sample describes it.
     if (t.has_stack && (record.time < t.stack_time ||
                         record.time - t.stack_time > kSwitchSampleSlackNs)) {
       t.has_stack = false;
     }
+    t.state = record.preempt ? kRunnableState
+                             : (t.has_stack ? t.blocked_state : kSleepingState);
     return;
   }
   if (t.out) Close(record.tid, t, record.time, folder);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "flamekit/attach/attach.h"
 #include "flamekit/attach/offcpu_switches.h"
+#include "flamekit/attach/syscall_site.h"
 #include "flamekit/attach/target_symbols.h"
 #include "flamekit/attach/test_util.h"
 #include "flamekit/testing/status_matchers.h"
@@ -123,6 +124,32 @@ TEST(OffCpuSwitchesTest, AStaleSampleDoesNotNameALaterSwitch) {
   EXPECT_EQ(folder.samples(), 0u);
 }
 
+// ---- SyscallSites: which system call a blocked thread is in -------------
+
+TEST(SyscallSiteTest, DecodesTheNumberLibcLoadsBeforeTheSyscall) {
+  using attach_internal::DecodeSyscallSite;
+  const uint8_t read_site[] = {0x74, 0x17, 0x90, 0x31, 0xc0, 0x0f, 0x05};   // xor; syscall
+  const uint8_t sleep_site[] = {0xb8, 0xe6, 0x00, 0x00, 0x00, 0x0f, 0x05};  // mov $230
+  const uint8_t by_register[] = {0x90, 0x90, 0x44, 0x89, 0xc0, 0x0f, 0x05}; // mov %r8d,%eax
+  const uint8_t call_site[] = {0xe8, 0x10, 0x20, 0x30, 0x40, 0x90, 0x90};   // not a syscall
+  EXPECT_EQ(DecodeSyscallSite(read_site), 0);
+  EXPECT_EQ(DecodeSyscallSite(sleep_site), 230);
+  EXPECT_EQ(DecodeSyscallSite(by_register), -1);
+  EXPECT_EQ(DecodeSyscallSite(call_site), std::nullopt);
+}
+
+#if defined(__x86_64__)
+// Reads the bytes from a live process (this one) with process_vm_readv.
+TEST(SyscallSiteTest, ReadsTheCodeOfALiveProcess) {
+  static const uint8_t futex_site[] = {0xb8, 0xca, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xc3};
+  attach_internal::SyscallSites sites(getpid());
+  const uint64_t pc = reinterpret_cast<uint64_t>(&futex_site[7]);
+  EXPECT_EQ(sites.StateAt(pc), SyscallState(202));
+  EXPECT_EQ(ThreadStateFrame(sites.StateAt(pc)).name, "[syscall futex]");
+  EXPECT_EQ(sites.StateAt(reinterpret_cast<uint64_t>(&futex_site[6])), kSleepingState);
+}
+#endif
+
 // ---- AttachSession on the wall workload -----------------------------------
 
 constexpr int kThreads = 3;
@@ -134,6 +161,9 @@ struct Shares {
   uint64_t stackless = 0, stackless_runnable = 0;
   // Off CPU with a stack.
   uint64_t off_cpu_stacks = 0;
+  // Blocked (not preempted) in the sleep / read phase, and of those with the
+  // right syscall frame.
+  uint64_t sleep_blocked = 0, sleep_nanosleep = 0, read_blocked = 0, read_read = 0;
   std::map<std::string, uint64_t> roots;  // first frame -> weight
   double Pct(uint64_t part) const { return total == 0 ? 0 : 100.0 * part / total; }
 };
@@ -156,10 +186,21 @@ Shares Measure(const Profile& profile) {
     if (in("ComputePhase")) s.compute += count;
     if (in("SleepPhase")) s.sleep += count;
     if (in("ReadPhase")) s.read += count;
+    const std::string leaf = names.empty() ? "" : names.back();
+    const bool blocked = leaf != "[running]" && leaf != "[runnable]";
+    if (in("SleepPhase") && blocked) {
+      s.sleep_blocked += count;
+      if (leaf == "[syscall clock_nanosleep]") s.sleep_nanosleep += count;
+    }
+    if (in("ReadPhase") && blocked) {
+      s.read_blocked += count;
+      if (leaf == "[syscall read]") s.read_read += count;
+    }
     if (!names.empty() && names.back() == "[running]") s.running += count;
     if (has(kNoStackFrameName)) {
       (names.back() == "[runnable]" ? s.stackless_runnable : s.stackless) += count;
-    } else if (!names.empty() && (names.back() == "[runnable]" || names.back() == "[sleeping]")) {
+    } else if (!names.empty() && (names.back() == "[runnable]" || names.back() == "[sleeping]" ||
+                                  absl::StartsWith(names.back(), "[syscall"))) {
       s.off_cpu_stacks += count;
     }
     if (!names.empty()) s.roots[names.front()] += count;
@@ -235,6 +276,9 @@ TEST_F(WallSessionTest, ShowsTheWorkloadsSplitByPidAndByThread) {
   // on a loaded machine).
   EXPECT_LE(s.running, s.compute + s.total / 100);
   EXPECT_EQ(s.stackless + s.stackless_runnable, 0u);
+  // The state frame names the system call (from the code at the user pc).
+  EXPECT_GE(s.sleep_nanosleep, s.sleep_blocked * 95 / 100) << s.sleep_blocked;
+  EXPECT_GE(s.read_read, s.read_blocked * 95 / 100) << s.read_blocked;
   // About threads x duration, in 1 ms units (the capture is 2 s).
   ExpectThreadsTimesDuration(profile, s);
   EXPECT_EQ(profile.metadata().event, "wall");

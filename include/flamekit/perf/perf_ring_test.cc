@@ -257,6 +257,78 @@ TEST(PerfRecordDecodeTest, TruncatedRecordsAreMalformed) {
   EXPECT_EQ(counts.malformed, 4u);
 }
 
+// PERF_RECORD_SWITCH: direction and preemption from misc, pid/tid/time from
+// the sample_id trailer; a trailer cut short is malformed.
+TEST(PerfRecordDecodeTest, SwitchRecords) {
+  struct SwitchSink : PerfRecordSink {
+    void OnSwitch(const PerfSwitchRecord& r) override { switches.push_back(r); }
+    std::vector<PerfSwitchRecord> switches;
+  } sink;
+  PerfRecordCounts counts;
+  std::vector<uint64_t> buf(3, 0);
+  auto* header = reinterpret_cast<perf_event_header*>(buf.data());
+  header->type = PERF_RECORD_SWITCH;
+  header->size = 24;
+  header->misc = PERF_RECORD_MISC_SWITCH_OUT | PERF_RECORD_MISC_SWITCH_OUT_PREEMPT;
+  buf[1] = (uint64_t{12} << 32) | 11;  // pid 11, tid 12
+  buf[2] = 123456789;
+  auto bytes = [&](size_t n) {
+    return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(buf.data()), n);
+  };
+  DecodePerfRecord(bytes(24), kDefaultPerfSampleType, sink, counts);
+  header->misc = 0;
+  DecodePerfRecord(bytes(24), kDefaultPerfSampleType, sink, counts);
+  DecodePerfRecord(bytes(20), kDefaultPerfSampleType, sink, counts);
+  EXPECT_EQ(counts.malformed, 1u);
+  ASSERT_EQ(sink.switches.size(), 2u);
+  EXPECT_TRUE(sink.switches[0].out);
+  EXPECT_TRUE(sink.switches[0].preempt);
+  EXPECT_EQ(sink.switches[0].pid, 11u);
+  EXPECT_EQ(sink.switches[0].tid, 12u);
+  EXPECT_EQ(sink.switches[0].time, 123456789u);
+  EXPECT_FALSE(sink.switches[1].out);
+  EXPECT_FALSE(sink.switches[1].preempt);
+}
+
+// A real event with record_switch and CLOCK_MONOTONIC stamps on this
+// thread: its sleeps come back as out/in pairs within the sleeping time.
+TEST(PerfSwitchRecordTest, OwnThreadWithMonotonicTimes) {
+  PerfEventOptions options;
+  options.event = *ParsePerfEvent("context-switches");
+  options.period = PerfPeriod::Count(1);
+  options.tid = GetTid();
+  options.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME;
+  options.exclude_kernel = true;  // switch records need no kernel sampling
+  options.record_switch = true;
+  options.clockid = CLOCK_MONOTONIC;
+  timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  absl::StatusOr<ScopedFd> fd = OpenPerfEvent(options);
+  if (!fd.ok()) GTEST_SKIP() << "perf events unavailable: " << fd.status();
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(PerfRing ring, PerfRing::Map(fd->get(), 8, options.sample_type));
+  for (int i = 0; i < 5; ++i) usleep(2000);
+  struct SwitchSink : PerfRecordSink {
+    void OnSwitch(const PerfSwitchRecord& r) override { switches.push_back(r); }
+    std::vector<PerfSwitchRecord> switches;
+  } sink;
+  ring.Read(sink);
+  timespec t1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  const uint64_t begin = static_cast<uint64_t>(t0.tv_sec) * 1000000000u + t0.tv_nsec;
+  const uint64_t end = static_cast<uint64_t>(t1.tv_sec) * 1000000000u + t1.tv_nsec;
+  ASSERT_GE(sink.switches.size(), 10u);
+  uint64_t off_ns = 0, out_time = 0;
+  for (const PerfSwitchRecord& r : sink.switches) {
+    EXPECT_EQ(r.tid, static_cast<uint32_t>(GetTid()));
+    EXPECT_GE(r.time, begin);
+    EXPECT_LE(r.time, end);
+    if (r.out) out_time = r.time;
+    if (!r.out && out_time != 0) off_ns += r.time - out_time;
+  }
+  // Five 2 ms sleeps: at least 10 ms off CPU.
+  EXPECT_GE(off_ns, 10u * 1000 * 1000);
+}
+
 TEST(PerfRecordDecodeTest, CallchainMarksKernelFrames) {
   std::vector<uint64_t> chain = {static_cast<uint64_t>(PERF_CONTEXT_KERNEL), 0xffffffff81000000,
                                  static_cast<uint64_t>(PERF_CONTEXT_USER), 0x401000, 0x402000};
