@@ -39,8 +39,9 @@ Flags:
                            context-switches, cycles, instructions,
                            cache-misses, branch-misses, ... (`flamekit list`)
                            wall: wall-clock time, on CPU ([running]) and off
-                           it ([sleeping], [runnable]: preempted), by the
-                           stack where each thread left the CPU; weights are
+                           it ([syscall read], [sleeping], [runnable]:
+                           preempted), by the stack where each thread left
+                           the CPU; -t per thread; weights are
                            -i intervals (default 10ms); off-CPU stacks need
                            kernel sampling (root, CAP_PERFMON or
                            perf_event_paranoid <= 1), else noted
