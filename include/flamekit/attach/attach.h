@@ -589,6 +589,7 @@ inline absl::Status AttachSession::Run() {
   // The capture runs from here: -d, the profile's times and the wall
   // engine's "threads x duration" all count the rules' build below.
   start_ = absl::Now();
+  if (offcpu_) offcpu_->Start(attach_internal::MonotonicNowNs());
   // The rules' table right after the start (tens of ms of CPU for libc and
   // a few libraries; the rings hold ~64 samples per thread meanwhile).
   // Before the start it would delay sampling by up to a second of wall
@@ -634,7 +635,11 @@ inline absl::Status AttachSession::Run() {
     progress_.lost_samples += switch_progress_.lost_samples;
     progress_.throttles += switch_progress_.throttles;
     // Threads still off CPU: their interval ends with the capture.
-    offcpu_->Finish(end_ns, folder_);
+    std::vector<uint32_t> followed;
+    for (size_t i = 0; i < switch_threads_.size(); ++i) {
+      followed.push_back(static_cast<uint32_t>(switch_threads_.at(i).tid));
+    }
+    offcpu_->Finish(end_ns, folder_, followed);
     NameNewAddresses();
     if (offcpu_->stackless_intervals() > 0) {
       progress_.note = absl::StrCat(

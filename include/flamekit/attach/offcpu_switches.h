@@ -22,8 +22,10 @@
 // still writes the switch records: intervals are then folded stackless,
 // under kNoStackFrameName, and counted (stackless_intervals()) so the
 // caller can say so once. An interval open at the start of the capture
-// (the thread was already off CPU) has no switch-out and is not counted;
-// one open at the end is closed by Finish().
+// (the thread was already off CPU) has no switch-out: from Start() to its
+// first switch-in it is folded under kBeforeCaptureFrameName, as is the
+// whole capture of a followed thread with no switch and no on-CPU sample
+// (idle throughout); one open at the end is closed by Finish().
 //
 // Thread-compatible: used by the AttachSession's thread only. Not for
 // signal handlers (allocates).
@@ -63,6 +65,9 @@ namespace attach_internal {
 
 // The frame under off-CPU time whose stack the kernel did not give.
 inline constexpr char kNoStackFrameName[] = "[off-CPU, stack needs kernel sampling]";
+
+// The frame under off-CPU time that began before the capture did.
+inline constexpr char kBeforeCaptureFrameName[] = "[off-CPU since before the capture]";
 
 // A switch-out sample belongs to the SWITCH_OUT record at most this far
 // after it (both are written in the same schedule() call; measured gaps
@@ -135,10 +140,19 @@ class OffCpuSwitches {
   // into `folder` (or the stackless totals).
   void OnSwitch(const PerfSwitchRecord& record, StackFolder& folder);
 
+  // Start()
+  //
+  // The capture began at `start_time` (CLOCK_MONOTONIC ns; the events
+  // were enabled just before).
+  void Start(uint64_t start_time) { start_ns_ = start_time; }
+
   // Finish()
   //
-  // Closes every open interval at `end_time` (CLOCK_MONOTONIC ns).
-  void Finish(uint64_t end_time, StackFolder& folder);
+  // Closes every open interval at `end_time` (CLOCK_MONOTONIC ns). Each of
+  // `followed` (the threads with a switch event) that neither switched nor
+  // has an on-CPU sample in `folder` was off CPU throughout.
+  void Finish(uint64_t end_time, StackFolder& folder,
+              const std::vector<uint32_t>& followed = {});
 
   // AddStacklessTo()
   //
@@ -164,13 +178,19 @@ class OffCpuSwitches {
     ThreadStateKey state = kSleepingState;
     ThreadStateKey blocked_state = kSleepingState;  // from the sample
     uint64_t carry_ns = 0;
+    bool seen = false;  // any record of this thread yet
   };
   void Close(uint32_t tid, Thread& t, uint64_t end, StackFolder& folder);
+  // Off CPU from Start() to `end` with no switch-out seen.
+  void AddBefore(uint32_t tid, Thread& t, uint64_t end);
 
   const uint64_t unit_ns_;
   absl::flat_hash_map<uint32_t, Thread> threads_;
   // (tid, state) -> weight of intervals without a stack.
   absl::flat_hash_map<std::pair<uint32_t, ThreadStateKey>, uint64_t> stackless_;
+  // tid -> weight of off-CPU time that began before the capture.
+  absl::flat_hash_map<uint32_t, uint64_t> before_;
+  uint64_t start_ns_ = 0;
   uint64_t intervals_ = 0;
   uint64_t stackless_intervals_ = 0;
   uint64_t off_cpu_ns_ = 0;
@@ -182,6 +202,7 @@ inline void OffCpuSwitches::OnSwitchOutSample(const RawSample& raw, uint64_t tim
                                               StackFolder& folder,
                                               ThreadStateKey blocked_state) {
   Thread& t = threads_[raw.tid];
+  t.seen = true;
   // Still "out": the SWITCH_IN was lost (ring full); the thread ran again
   // before this switch, so the old interval ended no later than now.
   if (t.out) Close(raw.tid, t, time, folder);
@@ -196,6 +217,8 @@ inline void OffCpuSwitches::OnSwitchOutSample(const RawSample& raw, uint64_t tim
 
 inline void OffCpuSwitches::OnSwitch(const PerfSwitchRecord& record, StackFolder& folder) {
   Thread& t = threads_[record.tid];
+  if (!t.seen && !record.out) AddBefore(record.tid, t, record.time);
+  t.seen = true;
   if (record.out) {
     if (t.out) Close(record.tid, t, record.time, folder);
     t.out = true;
@@ -212,10 +235,24 @@ inline void OffCpuSwitches::OnSwitch(const PerfSwitchRecord& record, StackFolder
   if (t.out) Close(record.tid, t, record.time, folder);
 }
 
-inline void OffCpuSwitches::Finish(uint64_t end_time, StackFolder& folder) {
+inline void OffCpuSwitches::Finish(uint64_t end_time, StackFolder& folder,
+                                   const std::vector<uint32_t>& followed) {
   for (auto& [tid, t] : threads_) {
     if (t.out) Close(tid, t, end_time, folder);
   }
+  for (uint32_t tid : followed) {
+    auto it = threads_.find(tid);
+    if ((it != threads_.end() && it->second.seen) || folder.sampled_thread(tid)) continue;
+    AddBefore(tid, threads_[tid], end_time);
+  }
+}
+
+inline void OffCpuSwitches::AddBefore(uint32_t tid, Thread& t, uint64_t end) {
+  if (start_ns_ == 0 || end <= start_ns_) return;
+  const uint64_t total = t.carry_ns + (end - start_ns_);
+  off_cpu_ns_ += end - start_ns_;
+  t.carry_ns = total % unit_ns_;
+  if (total / unit_ns_ > 0) before_[tid] += total / unit_ns_;
 }
 
 inline void OffCpuSwitches::Close(uint32_t tid, Thread& t, uint64_t end, StackFolder& folder) {
@@ -259,6 +296,17 @@ inline void OffCpuSwitches::AddStacklessTo(
     }
     stack.push_back(profile.InternFrame(kNoStackFrameName, FrameKind::kKernel));
     FrameName state = ThreadStateFrame(key.second);
+    stack.push_back(profile.InternFrame(state.name, state.kind));
+    profile.AddStack(stack, weight);
+  }
+  for (const auto& [tid, weight] : before_) {
+    stack.clear();
+    if (per_thread) {
+      stack.push_back(profile.InternFrame(ThreadFrameName(thread_name ? thread_name(tid) : "", tid),
+                                          FrameKind::kThread));
+    }
+    stack.push_back(profile.InternFrame(kBeforeCaptureFrameName, FrameKind::kKernel));
+    FrameName state = ThreadStateFrame(kSleepingState);
     stack.push_back(profile.InternFrame(state.name, state.kind));
     profile.AddStack(stack, weight);
   }

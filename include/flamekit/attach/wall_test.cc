@@ -109,6 +109,29 @@ TEST(OffCpuSwitchesTest, WithoutSamplesTimeIsStacklessAndOpenIntervalsEndAtFinis
             7u);
 }
 
+TEST(OffCpuSwitchesTest, TimeOffCpuSinceBeforeTheCaptureIsKeptStackless) {
+  StackFolder folder(StackFolderOptions{true});
+  OffCpuSwitches off(/*unit_ns=*/1000);
+  off.Start(10000);
+  // Thread 1 was off CPU when the capture began, back on at 15000.
+  off.OnSwitch(Switch(1, 15000, false), folder);
+  // Thread 2 ran (an on-CPU sample) and never switched: not off CPU.
+  const uint64_t pcs[] = {0x1000};
+  RawSample running;
+  running.tid = 2;
+  running.pcs = pcs;
+  running.state = kRunningState;
+  folder.Add(running);
+  // Thread 3 neither switched nor ran: idle throughout (10 units).
+  off.Finish(20000, folder, {1, 2, 3});
+  std::map<std::string, uint64_t> folded = Folded(folder, off, true);
+  const std::string tail = absl::StrCat(";", attach_internal::kBeforeCaptureFrameName, ";[sleeping]");
+  EXPECT_EQ(folded[ThreadFrameName("", 1) + tail], 5u);
+  EXPECT_EQ(folded.count(ThreadFrameName("", 2) + tail), 0u);
+  EXPECT_EQ(folded[ThreadFrameName("", 3) + tail], 10u);
+  EXPECT_EQ(off.off_cpu_ns(), 15000u);
+}
+
 TEST(OffCpuSwitchesTest, AStaleSampleDoesNotNameALaterSwitch) {
   StackFolder folder(StackFolderOptions{});
   OffCpuSwitches off(/*unit_ns=*/1000);
@@ -161,6 +184,8 @@ struct Shares {
   uint64_t stackless = 0, stackless_runnable = 0;
   // Off CPU with a stack.
   uint64_t off_cpu_stacks = 0;
+  // Off CPU since before the capture (until the first switch-in).
+  uint64_t before = 0;
   // Blocked (not preempted) in the sleep / read phase, and of those with the
   // right syscall frame.
   uint64_t sleep_blocked = 0, sleep_nanosleep = 0, read_blocked = 0, read_read = 0;
@@ -197,7 +222,9 @@ Shares Measure(const Profile& profile) {
       if (leaf == "[syscall read]") s.read_read += count;
     }
     if (!names.empty() && names.back() == "[running]") s.running += count;
-    if (has(kNoStackFrameName)) {
+    if (has(attach_internal::kBeforeCaptureFrameName)) {
+      s.before += count;
+    } else if (has(kNoStackFrameName)) {
       (names.back() == "[runnable]" ? s.stackless_runnable : s.stackless) += count;
     } else if (!names.empty() && (names.back() == "[runnable]" || names.back() == "[sleeping]" ||
                                   absl::StartsWith(names.back(), "[syscall"))) {
@@ -212,12 +239,15 @@ std::string Describe(const Shares& s) {
   return absl::StrCat("total ", s.total, ": compute ", s.Pct(s.compute), " %, sleep ",
                       s.Pct(s.sleep), " %, read ", s.Pct(s.read), " %, no stack ",
                       s.Pct(s.stackless), " % + runnable ", s.Pct(s.stackless_runnable),
-                      " %, [running] ", s.Pct(s.running), " %");
+                      " %, [running] ", s.Pct(s.running), " %, before the capture ",
+                      s.Pct(s.before), " %");
 }
 
 // The weights add up to about threads x the capture, in 1 ms units (less
 // the time before each thread's first switch-in, under one cycle).
 void ExpectThreadsTimesDuration(const Profile& profile, const Shares& s) {
+  // At most about a cycle (20 ms) per thread, more when the machine is busy.
+  EXPECT_LT(s.Pct(s.before), 3.0);
   const double ms = absl::ToDoubleMilliseconds(profile.metadata().end_time -
                                                profile.metadata().start_time);
   EXPECT_NEAR(static_cast<double>(s.total), kThreads * ms, kThreads * ms * 0.05) << ms << " ms";
