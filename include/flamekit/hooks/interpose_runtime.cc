@@ -64,7 +64,12 @@ class Runtime final : public HookRuntime {
       stats.live_entries = g_live->size();
       stats.malloc_shadowed_by = g_shadowed_by;
       const bool live = last_event_ == HookEvent::kLive;
-      if (!live) {
+      if (stats.samples == 0) {
+        // Nothing recorded since Enable() cleared the tables: do not walk
+        // them (every slot of StackTable's ~8 MiB, a page fault per page:
+        // ~20 ms at each Status() of an idle capture, the agent's first
+        // one included).
+      } else if (!live) {
         g_stacks->ForEach([&](const uint64_t* pcs, uint32_t depth, uint64_t bytes, uint64_t count,
                               int32_t) {
           HookStack s;
