@@ -15,7 +15,8 @@
 # after the -c opt build.
 # Given a path, writes the rows there as Google Benchmark-shaped JSON
 # (tools/run_benchmarks.sh does). ROUNDS, CHURN and MUTEX override the
-# sizes; BAZEL overrides the bazel command.
+# sizes; BAZEL overrides the bazel command; AGENT=path/libflamekit_agent.so
+# measures another build of the agent (an older commit's, for before/after).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BAZEL=${BAZEL:-bazel}
@@ -34,7 +35,7 @@ cpu_ns() {
   if [ -z "$event" ]; then
     "$bin/alloc_workload" "$mode" "$n" | sed -n 's/^cpu_ns=//p'
   else
-    env LD_PRELOAD="$bin/libflamekit_agent.so" FLAMEKIT_EVENT="$event" \
+    env LD_PRELOAD="${AGENT:-$bin/libflamekit_agent.so}" FLAMEKIT_EVENT="$event" \
       FLAMEKIT_OUTPUT="$work/$event.collapsed" "$bin/alloc_workload" "$mode" "$n" 2>/dev/null |
       sed -n 's/^cpu_ns=//p'
   fi
