@@ -3,10 +3,11 @@
 //
 // The `lock` event's hooks: pthread_mutex_lock, pthread_rwlock_rdlock and
 // _wrlock, pthread_cond_wait and _timedwait, interposed as interpose.cc
-// explains. Thread and signal safety: an uncontended lock costs one
-// trylock that succeeds (never timed); a busy one is timed with the vDSO
-// clock around the real wait and recorded lock-free if it lasted at least
-// the threshold. Nothing here allocates or takes a lock of its own.
+// explains. Thread and signal safety: with the event on, a mutex costs a
+// plain load of its lock word (an rwlock a trylock) when free, never
+// timed; a busy one is timed with the vDSO clock around the real wait and
+// recorded lock-free if it lasted at least the threshold. Nothing here
+// allocates or takes a lock of its own.
 
 #include <errno.h>
 #include <pthread.h>
@@ -39,6 +40,16 @@ FK_NOINLINE int TimedLock(Lock* object, TryFn tryreal, LockFn real) noexcept {
   return result;
 }
 
+// A mutex seen busy: timed around the real lock, no trylock.
+FK_NOINLINE int TimedBusyMutex(pthread_mutex_t* m) noexcept {
+  const uint64_t fp = FK_FRAME;  // jumped to: the caller's frame (FK_HOOK)
+  if (t_state.guard != 0) return g_real.mutex_lock(m);
+  const uint64_t start = flamekit::hooks_internal::NowNs();
+  const int result = g_real.mutex_lock(m);
+  flamekit::hooks_internal::RecordWait(start, fp);
+  return result;
+}
+
 }  // namespace
 
 // Fast path (lock event off): the mode load every hook shares, then the
@@ -54,8 +65,20 @@ FK_NOINLINE int TimedLock(Lock* object, TryFn tryreal, LockFn real) noexcept {
   }                                                                              \
   return TimedLock(object, g_real.tryreal, g_real.real)
 
+// With the event on, a mutex whose lock word reads 0 (glibc's
+// __data.__lock, the word every mutex kind's lock takes first) is taken
+// untimed: a plain load where a trylock would be an atomic write to a
+// line other threads are fighting over. Only one seen busy is timed; a
+// lock taken by another thread between the load and the real lock is
+// missed (an undercount of waits that began in that window).
 FK_EXPORT FK_HOOK int pthread_mutex_lock(pthread_mutex_t* m) __THROW {
-  FK_LOCK_HOOK(mutex_lock, mutex_trylock, m);
+  const uint32_t mode = LoadMode();
+  if (__builtin_expect(mode == kModeLock, 0)) {
+    if (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0) return g_real.mutex_lock(m);
+    return TimedBusyMutex(m);
+  }
+  if (__builtin_expect(mode != kUnresolved, 1) || EnsureResolved()) return g_real.mutex_lock(m);
+  return 0;
 }
 
 FK_EXPORT FK_HOOK int pthread_rwlock_rdlock(pthread_rwlock_t* l) __THROW {
