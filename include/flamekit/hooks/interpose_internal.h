@@ -92,7 +92,7 @@ enum Mode : uint32_t {
   kModeLive = 2,    // ... and free() looks the block up in the live table
   kQuiet = 3,       // no event: forward only (the allocation hooks test
                     // mode >= kQuiet, one compare)
-  kModeLock = 4,    // the lock hooks trylock first and time a busy lock
+  kModeLock = 4,    // the lock hooks time a lock they find busy
 };
 extern std::atomic<uint32_t> g_mode;
 
