@@ -66,6 +66,30 @@ std::string HostName() {
   return buf;
 }
 
+// Lends one SymbolizerAttachSymbols to each window's session, so the
+// target's ELF files, symbol tables and .eh_frame rules are read once, not
+// once a window (under ASan that reread took ~1 s a window). Windows run
+// one after another and a session makes these calls from its own two
+// threads as it would on the owner itself, so plain forwarding is enough.
+class LentSymbols : public AttachSymbols {
+ public:
+  explicit LentSymbols(AttachSymbols* owner) : owner_(owner) {}
+  Name Lookup(uint64_t address, bool kernel) override { return owner_->Lookup(address, kernel); }
+  void OnMmap(const PerfMmapRecord& record) override { owner_->OnMmap(record); }
+  void OnExec() override { owner_->OnExec(); }
+  void Warm(bool kernel_frames) override { owner_->Warm(kernel_frames); }
+  std::optional<uint32_t> FramelessReturnSlot(uint64_t pc) override {
+    return owner_->FramelessReturnSlot(pc);
+  }
+  bool IsCode(uint64_t address) override { return owner_->IsCode(address); }
+  void ForgetFrameRules() override { owner_->ForgetFrameRules(); }
+  const CfiTable* FrameRules() override { return owner_->FrameRules(); }
+  void NoteFrameMmap(const PerfMmapRecord& record) override { owner_->NoteFrameMmap(record); }
+
+ private:
+  AttachSymbols* owner_;
+};
+
 std::string LabelText(const std::map<std::string, std::string>& labels) {
   std::string out;
   for (const auto& [k, v] : labels) absl::StrAppend(&out, out.empty() ? "" : ",", k, "=", v);
@@ -193,44 +217,50 @@ int RunContinuousRecord(const RecordFlags& flags, pid_t pid, absl::string_view c
                              ? absl::InfiniteFuture()
                              : start + flags.duration;
   uint64_t windows = 0, samples = 0, lost = 0;
-  // Time inside windows: the rest is the gap while the next window's
-  // events and symbols are opened.
+  // Time inside windows: the rest is the gap while a window is encoded and
+  // the next one's events are opened.
   absl::Duration covered;
   std::string stopped = "stopped";
   absl::Status failure;
+  absl::StatusOr<std::unique_ptr<SymbolizerAttachSymbols>> symbols =
+      SymbolizerAttachSymbols::ForProcess(pid);
+  if (!symbols.ok()) {
+    absl::Status st = symbols.status();
+    if (st.code() == absl::StatusCode::kNotFound) {
+      st = absl::NotFoundError(absl::StrCat("no process ", pid,
+                                            "; check the PID with `ps` or use --name REGEX"));
+    }
+    return Fail(st);
+  }
   while (!stop->load(std::memory_order_relaxed)) {
-    const absl::Time from = absl::Now();
-    if (from >= end) {
+    if (absl::Now() >= end) {
       stopped = "duration reached";
       break;
     }
-    // One attach session per window: each window's profile starts empty,
-    // and the target's mappings (a library loaded since) are read afresh.
+    // One attach session per window: each window's profile starts empty.
     AttachOptions options;
     options.pid = pid;
     options.event = flags.event;
     options.period = flags.period;
-    options.duration = std::min(c.every, end - from);
+    options.duration = std::min(c.every, end - absl::Now());
     options.split_threads = flags.threads;
     options.ring_pages = flags.ring_pages;
     options.unwind = flags.unwind;
     options.stack_bytes = flags.stack_bytes;
     options.stop = stop;
     absl::StatusOr<std::unique_ptr<AttachSession>> session =
-        AttachSession::Create(options, nullptr);
-    absl::StatusOr<std::unique_ptr<SymbolizerAttachSymbols>> symbols =
-        session.ok() ? SymbolizerAttachSymbols::ForProcess(pid)
-                     : absl::StatusOr<std::unique_ptr<SymbolizerAttachSymbols>>(session.status());
-    if (!symbols.ok()) {
+        AttachSession::Create(options, std::make_unique<LentSymbols>(symbols->get()));
+    if (!session.ok()) {
       if (windows > 0 && kill(pid, 0) != 0) {
         stopped = "target exited";
       } else {
-        failure = symbols.status();
+        failure = session.status();
       }
       break;
     }
-    (*session)->set_symbols(std::move(*symbols));
+    const absl::Time from = absl::Now();
     absl::Status ran = (*session)->Run();
+    const absl::Time until = absl::Now();
     if (!ran.ok()) {
       failure = ran;
       break;
@@ -245,7 +275,7 @@ int RunContinuousRecord(const RecordFlags& flags, pid_t pid, absl::string_view c
     if (gz.ok()) {
       ++windows;
       // Never waits: a full queue drops the window (counted by the pusher).
-      (*pusher)->Offer(std::move(*gz), from, absl::Now());
+      (*pusher)->Offer(std::move(*gz), from, until);
     } else {
       err << "flamekit: a window could not be encoded (" << gz.status().message()
           << "); skipped\n";

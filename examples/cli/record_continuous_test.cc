@@ -226,9 +226,13 @@ TEST(RecordContinuousTest, HangingReceiverDropsWindowsAndLeavesTheTargetAlone) {
   EXPECT_EQ(dropped + failed, windows) << r.Describe();
   // Bounded exit: 5 s of windows + at most one 1 s attempt to drain.
   EXPECT_LT(took, absl::Seconds(8)) << r.Describe();
-  // The target never waited on the network: it ran at its pace (at least
-  // 70 % of it, for a loaded machine) and is still alive.
-  EXPECT_GE(during, 0.7 * baseline) << "baseline " << baseline << " ms/s, during " << during;
+  // The target never waited on the network: it kept running and is still
+  // alive. A blocked or stopped target would show ~0 ms/s; the bound is
+  // loose (30 % of its pace alone) because this 2-core machine is shared
+  // with other builds, and flamekit itself takes CPU while attached
+  // (gcc: 440-640 ms/s during vs 630-740 alone, measured under load).
+  std::printf("target CPU: %.0f ms/s alone, %.0f ms/s during the hung push\n", baseline, during);
+  EXPECT_GE(during, 0.3 * baseline) << "baseline " << baseline << " ms/s, during " << during;
   EXPECT_EQ(kill(target.pid(), 0), 0);
   target.Wait(SIGTERM);
 }
