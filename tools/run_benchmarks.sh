@@ -50,7 +50,7 @@ echo "== render peak memory: 1M samples over 50k stacks, collapsed file -> HTML"
 bash benchmarks/render/run_peak_memory.sh "$out/benchmarks_render_render_peak_memory.json"
 
 echo "== alloc/live/lock hooks: overhead on an allocation-heavy loop and a contended mutex"
-rounds_hooks=5 churn=20000000 mutex=5000000
+rounds_hooks=15 churn=10000000 mutex=5000000
 [ "$quick" -eq 1 ] && rounds_hooks=1 churn=2000000 mutex=500000
 ROUNDS=$rounds_hooks CHURN=$churn MUTEX=$mutex \
   bash benchmarks/hooks/run_hooks_overhead.sh "$out/benchmarks_hooks_overhead.json"

@@ -83,13 +83,25 @@ Flags:
       --reverse            callers of the hottest leaves merged (leaf first)
       --format FORMAT      html, svg, collapsed or pprof, whatever PATH's
                            extension (default: by extension)
+      --continuous         profile in back-to-back windows and push each
+                           one (pprof) to --push; runs until Ctrl-C, -d
+                           (total) or the target exits; a PID, --name or
+                           --container target only
+      --every DUR          one window's length (default 10s, 1s to 1h)
+      --push URL           a Pyroscope server: POST URL/ingest per window,
+                           name=APP{host,pid,build_id,container,labels};
+                           a window that cannot be sent is dropped and
+                           counted (at most 4 wait), never waited for
+      --label KEY=VALUE    one more label for every window (repeatable)
+      --app NAME           the application name (default: the target's)
   -q, --quiet              no progress line and no summary
   -h, --help               this text
 Ctrl-C stops and writes the profile; a second Ctrl-C aborts without writing.
 With -- COMMAND, profiling ends when the command exits (or after -d, leaving
 it running). Exit codes: 2 usage, 3 no such process, 4 permission, 5 perf
 events unavailable, 6 no PMU, 7 --name matched none or several, 8 output,
-9 resource limits, 10 command could not start, 130 aborted.
+9 resource limits, 10 command could not start, 11 --continuous pushed no
+window, 130 aborted.
 )",
       {{"--duration", "-d", true},
        {"--event", "-e", true},
@@ -111,7 +123,12 @@ events unavailable, 6 no PMU, 7 --name matched none or several, 8 output,
        {"--inverted", "", false},
        {"--reverse", "", false},
        {"--format", "", true},
-       {"--quiet", "-q", false}},
+       {"--quiet", "-q", false},
+       {"--continuous", "", false},
+       {"--every", "", true},
+       {"--push", "", true},
+       {"--label", "", true, /*repeated=*/true},
+       {"--app", "", true}},
       &RunRecordCommand};
   return command;
 }
@@ -319,6 +336,8 @@ absl::StatusOr<RecordFlags> ParseRecordArgs(const ParsedArgs& args) {
   if (targets > 1) {
     return Usage("give only one of PID, --name REGEX, --container NAME, -- COMMAND");
   }
+  absl::Status continuous = ParseContinuousFlags(args, &flags);
+  if (!continuous.ok()) return continuous;
   if (!flags.hook_event.empty()) {
     if (flags.command.empty()) {
       return Usage(absl::StrCat(

@@ -29,6 +29,7 @@
 #include "absl/types/span.h"
 #include "examples/cli/command.h"
 #include "examples/cli/flags.h"
+#include "examples/cli/record_continuous.h"
 #include "flamekit/attach/attach.h"
 #include "flamekit/profile/profile.h"
 #include "flamekit/render/render_options.h"
@@ -52,6 +53,7 @@ enum RecordExitCode : int {
   kRecordOutputError = 8,        // bad output path or extension, disk full
   kRecordResourceLimit = 9,      // ulimit -n, locked memory
   kRecordLaunchFailed = 10,      // -- COMMAND could not be started
+  kRecordPushFailed = 11,        // --continuous: no window reached --push
   kRecordAborted = 130,          // a second Ctrl-C
 };
 
@@ -88,6 +90,7 @@ struct RecordFlags {
   std::string hook_interval;
   AttachUnwind unwind = AttachUnwind::kAuto;    // --unwind
   uint32_t stack_bytes = kDefaultAttachStackBytes;  // --stack-size
+  ContinuousFlags continuous;  // --continuous --every --push --label --app
 };
 
 Command RecordCommand();

@@ -394,6 +394,11 @@ int RunRecord(const RecordFlags& flags, CommandIo& io) {
     }
   }
 
+  if (flags.continuous.enabled) {  // windows pushed, no file (record_continuous.cc)
+    return RunContinuousRecord(flags, pid, container.has_value() ? container->id : "",
+                               &g_record_stop, io);
+  }
+
   // 2. The output, checked before spending time on a capture. (For a
   // launched command the PID is not known yet; the default name is made
   // after the fork.)

@@ -55,8 +55,8 @@ struct HookConfig {
   HookEvent event = HookEvent::kOff;
   // alloc/live: mean bytes between samples (Poisson); 1 = every allocation.
   uint64_t mean_bytes = 512 * 1024;
-  // lock: waits at least this long are recorded (the uncontended path is a
-  // trylock that succeeds and is never timed).
+  // lock: waits at least this long are recorded (a mutex whose lock word
+  // reads free, or an rwlock whose trylock succeeds, is never timed).
   uint64_t lock_threshold_ns = 10 * 1000;
   // alloc/live: anonymous mmap() calls from this size count as allocations.
   uint64_t mmap_min_bytes = 64 * 1024;

@@ -56,6 +56,29 @@ TEST(PoissonSamplerTest, MeanOfOneSamplesEverything) {
   EXPECT_EQ(EstimateWeight(10, 1).bytes, 10u);
 }
 
+// The hooks' split of Record(): Take() inline, Crossed() out of line,
+// Untake() for the allocations that must not count (their own, failed).
+TEST(PoissonSamplerTest, TakeCrossedUntakeAsTheHooksUseThem) {
+  PoissonSampler s{};
+  EXPECT_FALSE(s.Take(64));  // a zero state is never positive: slow path
+  EXPECT_FALSE(s.Crossed(64, 1ull << 40));  // fresh: counted against a first budget
+  const int64_t budget = s.bytes_left;
+  ASSERT_GT(budget, 0);
+  EXPECT_TRUE(s.Take(100));
+  EXPECT_EQ(s.bytes_left, budget - 100);
+  s.Untake(100);
+  EXPECT_EQ(s.bytes_left, budget);
+  // Crossing: the allocation is sampled and a new budget drawn.
+  EXPECT_FALSE(s.Take(static_cast<uint64_t>(budget)));
+  EXPECT_TRUE(s.Crossed(static_cast<uint64_t>(budget), 1ull << 40));
+  EXPECT_GT(s.bytes_left, 0);
+  // Sizes past 2^62 are clamped, not wrapped negative.
+  PoissonSampler big{};
+  big.bytes_left = 10;
+  EXPECT_FALSE(big.Take(~0ull));
+  EXPECT_LT(big.bytes_left, 0);
+}
+
 TEST(StackTableTest, FoldsEqualStacksAndDropsWhenFull) {
   StackTable table(4);
   ASSERT_TRUE(table.ok());

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // File: interpose.cc
 //
-// The hooks themselves (the lock waits are in interpose_locks.cc):
+// The hooks themselves (the lock waits are in interpose_locks.cc, the
+// runtime that switches them on and off in interpose_runtime.cc):
 // definitions of the allocation functions (malloc,
 // calloc, realloc, reallocarray, posix_memalign, aligned_alloc, memalign,
 // valloc, pvalloc, free, every form of operator new/delete, anonymous
@@ -13,10 +14,13 @@
 // it comes after this object in the lookup order).
 //
 // Thread and signal safety, the promises made to the host program:
-// - Fast path (event off, or an allocation not sampled): a relaxed load,
-//   a thread-local subtraction and a compare; no lock, no system call, no
-//   allocation. free() in `live` adds one relaxed load while nothing
-//   sampled is live, else a hash probe.
+// - Fast path (event off, or an allocation not sampled): one load of the
+//   mode word (g_mode, shared by every hook), with alloc/live on a
+//   thread-local subtraction and compare, then a jump (not a call) to the
+//   real function: malloc is 4 instructions with the allocation events
+//   off, 11 with alloc/live on; free 8. No atomic read-modify-write, no
+//   lock, no system call, no allocation. free() in `live` adds two loads
+//   while nothing sampled is live, else a call and a hash probe.
 // - Sampled path: a bounded frame-pointer walk inside the thread's stack
 //   (bounds cached per thread), a lock-free table insert; never waits, a
 //   full table drops the sample and counts it.
@@ -66,9 +70,10 @@ namespace hooks_internal {
 __thread ThreadState t_state __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 Real g_real;
-std::atomic<int> g_resolved{0};
+std::atomic<uint32_t> g_mode{kUnresolved};
+std::atomic<int> g_resolved{0};  // 0 no, 1 in progress, 2 done
 // Set by Resolve(): the object whose malloc() comes before ours.
-const char* g_shadowed_by = nullptr;  // 0 no, 1 in progress, 2 done
+const char* g_shadowed_by = nullptr;
 
 // The arena for allocations made while dlsym() runs (it may calloc).
 alignas(64) char g_arena[64 * 1024];
@@ -169,6 +174,9 @@ void Resolve() {
   }
   g_real = r;
   --t.resolving;
+  // Before g_resolved: an Enable() waiting in Ready() sets its own mode
+  // after this one, never before.
+  g_mode.store(kQuiet, std::memory_order_release);
   g_resolved.store(2);
 }
 
@@ -188,6 +196,11 @@ std::atomic<pid_t> g_owner_pid{0};
 std::atomic<uint64_t> g_samples{0};
 StackTable* g_stacks = nullptr;
 LiveTable* g_live = nullptr;
+
+bool InHookSection(uint64_t pc) {
+  return pc >= reinterpret_cast<uint64_t>(__start_flamekit_hooks) &&
+         pc < reinterpret_cast<uint64_t>(__stop_flamekit_hooks);
+}
 
 uint64_t NowNs() {
   struct timespec ts;
@@ -224,7 +237,9 @@ uint32_t WalkStack(uint64_t fp, uint64_t* pcs) {
     const uint64_t* record = reinterpret_cast<const uint64_t*>(fp);
     const uint64_t return_address = record[1];
     if (return_address == 0) break;
-    pcs[n++] = return_address;
+    // A hook that called its slow path instead of jumping to it: its frame
+    // is not the program's (FK_HOOK).
+    if (n != 0 || !InHookSection(return_address)) pcs[n++] = return_address;
     previous = fp;
     fp = record[0];
   }
@@ -236,6 +251,7 @@ bool OwnedHere() {
   if (owner == getpid()) return true;
   // A forked child: the capture is the parent's. Stop recording here.
   g_event.store(0, std::memory_order_relaxed);
+  g_mode.store(kQuiet, std::memory_order_release);
   return false;
 }
 
@@ -256,36 +272,57 @@ FK_NOINLINE void RecordAllocation(void* p, uint64_t size, uint64_t fp, int event
   --t.guard;
 }
 
-// After a successful allocation of `size` bytes at p; `fp` is the hooked
-// function's frame.
-__attribute__((always_inline)) inline void OnAlloc(void* p, uint64_t size, uint64_t fp) {
-  const int event = g_event.load(std::memory_order_relaxed);
-  if (__builtin_expect(event != 1 && event != 2, 1) || p == nullptr) return;
+// The allocation of `size` bytes at p crossed this thread's countdown
+// (Take() returned false): draw the next budget and record the sample,
+// unless the event went off meanwhile, this is the hooks' own allocation
+// (guard) or it failed, in which case the bytes are given back.
+FK_NOINLINE void Crossed(void* p, uint64_t size, uint64_t fp) {
   ThreadState& t = t_state;
-  if (t.guard != 0) return;
+  const int event = g_event.load(std::memory_order_relaxed);
+  if ((event != 1 && event != 2) || t.guard != 0 || p == nullptr) {
+    t.sampler.Untake(size);
+    return;
+  }
   const uint64_t mean = g_mean_bytes.load(std::memory_order_relaxed);
   if (__builtin_expect(t.sampler.rng == 0, 0)) {
-    // This thread's first allocation since it started: seed, and draw a
-    // budget (a zero budget would sample this allocation for certain).
+    // This thread's first allocation since it started: seed, and count
+    // this one against a first budget (the zero state would sample it for
+    // certain).
     t.sampler.Seed(reinterpret_cast<uint64_t>(&t) ^ (NowNs() * 0x9E3779B97F4A7C15ull));
     t.sampler.bytes_left = t.sampler.NextBudget(mean);
+    if (mean > 1 && t.sampler.Take(size)) return;
   }
-  if (!t.sampler.Record(size, mean)) return;
+  if (!t.sampler.Crossed(size, mean)) return;
   RecordAllocation(p, size, fp, event);
+}
+
+// Whether an allocation of `size` bytes needs nothing but forwarding: no
+// allocation event, or one that counted the bytes down and did not cross.
+// False also before the real functions are found. The fast path: one
+// global load (the same for every hook), a thread-local subtraction and
+// compare when alloc/live is on.
+__attribute__((always_inline)) inline bool JustForward(uint32_t mode, uint64_t size) {
+  if (__builtin_expect(mode >= kQuiet, 1)) return true;
+  return mode != kUnresolved && t_state.sampler.Take(size);
+}
+
+// After an allocation that did not go through JustForward() (the less
+// common functions, and the slow paths after they gave the bytes back).
+__attribute__((always_inline)) inline void OnAlloc(void* p, uint64_t size, uint64_t fp) {
+  const uint32_t mode = LoadMode();
+  if (__builtin_expect(mode != kModeAlloc && mode != kModeLive, 1)) return;
+  if (t_state.sampler.Take(size)) return;
+  Crossed(p, size, fp);
 }
 
 // Before the block at p goes back to the allocator (so another thread's
 // allocation at the same address cannot be forgotten by mistake).
 __attribute__((always_inline)) inline void OnFree(void* p) {
-  if (__builtin_expect(g_event.load(std::memory_order_relaxed) != 2, 1) || p == nullptr) return;
+  if (__builtin_expect(LoadMode() != kModeLive, 1) || p == nullptr) return;
   g_live->Remove(reinterpret_cast<uintptr_t>(p));
 }
 
-bool EnsureResolved() { return Ready(); }
-
-bool LockEventOn() {
-  return __builtin_expect(g_event.load(std::memory_order_relaxed) == 3, 0) && t_state.guard == 0;
-}
+bool EnsureResolved() noexcept { return Ready(); }
 
 FK_NOINLINE void RecordWait(uint64_t start_ns, uint64_t fp) {
   const uint64_t waited = NowNs() - start_ns;
@@ -301,7 +338,7 @@ FK_NOINLINE void RecordWait(uint64_t start_ns, uint64_t fp) {
   --t.guard;
 }
 
-void* NewImpl(size_t size, size_t align, bool nothrow, uint64_t fp) {
+FK_NOINLINE void* NewImpl(size_t size, size_t align, bool nothrow, uint64_t fp) {
   if (size == 0) size = 1;
   for (;;) {
     void* p = nullptr;
@@ -333,90 +370,42 @@ void* NewImpl(size_t size, size_t align, bool nothrow, uint64_t fp) {
   }
 }
 
-__attribute__((always_inline)) inline void FreeImpl(void* p) {
+FK_NOINLINE void FreeSlow(void* p) noexcept {
   if (p == nullptr || InArena(p)) return;
   OnFree(p);
   if (Ready()) g_real.free(p);
 }
 
-class Runtime final : public HookRuntime {
- public:
-  void Enable(const HookConfig& config) override {
-    Ready();
-    ++t_state.guard;
-    if (g_stacks == nullptr) g_stacks = new StackTable();
-    if (g_live == nullptr) g_live = new LiveTable();
-    --t_state.guard;
-    g_event.store(0);
-    g_stacks->Clear();
-    g_live->Clear();
-    g_samples.store(0);
-    g_mean_bytes.store(config.mean_bytes == 0 ? 1 : config.mean_bytes);
-    g_lock_threshold_ns.store(config.lock_threshold_ns);
-    g_mmap_min_bytes.store(config.mmap_min_bytes);
-    g_owner_pid.store(getpid());
-    last_event_ = config.event;
-    g_event.store(static_cast<int>(config.event), std::memory_order_release);
+// One compare: the arena is one static block.
+__attribute__((always_inline)) inline bool NotInArena(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(g_arena) >= sizeof(g_arena);
+}
+
+// free() and every operator delete. Fast path: the mode load and the arena
+// compare, then a tail call.
+__attribute__((always_inline)) inline void FreeImpl(void* p) noexcept {
+  const uint32_t mode = LoadMode();
+  if (__builtin_expect(mode != kModeLive && mode != kUnresolved, 1) && NotInArena(p)) {
+    return g_real.free(p);
   }
+  // live while nothing sampled is live (a program that frees what it
+  // allocates): two more loads. Otherwise FreeSlow() probes the table.
+  if (mode == kModeLive && NotInArena(p) && g_live->size() == 0) return g_real.free(p);
+  FreeSlow(p);
+}
 
-  void Disable() override { g_event.store(0, std::memory_order_release); }
-
-  HookStats Snapshot(std::vector<HookStack>* out) override {
-    ++t_state.guard;
-    HookStats stats;
-    out->clear();
-    if (g_stacks != nullptr) {
-      stats.samples = g_samples.load();
-      stats.dropped = g_stacks->dropped() + g_live->dropped();
-      stats.reserved_bytes = g_stacks->bytes_reserved() + g_live->bytes_reserved();
-      stats.live_entries = g_live->size();
-      stats.malloc_shadowed_by = g_shadowed_by;
-      const bool live = last_event_ == HookEvent::kLive;
-      if (!live) {
-        g_stacks->ForEach([&](const uint64_t* pcs, uint32_t depth, uint64_t bytes, uint64_t count,
-                              int32_t) {
-          HookStack s;
-          s.pcs.assign(pcs, pcs + depth);
-          s.weight = bytes;
-          s.count = count;
-          out->push_back(std::move(s));
-        });
-      } else {
-        // Live: sum what is still allocated per stack slot.
-        std::vector<HookStack> by_slot(g_stacks->capacity());
-        g_live->ForEach([&](uintptr_t, uint64_t bytes, int32_t slot, uint64_t time_ns) {
-          if (slot < 0 || static_cast<size_t>(slot) >= by_slot.size()) return;
-          HookStack& s = by_slot[slot];
-          s.weight += bytes;
-          s.count += 1;
-          if (s.oldest_ns == 0 || time_ns < s.oldest_ns) s.oldest_ns = time_ns;
-        });
-        for (size_t slot = 0; slot < by_slot.size(); ++slot) {
-          if (by_slot[slot].count == 0) continue;
-          const uint64_t* pcs = nullptr;
-          const uint32_t depth = g_stacks->Stack(static_cast<int32_t>(slot), &pcs);
-          if (depth == 0) continue;
-          by_slot[slot].pcs.assign(pcs, pcs + depth);
-          out->push_back(std::move(by_slot[slot]));
-        }
-      }
-    }
-    --t_state.guard;
-    return stats;
+// operator new without alignment. Fast path as malloc's; a null result or
+// a sample goes the whole way (NewImpl, with the bytes given back first).
+__attribute__((always_inline)) inline void* NewFast(size_t size, bool nothrow, uint64_t fp) {
+  const uint32_t mode = LoadMode();
+  if (__builtin_expect(JustForward(mode, size), 1)) {
+    void* p = g_real.malloc(size);
+    if (__builtin_expect(p != nullptr, 1)) return p;
   }
+  if (mode < kQuiet && mode != kUnresolved) t_state.sampler.Untake(size);
+  return NewImpl(size, 0, nothrow, fp);
+}
 
-  void Bypass(bool on) override {
-    if (on) {
-      ++t_state.guard;
-    } else if (t_state.guard > 0) {
-      --t_state.guard;
-    }
-  }
-
-  HookEvent last_event_ = HookEvent::kOff;
-};
-
-Runtime g_runtime;
 
 }  // namespace hooks_internal
 }  // namespace flamekit
@@ -426,26 +415,61 @@ using flamekit::hooks_internal::OnAlloc;
 using flamekit::hooks_internal::OnFree;
 using flamekit::hooks_internal::Ready;
 
-FK_EXPORT flamekit::HookRuntime* flamekit_hook_runtime() {
-  return &flamekit::hooks_internal::g_runtime;
-}
+namespace flamekit {
+namespace hooks_internal {
 
-FK_EXPORT void* malloc(size_t size) __THROW {
-  if (!Ready()) return flamekit::hooks_internal::ArenaAlloc(size);
+// The slow paths of malloc and calloc: before the real functions are
+// found, or a countdown that crossed (`taken` bytes are given back first,
+// and counted again by OnAlloc()).
+FK_NOINLINE void* MallocSlow(size_t size, uint64_t taken) noexcept {
+  const uint64_t fp = FK_FRAME;  // malloc() jumped here: its caller's frame
+  t_state.sampler.Untake(taken);
+  if (!Ready()) return ArenaAlloc(size);
   void* p = g_real.malloc(size);
-  OnAlloc(p, size, FK_FRAME);
+  OnAlloc(p, size, fp);
   return p;
 }
 
-FK_EXPORT void* calloc(size_t n, size_t size) __THROW {
+FK_NOINLINE void* CallocSlow(size_t n, size_t size, uint64_t taken) noexcept {
+  const uint64_t fp = FK_FRAME;  // as MallocSlow()
+  t_state.sampler.Untake(taken);
   if (!Ready()) {
     // The arena is zero-filled static storage, never reused.
     if (size != 0 && n > SIZE_MAX / size) return nullptr;
     return flamekit::hooks_internal::ArenaAlloc(n * size);
   }
   void* p = g_real.calloc(n, size);
-  if (p != nullptr) OnAlloc(p, static_cast<uint64_t>(n) * size, FK_FRAME);
+  if (p != nullptr) OnAlloc(p, static_cast<uint64_t>(n) * size, fp);
   return p;
+}
+
+}  // namespace hooks_internal
+}  // namespace flamekit
+
+using flamekit::hooks_internal::JustForward;
+using flamekit::hooks_internal::kModeAlloc;
+using flamekit::hooks_internal::kModeLive;
+using flamekit::hooks_internal::LoadMode;
+
+// Fast path: the mode load, the countdown when alloc/live is on, a tail
+// call (jmp) to the real malloc. Every exit is a tail call, so this
+// function leaves no frame of its own (FK_HOOK says why that matters).
+FK_EXPORT FK_HOOK void* malloc(size_t size) __THROW {
+  const uint32_t mode = LoadMode();
+  if (__builtin_expect(JustForward(mode, size), 1)) return g_real.malloc(size);
+  const bool taken = mode == kModeAlloc || mode == kModeLive;
+  return flamekit::hooks_internal::MallocSlow(size, taken ? size : 0);
+}
+
+FK_EXPORT FK_HOOK void* calloc(size_t n, size_t size) __THROW {
+  const uint32_t mode = LoadMode();
+  uint64_t total = 0;
+  // An overflowing product fails in calloc; it is not counted down.
+  const bool overflow = __builtin_mul_overflow(n, size, &total);
+  if (__builtin_expect(mode >= flamekit::hooks_internal::kQuiet, 1)) return g_real.calloc(n, size);
+  if (!overflow && JustForward(mode, total)) return g_real.calloc(n, size);
+  const bool taken = !overflow && (mode == kModeAlloc || mode == kModeLive);
+  return flamekit::hooks_internal::CallocSlow(n, size, taken ? total : 0);
 }
 
 FK_EXPORT void* realloc(void* old, size_t size) __THROW {
@@ -479,7 +503,7 @@ FK_EXPORT void* reallocarray(void* old, size_t n, size_t size) __THROW {
   return p;
 }
 
-FK_EXPORT void free(void* p) __THROW { flamekit::hooks_internal::FreeImpl(p); }
+FK_EXPORT FK_HOOK void free(void* p) __THROW { flamekit::hooks_internal::FreeImpl(p); }
 
 FK_EXPORT int posix_memalign(void** out, size_t align, size_t size) __THROW {
   if (!Ready()) {
@@ -542,17 +566,18 @@ FK_EXPORT int munmap(void* address, size_t length) __THROW {
 // operator new/delete, every form: they allocate here directly (rather
 // than leaving libstdc++'s, which has no frame pointer, to call malloc), so
 // the walk's first frame is the code that said `new`.
-#define FK_CXX __attribute__((visibility("default")))
+#define FK_CXX __attribute__((visibility("default"))) FK_HOOK
 using flamekit::hooks_internal::FreeImpl;
+using flamekit::hooks_internal::NewFast;
 using flamekit::hooks_internal::NewImpl;
 
-FK_CXX void* operator new(size_t n) { return NewImpl(n, 0, false, FK_FRAME); }
-FK_CXX void* operator new[](size_t n) { return NewImpl(n, 0, false, FK_FRAME); }
+FK_CXX void* operator new(size_t n) { return NewFast(n, false, FK_FRAME); }
+FK_CXX void* operator new[](size_t n) { return NewFast(n, false, FK_FRAME); }
 FK_CXX void* operator new(size_t n, const std::nothrow_t&) noexcept {
-  return NewImpl(n, 0, true, FK_FRAME);
+  return NewFast(n, true, FK_FRAME);
 }
 FK_CXX void* operator new[](size_t n, const std::nothrow_t&) noexcept {
-  return NewImpl(n, 0, true, FK_FRAME);
+  return NewFast(n, true, FK_FRAME);
 }
 FK_CXX void* operator new(size_t n, std::align_val_t a) {
   return NewImpl(n, static_cast<size_t>(a), false, FK_FRAME);

@@ -40,7 +40,26 @@ struct PoissonSampler {
   //
   // Counts `bytes` against the budget; true when this allocation is to be
   // sampled (and a new budget was drawn). `mean_bytes` 1 samples everything.
+  // Record(b, m) is `!Take(b) && Crossed(b, m)`; the hooks inline Take()
+  // into their fast path and call Crossed() out of line.
   bool Record(uint64_t bytes, uint64_t mean_bytes);
+
+  // Take() is the fast path: subtracts `bytes` (clamped to 2^62) from the
+  // budget; true while the budget stays positive (not sampled). A zero
+  // state, or a budget left at 0 for mean <= 1, is never positive.
+  bool Take(uint64_t bytes);
+
+  // Crossed() is called once Take() returned false for `bytes`: draws the
+  // next budget and says whether this allocation is sampled (a fresh
+  // state counts it against its first budget instead). Untake() gives the
+  // bytes back when the allocation is not to be counted after all (the
+  // hooks' own allocations, a failed malloc).
+  bool Crossed(uint64_t bytes, uint64_t mean_bytes);
+  void Untake(uint64_t bytes) { bytes_left += Clamp(bytes); }
+
+  static int64_t Clamp(uint64_t bytes) {
+    return static_cast<int64_t>(bytes > (1ull << 62) ? (1ull << 62) : bytes);
+  }
 
   // Seed() sets the generator (a thread's id and an address are enough:
   // the draws only need to be independent of the program's sizes).
@@ -80,18 +99,29 @@ inline int64_t PoissonSampler::NextBudget(uint64_t mean_bytes) {
   return static_cast<int64_t>(budget);
 }
 
-inline bool PoissonSampler::Record(uint64_t bytes, uint64_t mean_bytes) {
-  if (mean_bytes <= 1) return true;
+inline bool PoissonSampler::Take(uint64_t bytes) {
   // The fast path: one subtraction and a compare.
-  bytes_left -= static_cast<int64_t>(bytes > (1ull << 62) ? (1ull << 62) : bytes);
-  if (bytes_left > 0) return false;
+  bytes_left -= Clamp(bytes);
+  return bytes_left > 0;
+}
+
+inline bool PoissonSampler::Crossed(uint64_t bytes, uint64_t mean_bytes) {
+  if (mean_bytes <= 1) {
+    // A budget of 0: every allocation, even of 0 bytes, ends up here.
+    bytes_left = 0;
+    return true;
+  }
   // A fresh (zero) state lands here on its first allocation: it draws a
   // budget and counts this allocation against it instead of sampling it.
   const bool fresh = rng == 0;
-  bytes_left = NextBudget(mean_bytes) - (fresh ? static_cast<int64_t>(bytes) : 0);
+  bytes_left = NextBudget(mean_bytes) - (fresh ? Clamp(bytes) : 0);
   if (fresh && bytes_left > 0) return false;
   if (fresh) bytes_left = NextBudget(mean_bytes);
   return true;
+}
+
+inline bool PoissonSampler::Record(uint64_t bytes, uint64_t mean_bytes) {
+  return !Take(bytes) && Crossed(bytes, mean_bytes);
 }
 
 inline SampleWeight EstimateWeight(uint64_t bytes, uint64_t mean_bytes) {

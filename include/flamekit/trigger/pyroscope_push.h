@@ -16,7 +16,10 @@
 // Thread-safety: Offer() and stats() may be called from any thread; Offer()
 // only takes a mutex for a queue push (no I/O), so the profiled program's
 // threads never wait on the network. Never from a signal handler. The
-// destructor stops the sender within about `timeout`, dropping what waits.
+// destructor drops what waits and aborts the send in flight (httplib's
+// Client::stop() shuts its socket down), so it returns promptly even when
+// a receiver trickles bytes slower than `timeout` per read: a join on the
+// sender that waited for such a POST could otherwise last without bound.
 //
 // Example:
 //
@@ -97,6 +100,12 @@ class ProfilePusher {
 
   PushStats stats() const;
 
+  // Stop(): waits at most `drain` for the queue to empty, then drops what
+  // still waits, aborts the send in flight and joins the sender; returns
+  // the final counts (a window aborted or left waiting is dropped). Later
+  // Offer()s are dropped. The destructor is Stop(ZeroDuration()).
+  PushStats Stop(absl::Duration drain);
+
  private:
   struct Window {
     std::string body;
@@ -105,6 +114,8 @@ class ProfilePusher {
   explicit ProfilePusher(PushOptions options, ParsedUrl url)
       : options_(std::move(options)), url_(std::move(url)) {}
   void Loop();
+  // Shuts the socket of the POST in flight down (mu_ held).
+  void AbortInFlight();
   // One POST: 0 on a 2xx, the HTTP status, or -1 for no answer.
   int Post(const Window& w, std::string* error);
 
@@ -117,6 +128,9 @@ class ProfilePusher {
   bool sending_ = false;      // guarded by mu_
   bool stopping_ = false;     // guarded by mu_
   PushStats stats_;           // guarded by mu_
+  // The client of the POST in flight, so the destructor can abort it.
+  // Set and cleared by the sender around each Post(); guarded by mu_.
+  void* in_flight_ = nullptr;
   std::thread thread_;
 };
 
@@ -152,15 +166,21 @@ inline absl::StatusOr<std::unique_ptr<ProfilePusher>> ProfilePusher::Start(PushO
   return p;
 }
 
-inline ProfilePusher::~ProfilePusher() {
+inline ProfilePusher::~ProfilePusher() { Stop(absl::ZeroDuration()); }
+
+inline PushStats ProfilePusher::Stop(absl::Duration drain) {
+  if (drain > absl::ZeroDuration()) WaitIdle(drain);
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     stats_.dropped_windows += queue_.size();
     queue_.clear();
+    queued_bytes_ = 0;
+    AbortInFlight();
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  return stats();
 }
 
 inline bool ProfilePusher::Offer(std::string pprof_gz, absl::Time from, absl::Time until) {
@@ -204,6 +224,12 @@ inline void ProfilePusher::Loop() {
       std::string error;
       int status = Post(w, &error);
       lock.lock();
+      if (stopping_ && status != 0) {
+        // Aborted by the destructor: the window was not sent.
+        ++stats_.dropped_windows;
+        sending_ = false;
+        return;
+      }
       if (status == 0) {
         ++stats_.sent_windows;
         done = true;
@@ -219,6 +245,7 @@ inline void ProfilePusher::Loop() {
         }
         // Back off, but wake at once for shutdown.
         if (cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff), [&] { return stopping_; })) {
+          ++stats_.dropped_windows;
           sending_ = false;
           return;
         }
@@ -231,8 +258,29 @@ inline void ProfilePusher::Loop() {
 }
 
 #if defined(FLAMEKIT_HAVE_HTTP_FETCH) && FLAMEKIT_HAVE_HTTP_FETCH
+inline void ProfilePusher::AbortInFlight() {
+  // Client::stop() is meant to be called from another thread while a
+  // request runs: it shuts the socket down, so the blocked read returns.
+  if (in_flight_ != nullptr) static_cast<httplib::Client*>(in_flight_)->stop();
+}
+
 inline int ProfilePusher::Post(const Window& w, std::string* error) {
   httplib::Client client(absl::StrCat(url_.scheme, "://", url_.host, ":", url_.port));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      *error = "stopping";
+      return -1;
+    }
+    in_flight_ = &client;
+  }
+  struct Clear {
+    ProfilePusher* self;
+    ~Clear() {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->in_flight_ = nullptr;
+    }
+  } clear{this};
   auto usec = std::chrono::microseconds(absl::ToInt64Microseconds(options_.timeout));
   client.set_connection_timeout(usec);
   client.set_read_timeout(usec);
@@ -248,6 +296,8 @@ inline int ProfilePusher::Post(const Window& w, std::string* error) {
   return r->status;
 }
 #else
+inline void ProfilePusher::AbortInFlight() {}
+
 inline int ProfilePusher::Post(const Window&, std::string* error) {
   *error = "no HTTP client in the static build";
   return -1;

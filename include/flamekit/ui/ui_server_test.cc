@@ -7,10 +7,15 @@
 
 #include <unistd.h>
 
+#include <fstream>
+#include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "flamekit/testing/status_matchers.h"
 #include "flamekit/ui/ui_test_hooks.h"
@@ -320,6 +325,49 @@ TEST_F(UiServerTest, DefaultOptionsPrefillAndApply) {
   nlohmann::json profile = Capture("", 0.6);
   EXPECT_EQ(profile["event"], "itimer");
   SetProfilerDefaultsForTest(UiStartOptions());
+}
+
+// The names in README.md's /metrics table are a promise (dashboards and
+// alert rules use them): the table and the endpoint must list the same
+// names with the same types, so renaming one, or adding one without
+// documenting it, fails here.
+TEST_F(UiServerTest, MetricNamesAndTypesAreTheReadmeTable) {
+  std::ifstream in(absl::StrCat(std::getenv("TEST_SRCDIR"), "/", std::getenv("TEST_WORKSPACE"),
+                                "/README.md"));
+  ASSERT_TRUE(in.good()) << "README.md is a data dependency of this test";
+  std::stringstream readme;
+  readme << in.rdbuf();
+  const std::string text = readme.str();
+  size_t at = text.find("These names are kept stable");
+  ASSERT_NE(at, std::string::npos) << "README.md lost its /metrics table";
+  std::map<std::string, std::string> documented;  // name -> type
+  bool in_table = false;
+  for (absl::string_view line : absl::StrSplit(absl::string_view(text).substr(at), '\n')) {
+    if (!absl::StartsWith(line, "|")) {
+      if (in_table) break;
+      continue;
+    }
+    in_table = true;
+    std::vector<absl::string_view> cells = absl::StrSplit(line, '|');
+    if (cells.size() < 4) continue;
+    std::string type(absl::StripAsciiWhitespace(cells[2]));
+    for (absl::string_view piece : absl::StrSplit(cells[1], '`')) {
+      if (absl::StartsWith(piece, "flamekit_")) documented[std::string(piece)] = type;
+    }
+  }
+  ASSERT_GE(documented.size(), 10u) << "could not read the table";
+  std::map<std::string, std::string> served;  // from "# TYPE name type"
+  RawResponse r = Get("/metrics");
+  ASSERT_EQ(r.status, 200);
+  for (absl::string_view line : absl::StrSplit(r.body, '\n')) {
+    if (!absl::ConsumePrefix(&line, "# TYPE ")) continue;
+    std::vector<std::string> parts = absl::StrSplit(line, ' ');
+    ASSERT_EQ(parts.size(), 2u) << line;
+    served[parts[0]] = parts[1];
+    // Each declared metric has its sample line.
+    EXPECT_THAT(r.body, HasSubstr(absl::StrCat("\n", parts[0], " "))) << parts[0];
+  }
+  EXPECT_EQ(served, documented) << "update README.md's /metrics table with the endpoint";
 }
 
 TEST(ServeUiTest, RefusesOtherAddressesWithoutAToken) {
