@@ -10,6 +10,10 @@ with a duplicate symbol (an ODR violation).
 
 The test does nothing at run time, so it is tagged "header_compile" and the
 sanitizer stages of tools/test.sh leave it out.
+
+NAME_all is the package's one translation unit alone (a library, tagged
+"manual" and "header_compile_all"): the second compiler builds only that,
+since whether each header stands alone is already known from the first.
 """
 
 load("@rules_cc//cc:defs.bzl", "cc_test")
@@ -34,6 +38,13 @@ def header_compile_test(name, hdrs, deps, include_prefix):
         name = name + "_all_headers_gen",
         outs = [all_headers],
         cmd = "printf '%s' > $@" % _include_lines(include_prefix, hdrs),
+    )
+    native.cc_library(
+        name = name + "_all",
+        srcs = [all_headers],
+        deps = deps,
+        testonly = True,
+        tags = ["manual", "header_compile_all"],
     )
     main = name + "_main.cc"
     native.genrule(
