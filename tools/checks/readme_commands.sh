@@ -24,12 +24,15 @@ for block in "$work"/block-*.sh; do
   grep -qvE '^[[:space:]]*(#.*)?$' "$block" || continue   # nothing left to run
   echo "readme: --- $(basename "$block")"
   sed 's/^/readme$ /' "$block"
+  started=$(date +%s)
   if bash -euo pipefail "$block" </dev/null; then
     passed=$((passed + 1))
   else
     echo "readme: FAILED (exit $?): $(basename "$block")"
     failed=$((failed + 1))
   fi
+  # Which block a slow CI run spent its time in.
+  echo "readme: $(basename "$block") took $(( $(date +%s) - started )) s"
 done
 
 # The WORKSPACE snippet users copy must be the one the consumer workspace
