@@ -8,16 +8,9 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <condition_variable>
-#include <cstdio>
-#include <fstream>
 #include <map>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
-
-#include <httplib.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -25,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "flamekit/attach/test_util.h"
+#include "flamekit/trigger/test_ingest_receiver.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -36,95 +30,14 @@ using ::flamekit::attach_testing::ProcessCpuMs;
 using ::flamekit::attach_testing::RunCommand;
 using ::flamekit::attach_testing::Runfile;
 using ::flamekit::attach_testing::SpawnedProcess;
+using ::flamekit::trigger_testing::IngestReceiver;
+using ::flamekit::trigger_testing::IngestRequest;
+using ::flamekit::trigger_testing::PprofRaw;
+using ::flamekit::trigger_testing::TestDir;
 using ::testing::HasSubstr;
 
 std::string Tool() { return Runfile("examples/cli/flamekit"); }
 std::string Workload() { return Runfile("testdata/attach/attach_workload"); }
-
-struct Request {
-  std::string path;
-  std::map<std::string, std::string> params;
-  std::string body;
-};
-
-// A Pyroscope /ingest stand-in on 127.0.0.1. `hang`: each request is held
-// until the receiver is destroyed (at most 30 s), so no answer comes.
-class Receiver {
- public:
-  explicit Receiver(bool hang) : hang_(hang) {
-    server_.Post("/ingest", [this](const httplib::Request& req, httplib::Response& res) {
-      std::unique_lock<std::mutex> lock(mu_);
-      ++seen_;
-      if (hang_) {
-        cv_.wait_for(lock, std::chrono::seconds(30), [&] { return closing_; });
-        res.status = 503;
-        return;
-      }
-      Request r;
-      r.path = req.path;
-      for (const auto& [k, v] : req.params) r.params[k] = v;
-      r.body = req.body;
-      got_.push_back(std::move(r));
-      res.status = 200;
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    // httplib 0.11's stop() is a no-op until the server runs (issue 1645).
-    absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (!server_.is_running() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
-  }
-  ~Receiver() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      closing_ = true;
-    }
-    cv_.notify_all();
-    server_.stop();
-    thread_.join();
-  }
-  std::string Url() const { return absl::StrCat("http://127.0.0.1:", port_); }
-  std::vector<Request> got() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return got_;
-  }
-  int seen() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return seen_;
-  }
-
- private:
-  const bool hang_;
-  httplib::Server server_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool closing_ = false;
-  int seen_ = 0;
-  std::vector<Request> got_;
-  int port_ = 0;
-  std::thread thread_;
-};
-
-// `go tool pprof -raw` of one body, or "" with `skip` set when Go is absent.
-std::string PprofRaw(const std::string& body, int index, bool* skip) {
-  if (::access("/usr/bin/go", X_OK) != 0) {
-    *skip = true;
-    return "";
-  }
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = tmp ? tmp : "/tmp";
-  std::string file = absl::StrCat(dir, "/window", index, ".pb.gz");
-  std::ofstream(file, std::ios::binary) << body;
-  std::string cmd = absl::StrCat("HOME=", dir, " GOCACHE=", dir, "/gocache GOPATH=", dir,
-                                 "/gopath go tool pprof -raw ", file, " 2>&1");
-  std::string out;
-  std::FILE* f = ::popen(cmd.c_str(), "r");
-  if (f == nullptr) return "";
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
-  ::pclose(f);
-  return out;
-}
 
 // Sample values of the stacks whose frames include `function` in a
 // `pprof -raw` listing ("   VALUE: ID ID ..." lines, then the locations).
@@ -134,7 +47,7 @@ bool RawHasFunction(const std::string& raw, absl::string_view function) {
 }
 
 TEST(RecordContinuousTest, PushesDecodableWindowsWithLabelsAndRanges) {
-  Receiver receiver(/*hang=*/false);
+  IngestReceiver receiver;
   SpawnedProcess target = SpawnedProcess::Start({Workload(), "split", "0"});
   ASSERT_TRUE(target.ok()) << target.error();
   const int64_t t0 = absl::ToUnixSeconds(absl::Now());
@@ -147,7 +60,7 @@ TEST(RecordContinuousTest, PushesDecodableWindowsWithLabelsAndRanges) {
   EXPECT_THAT(r.err, HasSubstr("duration reached")) << r.Describe();
   EXPECT_THAT(r.err, HasSubstr("dropped 0, failed 0")) << r.Describe();
 
-  std::vector<Request> got = receiver.got();
+  std::vector<IngestRequest> got = receiver.got();
   // 3.5 s in 1 s windows: 3 or 4, less the time reopening each takes.
   ASSERT_GE(got.size(), 3u) << r.Describe();
   EXPECT_LE(got.size(), 4u) << r.Describe();
@@ -155,7 +68,7 @@ TEST(RecordContinuousTest, PushesDecodableWindowsWithLabelsAndRanges) {
   int64_t previous_until = 0;
   bool skip = false;
   for (size_t i = 0; i < got.size(); ++i) {
-    Request& q = got[i];
+    IngestRequest& q = got[i];
     SCOPED_TRACE(absl::StrCat("window ", i));
     EXPECT_EQ(q.path, "/ingest");
     EXPECT_EQ(q.params["format"], "pprof");
@@ -176,7 +89,7 @@ TEST(RecordContinuousTest, PushesDecodableWindowsWithLabelsAndRanges) {
     EXPECT_LE(from, until);
     EXPECT_GE(from, previous_until) << "windows overlap";
     previous_until = until;
-    std::string raw = PprofRaw(q.body, static_cast<int>(i), &skip);
+    std::string raw = PprofRaw(q.body, TestDir(), absl::StrCat("window", i, ".pb.gz"), &skip);
     if (skip) continue;
     EXPECT_THAT(raw, HasSubstr("Samples:")) << raw;
     // The target spends 75 % of its time in HotA: every window shows it.
@@ -188,7 +101,7 @@ TEST(RecordContinuousTest, PushesDecodableWindowsWithLabelsAndRanges) {
 }
 
 TEST(RecordContinuousTest, HangingReceiverDropsWindowsAndLeavesTheTargetAlone) {
-  Receiver receiver(/*hang=*/true);
+  IngestReceiver receiver({/*fail_first=*/0, /*delay=*/absl::ZeroDuration(), /*hang=*/true});
   SpawnedProcess target = SpawnedProcess::Start({Workload(), "split", "0"});
   ASSERT_TRUE(target.ok()) << target.error();
   // The target's pace with nothing attached, then while windows pile up

@@ -9,74 +9,24 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
-#include <fstream>
-#include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
-
-#include <httplib.h>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "flamekit/profile/collapsed_io.h"
 #include "flamekit/render/pprof.h"
+#include "flamekit/trigger/test_ingest_receiver.h"
 
 namespace flamekit {
 namespace {
 
+using ::flamekit::trigger_testing::IngestReceiver;
+using ::flamekit::trigger_testing::IngestRequest;
+using ::flamekit::trigger_testing::PprofRaw;
+using ::flamekit::trigger_testing::TestDir;
 using ::testing::HasSubstr;
-
-struct Received {
-  std::string target;
-  std::string body;
-};
-
-// A receiver on 127.0.0.1: answers `fail_first` requests with 503, and
-// sleeps `hang` before answering each.
-class Receiver {
- public:
-  Receiver(int fail_first, absl::Duration hang) : fail_first_(fail_first), hang_(hang) {
-    server_.Post("/ingest", [this](const httplib::Request& req, httplib::Response& res) {
-      absl::SleepFor(hang_);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (fail_first_ > 0) {
-        --fail_first_;
-        res.status = 503;
-        return;
-      }
-      got_.push_back({req.target, req.body});
-      res.status = 200;
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    // httplib 0.11's stop() does nothing until listen_after_bind() has set
-    // is_running() (cpp-httplib issues 1371, 1645; wait_until_ready() came
-    // in 0.12): without this wait, a destructor that runs first joins a
-    // thread that never ends. That race, not the pusher, is what once made
-    // this test time out after 60 s under ASan on a loaded machine.
-    absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (!server_.is_running() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
-  }
-  ~Receiver() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string Url() const { return absl::StrCat("http://127.0.0.1:", port_); }
-  std::vector<Received> got() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return got_;
-  }
-
- private:
-  int fail_first_;
-  absl::Duration hang_;
-  httplib::Server server_;
-  std::mutex mu_;
-  std::vector<Received> got_;
-  int port_ = 0;
-  std::thread thread_;
-};
 
 std::string Window() {
   absl::StatusOr<Profile> p = ParseCollapsed("main;HotPushFunction 30\nmain;ColdFunction 10\n");
@@ -87,7 +37,7 @@ std::string Window() {
 }
 
 TEST(ProfilePusherTest, DecodableWindowsWithLabelsAndTimeRange) {
-  Receiver receiver(0, absl::ZeroDuration());
+  IngestReceiver receiver;
   PushOptions o;
   o.url = receiver.Url();
   o.app = "svc";
@@ -97,27 +47,16 @@ TEST(ProfilePusherTest, DecodableWindowsWithLabelsAndTimeRange) {
   absl::Time from = absl::FromUnixSeconds(1796560000);
   ASSERT_TRUE((*pusher)->Offer(Window(), from, from + absl::Seconds(10)));
   ASSERT_TRUE((*pusher)->WaitIdle(absl::Seconds(10)));
-  std::vector<Received> got = receiver.got();
+  std::vector<IngestRequest> got = receiver.got();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].target,
             "/ingest?name=svc%7Bhost%3Dweb-1%2Cpid%3D42%7D&from=1796560000&until=1796560010"
             "&format=pprof&spyName=flamekit");
   EXPECT_EQ((*pusher)->stats().sent_windows, 1u);
 
-  if (::access("/usr/bin/go", X_OK) != 0) GTEST_SKIP() << "no go tool pprof: apt-get install golang-go";
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = tmp ? tmp : "/tmp";
-  std::string file = dir + "/window.pb.gz";
-  std::ofstream(file, std::ios::binary) << got[0].body;
-  std::string cmd = absl::StrCat("HOME=", dir, " GOCACHE=", dir, "/gocache GOPATH=", dir,
-                                 "/gopath go tool pprof -raw ", file, " 2>&1");
-  std::string out;
-  std::FILE* f = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(f, nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
-  ::pclose(f);
+  bool skip = false;
+  const std::string out = PprofRaw(got[0].body, TestDir(), "window.pb.gz", &skip);
+  if (skip) GTEST_SKIP() << "no go tool pprof: apt-get install golang-go";
   EXPECT_THAT(out, HasSubstr("HotPushFunction"));
   EXPECT_THAT(out, HasSubstr("ColdFunction"));
   // The sample totals survive: 30 and 10 in the raw sample list.
@@ -127,7 +66,7 @@ TEST(ProfilePusherTest, DecodableWindowsWithLabelsAndTimeRange) {
 }
 
 TEST(ProfilePusherTest, RetriesServerErrorsWithBackoff) {
-  Receiver receiver(2, absl::ZeroDuration());
+  IngestReceiver receiver({/*fail_first=*/2});
   PushOptions o;
   o.url = receiver.Url();
   o.backoff = absl::Milliseconds(100);
@@ -144,7 +83,7 @@ TEST(ProfilePusherTest, RetriesServerErrorsWithBackoff) {
 }
 
 TEST(ProfilePusherTest, HangingReceiverNeverBlocksTheCaller) {
-  Receiver receiver(0, absl::Seconds(2));
+  IngestReceiver receiver({/*fail_first=*/0, /*delay=*/absl::Seconds(2)});
   PushOptions o;
   o.url = receiver.Url();
   o.max_queue = 2;
@@ -174,7 +113,7 @@ TEST(ProfilePusherTest, HangingReceiverNeverBlocksTheCaller) {
 // Stop() must abort the POST in flight (not wait out the 30 s timeout) and
 // count the window as dropped.
 TEST(ProfilePusherTest, StopAbortsTheSendInFlight) {
-  Receiver receiver(0, absl::Seconds(3));
+  IngestReceiver receiver({/*fail_first=*/0, /*delay=*/absl::Seconds(3)});
   PushOptions o;
   o.url = receiver.Url();
   o.timeout = absl::Seconds(30);
