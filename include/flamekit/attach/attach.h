@@ -16,6 +16,7 @@
 // end.
 //
 // The parts, one job each: attach_options.h (options, progress),
+// attach_event_plan.h (the options checked, the perf events they ask for),
 // attach_symbols.h (the naming interface), symbol_worker.h (the naming
 // thread), thread_rings.h (one event and ring per thread, epoll),
 // offcpu_switches.h (event "wall": off-CPU intervals from a second,
@@ -72,6 +73,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "flamekit/attach/attach_event_plan.h"
 #include "flamekit/attach/attach_options.h"
 #include "flamekit/attach/attach_symbols.h"
 #include "flamekit/attach/offcpu_switches.h"
@@ -210,13 +212,6 @@ class AttachSession {
 
 // Implementation details follow.
 
-namespace attach_internal {
-
-// Bytes of user stack each sample copies (see kLeafStackWords).
-inline constexpr uint32_t kUserStackBytes = 8 * kLeafStackWords;
-
-}  // namespace attach_internal
-
 class AttachSession::Sink : public PerfRecordSink {
  public:
   explicit Sink(AttachSession* session) : session_(session) {}
@@ -267,77 +262,14 @@ class AttachSession::SwitchSink : public PerfRecordSink {
 
 inline absl::StatusOr<std::unique_ptr<AttachSession>> AttachSession::Create(
     const AttachOptions& options, std::unique_ptr<AttachSymbols> symbols) {
-  if (options.pid <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad PID ", options.pid, "; give the PID of a running process"));
-  }
-  if (options.ring_pages == 0 || (options.ring_pages & (options.ring_pages - 1)) != 0) {
-    return absl::InvalidArgumentError("ring_pages must be a power of two");
-  }
-  if (options.unwind != AttachUnwind::kFramePointers &&
-      (options.stack_bytes < kMinAttachStackBytes || options.stack_bytes > kMaxAttachStackBytes ||
-       options.stack_bytes % 8 != 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "stack size ", options.stack_bytes, " bytes: give a multiple of 8 from ",
-        kMinAttachStackBytes, " to ", kMaxAttachStackBytes, " (e.g. --stack-size 16k)"));
-  }
-  if (kill(options.pid, 0) != 0 && errno == ESRCH) {
-    return absl::NotFoundError(absl::StrCat(
-        "no process ", options.pid, "; check the PID with `ps` or use --name REGEX"));
-  }
-  AttachOptions adjusted = options;
-  if (options.unwind != AttachUnwind::kFramePointers) {
-    // Each sample now carries stack_bytes: keep room for ~128 of them per
-    // thread (at 1 kHz, 128 ms between reads; the watermark wakes us at a
-    // quarter; 2 MiB per thread at 8k), whatever ring_pages says for
-    // frame-pointer samples. With 32 and a half-full wake-up, a 2-core
-    // machine at load 16 lost 8.6 % of a busy thread's samples at 1 kHz
-    // (the reader was not scheduled in time).
-    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    size_t want = (static_cast<size_t>(options.stack_bytes) + 512) * 128 / page;
-    while (adjusted.ring_pages < want && adjusted.ring_pages < 1024) adjusted.ring_pages *= 2;
-  }
-  std::unique_ptr<AttachSession> s(new AttachSession(adjusted));
+  absl::StatusOr<AttachEventPlan> plan = PlanAttachEvents(options);
+  if (!plan.ok()) return plan.status();
+  std::unique_ptr<AttachSession> s(new AttachSession(plan->options));
   s->symbols_ = std::move(symbols);
-  s->event_options_.event = options.event;
-  s->event_options_.period = options.period;
-  // Each sample also carries the top of the user stack, where a leaf that
-  // keeps no frame has its return address (the folder puts its caller
-  // back); for the rules' walk, more of it and the registers to start from.
-  s->event_options_.sample_type = kDefaultPerfSampleType | PERF_SAMPLE_STACK_USER;
-  s->event_options_.user_stack_bytes = attach_internal::kUserStackBytes;
-  if (options.unwind != AttachUnwind::kFramePointers) {
-    s->event_options_.sample_type |= PERF_SAMPLE_REGS_USER;
-    s->event_options_.sample_regs_user = kUnwindRegsUserMask;
-    s->event_options_.user_stack_bytes = options.stack_bytes;
-    // dwarf: the kernel's user chain would be thrown away; auto compares.
-    s->event_options_.exclude_callchain_user = options.unwind == AttachUnwind::kDwarf;
-  }
-  s->event_options_.record_mmap = true;
-  s->event_options_.record_comm = true;
-  s->event_options_.record_task = true;
-  s->event_options_.enable_on_exec = options.launch_mode;
-  // Created disabled; Run() enables them (launch mode: the exec does).
-  s->event_options_.disabled = true;
-  // Unset: OpenPerfEvent() decides, and retries without kernel frames when
-  // the kernel refuses them.
-  s->event_options_.exclude_kernel = options.exclude_kernel;
-  // Wake epoll when a ring is half full; the periodic timeout reads the
-  // rest. (A wake-up per sample would cost the CLI a syscall per sample.)
-  s->event_options_.wakeup_watermark_bytes = static_cast<uint32_t>(
-      adjusted.ring_pages * static_cast<size_t>(sysconf(_SC_PAGESIZE)) /
-      (options.unwind == AttachUnwind::kFramePointers ? 2 : 4));
-  // Resolve the period once so a bad one fails here with its own message.
-  absl::StatusOr<ResolvedPerfPeriod> period = ResolvePeriod(options.event, options.period);
-  if (!period.ok()) return period.status();
-  if (IsWallEvent(options.event)) {
-    if (period->is_frequency) {
-      return absl::InvalidArgumentError(
-          "-e wall weighs off-CPU time in units of the sampling interval: give --interval "
-          "(e.g. -i 1ms), not --frequency");
-    }
-    attach_internal::ConfigureSwitchEvent(s->event_options_, &s->switch_options_);
-    s->offcpu_ = std::make_unique<attach_internal::OffCpuSwitches>(period->value);
+  s->event_options_ = plan->sampling;
+  if (plan->wall) {
+    s->switch_options_ = plan->switches;
+    s->offcpu_ = std::make_unique<attach_internal::OffCpuSwitches>(plan->period.value);
     s->syscall_sites_ = std::make_unique<attach_internal::SyscallSites>(options.pid);
   }
 
