@@ -362,6 +362,19 @@ absl::StatusOr<RecordFlags> ParseRecordArgs(const ParsedArgs& args) {
   return flags;
 }
 
+AttachOptions AttachOptionsFromFlags(const RecordFlags& flags, pid_t pid) {
+  AttachOptions options;
+  options.pid = pid;
+  options.event = flags.event;
+  options.period = flags.period;
+  options.duration = flags.duration;
+  options.split_threads = flags.threads;
+  options.ring_pages = flags.ring_pages;
+  options.unwind = flags.unwind;
+  options.stack_bytes = flags.stack_bytes;
+  return options;
+}
+
 std::vector<std::pair<std::string, uint64_t>> HottestFunctions(const Profile& profile,
                                                                size_t n) {
   absl::flat_hash_map<FrameId, uint64_t> self;

@@ -111,6 +111,12 @@ absl::StatusOr<RecordFlags> ParseRecordArgs(const ParsedArgs& args);
 absl::Status WithExitCode(absl::Status status, RecordExitCode code);
 int ExitCodeOf(const absl::Status& status);
 
+// AttachOptionsFromFlags()
+//
+// The attach session `flags` ask for on `pid` (event, period, duration,
+// -t, ring, unwinder, stack size); the caller sets stop and launch mode.
+AttachOptions AttachOptionsFromFlags(const RecordFlags& flags, pid_t pid);
+
 // HottestFunctions()
 //
 // The `n` leaf frames with the most samples (self time), hottest first,

@@ -238,15 +238,8 @@ int RunContinuousRecord(const RecordFlags& flags, pid_t pid, absl::string_view c
       break;
     }
     // One attach session per window: each window's profile starts empty.
-    AttachOptions options;
-    options.pid = pid;
-    options.event = flags.event;
-    options.period = flags.period;
+    AttachOptions options = AttachOptionsFromFlags(flags, pid);
     options.duration = std::min(c.every, end - absl::Now());
-    options.split_threads = flags.threads;
-    options.ring_pages = flags.ring_pages;
-    options.unwind = flags.unwind;
-    options.stack_bytes = flags.stack_bytes;
     options.stop = stop;
     absl::StatusOr<std::unique_ptr<AttachSession>> session =
         AttachSession::Create(options, std::make_unique<LentSymbols>(symbols->get()));

@@ -446,15 +446,7 @@ int RunRecord(const RecordFlags& flags, CommandIo& io) {
         paranoid.ok() ? std::optional<int>(*paranoid) : std::nullopt);
     if (!may.ok()) return Fail(may);
   }
-  AttachOptions options;
-  options.pid = pid;
-  options.event = flags.event;
-  options.period = flags.period;
-  options.duration = flags.duration;
-  options.split_threads = flags.threads;
-  options.ring_pages = flags.ring_pages;
-  options.unwind = flags.unwind;
-  options.stack_bytes = flags.stack_bytes;
+  AttachOptions options = AttachOptionsFromFlags(flags, pid);
   options.stop = &g_record_stop;
   options.launch_mode = child.has_value();
   const bool progress = !flags.quiet && isatty(2);
