@@ -42,6 +42,8 @@
 #include <thread>
 #include <utility>
 
+#include "flamekit/trigger/http_fetch.h"  // first: sets FLAMEKIT_HAVE_HTTP_FETCH
+
 #if defined(FLAMEKIT_HAVE_HTTP_FETCH) && FLAMEKIT_HAVE_HTTP_FETCH
 #include <httplib.h>  // Debian's split cpp-httplib (see http_fetch.h)
 #endif
@@ -52,7 +54,6 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "flamekit/trigger/http_fetch.h"
 #include "flamekit/trigger/promql_source.h"  // UrlEscape
 
 namespace flamekit {
