@@ -72,11 +72,14 @@ TEST(PoissonSamplerTest, TakeCrossedUntakeAsTheHooksUseThem) {
   EXPECT_FALSE(s.Take(static_cast<uint64_t>(budget)));
   EXPECT_TRUE(s.Crossed(static_cast<uint64_t>(budget), 1ull << 40));
   EXPECT_GT(s.bytes_left, 0);
-  // Sizes past 2^62 are clamped, not wrapped negative.
+  // Sizes of 2^63 and more cross (the compare is unsigned) and take nothing.
   PoissonSampler big{};
   big.bytes_left = 10;
-  EXPECT_FALSE(big.Take(~0ull));
-  EXPECT_LT(big.bytes_left, 0);
+  EXPECT_FALSE(big.Take(~0ull));  // crosses, and takes nothing
+  EXPECT_EQ(big.bytes_left, 10);
+  EXPECT_FALSE(big.Take(10));      // the budget must stay positive
+  EXPECT_TRUE(big.Take(9));
+  EXPECT_EQ(big.bytes_left, 1);
 }
 
 TEST(StackTableTest, FoldsEqualStacksAndDropsWhenFull) {

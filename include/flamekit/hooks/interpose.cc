@@ -14,13 +14,16 @@
 // it comes after this object in the lookup order).
 //
 // Thread and signal safety, the promises made to the host program:
-// - Fast path (event off, or an allocation not sampled): one load of the
-//   mode word (g_mode, shared by every hook), with alloc/live on a
-//   thread-local subtraction and compare, then a jump (not a call) to the
-//   real function: malloc is 4 instructions with the allocation events
-//   off, 11 with alloc/live on; free 8. No atomic read-modify-write, no
-//   lock, no system call, no allocation. free() in `live` adds two loads
-//   while nothing sampled is live, else a call and a hash probe.
+// - Fast path (an allocation not sampled, event on or off): the thread's
+//   byte countdown (a compare and a subtraction in initial-exec TLS), then
+//   a jump (not a call) to the real function: malloc is 7 instructions
+//   whatever the event; free is one load of the mode word (g_mode, shared
+//   by the free and lock hooks), an arena compare and the jump, 8. No
+//   atomic read-modify-write, no lock, no system call, no allocation.
+//   With no event on, a thread crosses once per 64 KiB (kBudgetChunkBytes)
+//   and its slow path only hands out the next 64 KiB. free() in `live`
+//   adds two loads while nothing sampled is live, else a call and a hash
+//   probe.
 // - Sampled path: a bounded frame-pointer walk inside the thread's stack
 //   (bounds cached per thread), a lock-free table insert; never waits, a
 //   full table drops the sample and counts it.
@@ -189,6 +192,7 @@ __attribute__((always_inline)) inline bool Ready() {
 
 // What is recorded, and where.
 std::atomic<int> g_event{0};
+std::atomic<uint32_t> g_generation{0};
 std::atomic<uint64_t> g_mean_bytes{512 * 1024};
 std::atomic<uint64_t> g_lock_threshold_ns{10000};
 std::atomic<uint64_t> g_mmap_min_bytes{64 * 1024};
@@ -273,45 +277,58 @@ FK_NOINLINE void RecordAllocation(void* p, uint64_t size, uint64_t fp, int event
 }
 
 // The allocation of `size` bytes at p crossed this thread's countdown
-// (Take() returned false): draw the next budget and record the sample,
-// unless the event went off meanwhile, this is the hooks' own allocation
-// (guard) or it failed, in which case the bytes are given back.
+// (Take() returned false, and took nothing). The countdown runs in chunks
+// of at most kBudgetChunkBytes, so that a thread looks at the event at
+// least that often (the bound on how late it starts sampling after an
+// Enable()). With no allocation event on, the thread gets one chunk and
+// nothing is recorded. With one on: a budget drawn for another capture
+// (t.budget_generation says) is replaced by one drawn now, and this
+// allocation counted against it (exponential draws are memoryless: a
+// budget that starts here is as valid as one drawn at Enable()); else the
+// rest of the budget is the chunk left plus t.budget_pending. An
+// allocation that does not exhaust it takes the next chunk; one that does
+// is sampled, and a new budget drawn. The hooks' own allocations (guard)
+// and failed ones change nothing.
 FK_NOINLINE void Crossed(void* p, uint64_t size, uint64_t fp) {
   ThreadState& t = t_state;
   const int event = g_event.load(std::memory_order_relaxed);
-  if ((event != 1 && event != 2) || t.guard != 0 || p == nullptr) {
-    t.sampler.Untake(size);
+  if (event != 1 && event != 2) {
+    t.sampler.bytes_left = kBudgetChunkBytes;
+    t.budget_pending = 0;
+    t.budget_generation = 0;
     return;
   }
+  if (t.guard != 0 || p == nullptr) return;
   const uint64_t mean = g_mean_bytes.load(std::memory_order_relaxed);
-  if (__builtin_expect(t.sampler.rng == 0, 0)) {
-    // This thread's first allocation since it started: seed, and count
-    // this one against a first budget (the zero state would sample it for
-    // certain).
-    t.sampler.Seed(reinterpret_cast<uint64_t>(&t) ^ (NowNs() * 0x9E3779B97F4A7C15ull));
-    t.sampler.bytes_left = t.sampler.NextBudget(mean);
-    if (mean > 1 && t.sampler.Take(size)) return;
+  const uint32_t generation = g_generation.load(std::memory_order_relaxed);
+  // Takes `rest` bytes (>= 0) as the budget: a chunk now, the rest later.
+  auto set_budget = [&t](int64_t rest) {
+    t.sampler.bytes_left = rest < kBudgetChunkBytes ? rest : kBudgetChunkBytes;
+    t.budget_pending = rest - t.sampler.bytes_left;
+  };
+  int64_t rest = 0;
+  if (__builtin_expect(t.budget_generation != generation, 0)) {
+    t.budget_generation = generation;
+    if (t.sampler.rng == 0) {
+      t.sampler.Seed(reinterpret_cast<uint64_t>(&t) ^ (NowNs() * 0x9E3779B97F4A7C15ull));
+    }
+    if (mean > 1) rest = t.sampler.NextBudget(mean);
+  } else {
+    rest = t.sampler.bytes_left + t.budget_pending;
   }
-  if (!t.sampler.Crossed(size, mean)) return;
+  if (mean > 1 && size < static_cast<uint64_t>(rest)) {
+    set_budget(rest - static_cast<int64_t>(size));
+    return;
+  }
+  set_budget(mean > 1 ? t.sampler.NextBudget(mean) : 0);
   RecordAllocation(p, size, fp, event);
 }
 
-// Whether an allocation of `size` bytes needs nothing but forwarding: no
-// allocation event, or one that counted the bytes down and did not cross.
-// False also before the real functions are found. The fast path: one
-// global load (the same for every hook), a thread-local subtraction and
-// compare when alloc/live is on.
-__attribute__((always_inline)) inline bool JustForward(uint32_t mode, uint64_t size) {
-  if (__builtin_expect(mode >= kQuiet, 1)) return true;
-  return mode != kUnresolved && t_state.sampler.Take(size);
-}
-
-// After an allocation that did not go through JustForward() (the less
-// common functions, and the slow paths after they gave the bytes back).
+// Every allocation hook counts its bytes down the thread's budget, event
+// or not (Take(): a thread-local compare and subtraction, no global load);
+// only a crossing looks at the event (Crossed()).
 __attribute__((always_inline)) inline void OnAlloc(void* p, uint64_t size, uint64_t fp) {
-  const uint32_t mode = LoadMode();
-  if (__builtin_expect(mode != kModeAlloc && mode != kModeLive, 1)) return;
-  if (t_state.sampler.Take(size)) return;
+  if (__builtin_expect(t_state.sampler.Take(size), 1)) return;
   Crossed(p, size, fp);
 }
 
@@ -323,20 +340,6 @@ __attribute__((always_inline)) inline void OnFree(void* p) {
 }
 
 bool EnsureResolved() noexcept { return Ready(); }
-
-FK_NOINLINE void RecordWait(uint64_t start_ns, uint64_t fp) {
-  const uint64_t waited = NowNs() - start_ns;
-  if (waited < g_lock_threshold_ns.load(std::memory_order_relaxed)) return;
-  ThreadState& t = t_state;
-  ++t.guard;
-  if (OwnedHere()) {
-    uint64_t pcs[kHookMaxFrames];
-    const uint32_t depth = WalkStack(fp, pcs);
-    g_stacks->Add(pcs, depth, waited, 1);
-    g_samples.fetch_add(1, std::memory_order_relaxed);
-  }
-  --t.guard;
-}
 
 FK_NOINLINE void* NewImpl(size_t size, size_t align, bool nothrow, uint64_t fp) {
   if (size == 0) size = 1;
@@ -395,14 +398,13 @@ __attribute__((always_inline)) inline void FreeImpl(void* p) noexcept {
 }
 
 // operator new without alignment. Fast path as malloc's; a null result or
-// a sample goes the whole way (NewImpl, with the bytes given back first).
+// a crossing goes the whole way (NewImpl, with the bytes given back first).
 __attribute__((always_inline)) inline void* NewFast(size_t size, bool nothrow, uint64_t fp) {
-  const uint32_t mode = LoadMode();
-  if (__builtin_expect(JustForward(mode, size), 1)) {
+  if (__builtin_expect(t_state.sampler.Take(size), 1)) {
     void* p = g_real.malloc(size);
     if (__builtin_expect(p != nullptr, 1)) return p;
+    t_state.sampler.Untake(size);
   }
-  if (mode < kQuiet && mode != kUnresolved) t_state.sampler.Untake(size);
   return NewImpl(size, 0, nothrow, fp);
 }
 
@@ -418,21 +420,19 @@ using flamekit::hooks_internal::Ready;
 namespace flamekit {
 namespace hooks_internal {
 
-// The slow paths of malloc and calloc: before the real functions are
-// found, or a countdown that crossed (`taken` bytes are given back first,
-// and counted again by OnAlloc()).
-FK_NOINLINE void* MallocSlow(size_t size, uint64_t taken) noexcept {
+// The slow paths of malloc and calloc: a countdown that crossed, which is
+// also every thread's first allocation (a zero budget) and so every
+// allocation before the real functions are found.
+FK_NOINLINE void* MallocSlow(size_t size) noexcept {
   const uint64_t fp = FK_FRAME;  // malloc() jumped here: its caller's frame
-  t_state.sampler.Untake(taken);
   if (!Ready()) return ArenaAlloc(size);
   void* p = g_real.malloc(size);
   OnAlloc(p, size, fp);
   return p;
 }
 
-FK_NOINLINE void* CallocSlow(size_t n, size_t size, uint64_t taken) noexcept {
+FK_NOINLINE void* CallocSlow(size_t n, size_t size) noexcept {
   const uint64_t fp = FK_FRAME;  // as MallocSlow()
-  t_state.sampler.Untake(taken);
   if (!Ready()) {
     // The arena is zero-filled static storage, never reused.
     if (size != 0 && n > SIZE_MAX / size) return nullptr;
@@ -446,30 +446,26 @@ FK_NOINLINE void* CallocSlow(size_t n, size_t size, uint64_t taken) noexcept {
 }  // namespace hooks_internal
 }  // namespace flamekit
 
-using flamekit::hooks_internal::JustForward;
-using flamekit::hooks_internal::kModeAlloc;
-using flamekit::hooks_internal::kModeLive;
-using flamekit::hooks_internal::LoadMode;
+using flamekit::hooks_internal::t_state;
 
-// Fast path: the mode load, the countdown when alloc/live is on, a tail
-// call (jmp) to the real malloc. Every exit is a tail call, so this
-// function leaves no frame of its own (FK_HOOK says why that matters).
+// Fast path, event or not: the thread's countdown (a compare and a
+// subtraction in initial-exec TLS), then a tail call (jmp) to the real
+// malloc; no global is read but the real function's address. Every exit
+// is a tail call, so this function leaves no frame of its own (FK_HOOK
+// says why that matters).
 FK_EXPORT FK_HOOK void* malloc(size_t size) __THROW {
-  const uint32_t mode = LoadMode();
-  if (__builtin_expect(JustForward(mode, size), 1)) return g_real.malloc(size);
-  const bool taken = mode == kModeAlloc || mode == kModeLive;
-  return flamekit::hooks_internal::MallocSlow(size, taken ? size : 0);
+  if (__builtin_expect(t_state.sampler.Take(size), 1)) return g_real.malloc(size);
+  return flamekit::hooks_internal::MallocSlow(size);
 }
 
 FK_EXPORT FK_HOOK void* calloc(size_t n, size_t size) __THROW {
-  const uint32_t mode = LoadMode();
   uint64_t total = 0;
   // An overflowing product fails in calloc; it is not counted down.
-  const bool overflow = __builtin_mul_overflow(n, size, &total);
-  if (__builtin_expect(mode >= flamekit::hooks_internal::kQuiet, 1)) return g_real.calloc(n, size);
-  if (!overflow && JustForward(mode, total)) return g_real.calloc(n, size);
-  const bool taken = !overflow && (mode == kModeAlloc || mode == kModeLive);
-  return flamekit::hooks_internal::CallocSlow(n, size, taken ? total : 0);
+  if (__builtin_expect(!__builtin_mul_overflow(n, size, &total), 1) &&
+      __builtin_expect(t_state.sampler.Take(total), 1)) {
+    return g_real.calloc(n, size);
+  }
+  return flamekit::hooks_internal::CallocSlow(n, size);
 }
 
 FK_EXPORT void* realloc(void* old, size_t size) __THROW {

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "flamekit/hooks/stack_table.h"
 #include "include/flamekit/hooks/interpose_internal.h"  // private to :interpose
 
 using flamekit::hooks_internal::g_real;
@@ -23,6 +24,26 @@ using flamekit::hooks_internal::LoadMode;
 using flamekit::hooks_internal::t_state;
 
 using flamekit::hooks_internal::EnsureResolved;
+
+namespace flamekit {
+namespace hooks_internal {
+
+FK_NOINLINE void RecordWait(uint64_t start_ns, uint64_t fp) {
+  const uint64_t waited = NowNs() - start_ns;
+  if (waited < g_lock_threshold_ns.load(std::memory_order_relaxed)) return;
+  ThreadState& t = t_state;
+  ++t.guard;
+  if (OwnedHere()) {
+    uint64_t pcs[kHookMaxFrames];
+    const uint32_t depth = WalkStack(fp, pcs);
+    g_stacks->Add(pcs, depth, waited, 1);
+    g_samples.fetch_add(1, std::memory_order_relaxed);
+  }
+  --t.guard;
+}
+
+}  // namespace hooks_internal
+}  // namespace flamekit
 
 namespace {
 

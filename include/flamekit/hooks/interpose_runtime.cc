@@ -39,6 +39,11 @@ class Runtime final : public HookRuntime {
     g_lock_threshold_ns.store(config.lock_threshold_ns);
     g_mmap_min_bytes.store(config.mmap_min_bytes);
     g_owner_pid.store(getpid());
+    // Threads redraw their budgets for this capture's mean at their next
+    // crossing, within kBudgetChunkBytes.
+    uint32_t generation = g_generation.load() + 1;
+    if (generation == 0) generation = 1;
+    g_generation.store(generation);
     last_event_ = config.event;
     g_event.store(static_cast<int>(config.event), std::memory_order_release);
     g_mode.store(config.event == HookEvent::kAlloc  ? kModeAlloc
