@@ -17,9 +17,10 @@
 // - Fast path (an allocation not sampled, event on or off): the thread's
 //   byte countdown (a compare and a subtraction in initial-exec TLS), then
 //   a jump (not a call) to the real function: malloc is 7 instructions
-//   whatever the event; free is one load of the mode word (g_mode, shared
-//   by the free and lock hooks), an arena compare and the jump, 8. No
-//   atomic read-modify-write, no lock, no system call, no allocation.
+//   whatever the event; free 4 (one load of g_free_check, a test, the
+//   jump) unless `live` is on or the start-up arena was used, and then
+//   the mode word and an arena compare, 10. No atomic
+//   read-modify-write, no lock, no system call, no allocation.
 //   With no event on, a thread crosses once per 64 KiB (kBudgetChunkBytes)
 //   and its slow path only hands out the next 64 KiB. free() in `live`
 //   adds two loads while nothing sampled is live, else a call and a hash
@@ -74,6 +75,7 @@ __thread ThreadState t_state __attribute__((tls_model("initial-exec"), visibilit
 
 Real g_real;
 std::atomic<uint32_t> g_mode{kUnresolved};
+std::atomic<uint32_t> g_free_check{1};
 std::atomic<int> g_resolved{0};  // 0 no, 1 in progress, 2 done
 // Set by Resolve(): the object whose malloc() comes before ours.
 const char* g_shadowed_by = nullptr;
@@ -81,6 +83,10 @@ const char* g_shadowed_by = nullptr;
 // The arena for allocations made while dlsym() runs (it may calloc).
 alignas(64) char g_arena[64 * 1024];
 std::atomic<size_t> g_arena_used{0};
+
+uint32_t FreeCheckWord(bool live) {
+  return live || g_arena_used.load(std::memory_order_relaxed) != 0 ? 1 : 0;
+}
 
 bool InArena(const void* p) {
   return p >= static_cast<const void*>(g_arena) &&
@@ -178,7 +184,9 @@ void Resolve() {
   g_real = r;
   --t.resolving;
   // Before g_resolved: an Enable() waiting in Ready() sets its own mode
-  // after this one, never before.
+  // after this one, never before. The arena is used only before this
+  // point (by the thread resolving), so whether it was is now final.
+  g_free_check.store(FreeCheckWord(false), std::memory_order_release);
   g_mode.store(kQuiet, std::memory_order_release);
   g_resolved.store(2);
 }
@@ -387,6 +395,9 @@ __attribute__((always_inline)) inline bool NotInArena(const void* p) {
 // free() and every operator delete. Fast path: the mode load and the arena
 // compare, then a tail call.
 __attribute__((always_inline)) inline void FreeImpl(void* p) noexcept {
+  if (__builtin_expect(g_free_check.load(std::memory_order_acquire) == 0, 1)) {
+    return g_real.free(p);
+  }
   const uint32_t mode = LoadMode();
   if (__builtin_expect(mode != kModeLive && mode != kUnresolved, 1) && NotInArena(p)) {
     return g_real.free(p);

@@ -111,6 +111,15 @@ enum Mode : uint32_t {
 };
 extern std::atomic<uint32_t> g_mode;
 
+// What free() and operator delete read first: 0 when they only forward
+// (the real functions are found, no block came from the start-up arena,
+// `live` is off), so their fast path is one load, a test and the jump.
+// Stored with release after g_real, as g_mode; set by Resolve() and the
+// runtime (FreeCheckWord()).
+extern std::atomic<uint32_t> g_free_check;
+// The word for g_free_check with `live` on or off.
+uint32_t FreeCheckWord(bool live);
+
 // The recording state (interpose.cc), set by the runtime
 // (interpose_runtime.cc): the event as HookEvent's value, its parameters,
 // the process that owns the capture, and the tables.

@@ -32,6 +32,10 @@ class Runtime final : public HookRuntime {
     --t_state.guard;
     g_event.store(0);
     g_mode.store(kQuiet, std::memory_order_release);
+    // From here free() looks at the mode again (before a live sample can
+    // be inserted: every free of one must reach the table).
+    g_free_check.store(FreeCheckWord(config.event == HookEvent::kLive),
+                       std::memory_order_release);
     g_stacks->Clear();
     g_live->Clear();
     g_samples.store(0);
@@ -56,6 +60,7 @@ class Runtime final : public HookRuntime {
   void Disable() override {
     g_event.store(0, std::memory_order_release);
     g_mode.store(kQuiet, std::memory_order_release);
+    g_free_check.store(FreeCheckWord(false), std::memory_order_release);
   }
 
   HookStats Snapshot(std::vector<HookStack>* out) override {
