@@ -3,12 +3,11 @@
 //
 // The `lock` event's hooks: pthread_mutex_lock, pthread_rwlock_rdlock and
 // _wrlock, pthread_cond_wait and _timedwait, interposed as interpose.cc
-// explains. Thread and signal safety: with the event on, a free mutex
-// costs a plain load of its lock word and is taken by a trylock (the
-// acquisition itself), an rwlock by a trylock, never timed; a busy one is
-// timed with the vDSO clock around the real wait and recorded lock-free
-// if it lasted at least the threshold. Nothing here allocates or takes a
-// lock of its own.
+// explains. Thread and signal safety: with the event on, a mutex costs a
+// plain load of its lock word (an rwlock a trylock) when free, never
+// timed; a busy one is timed with the vDSO clock around the real wait and
+// recorded lock-free if it lasted at least the threshold. Nothing here
+// allocates or takes a lock of its own.
 
 #include <errno.h>
 #include <pthread.h>
@@ -72,21 +71,6 @@ FK_NOINLINE int TimedBusyMutex(pthread_mutex_t* m) noexcept {
   return result;
 }
 
-// A mutex whose lock word read 0: taken with a trylock, which is then the
-// acquisition itself (one compare-and-swap, as the real lock's fast path
-// is). EBUSY means another thread took it since the load: timed around
-// the real lock like any busy one, so that window loses no wait.
-FK_NOINLINE int LockSeenFree(pthread_mutex_t* m) noexcept {
-  const uint64_t fp = FK_FRAME;  // jumped to: the caller's frame (FK_HOOK)
-  const int tried = g_real.mutex_trylock(m);
-  if (__builtin_expect(tried != EBUSY, 1)) return tried;
-  if (t_state.guard != 0) return g_real.mutex_lock(m);
-  const uint64_t start = flamekit::hooks_internal::NowNs();
-  const int result = g_real.mutex_lock(m);
-  flamekit::hooks_internal::RecordWait(start, fp);
-  return result;
-}
-
 }  // namespace
 
 // Fast path (lock event off): the mode load every hook shares, then the
@@ -102,21 +86,25 @@ FK_NOINLINE int LockSeenFree(pthread_mutex_t* m) noexcept {
   }                                                                              \
   return TimedLock(object, g_real.tryreal, g_real.real)
 
-// With the event on, the mutex's lock word (glibc's __data.__lock, the
-// word every mutex kind's lock takes first) is read with a plain load
-// first: one seen busy is timed around the real lock with no trylock (a
-// failed trylock would be one more atomic write to a line other threads
-// are fighting over); one seen free is taken by LockSeenFree()'s trylock,
-// and timed after all if another thread took it in between. Every wait
-// is seen. rwlocks (FK_LOCK_HOOK) go straight to the trylock: a
-// successful one is the acquisition, so the uncontended path costs no
-// extra atomic there either, and only a busy rwlock pays one failed
-// trylock before its timed wait (glibc's rwlock word has no simple
-// "free" value to load: readers share it).
+// With the event on, a mutex whose lock word reads 0 (glibc's
+// __data.__lock, the word every mutex kind's lock takes first) is taken
+// untimed: a plain load where a trylock would be an atomic write to a
+// line other threads are fighting over. Only one seen busy is timed; a
+// lock taken by another thread between the load and the real lock is
+// missed (an undercount of waits that began in that window). Closing the
+// window was measured: taking a mutex seen free with a trylock and timing
+// it on EBUSY recorded 662 ms of the 4-thread test's waits (600 ms
+// without), but cost the 2-thread contended benchmark +12..+14 % (against
+// +1.5 %), as the race is lost often there and each loss then pays the
+// clock twice and a second atomic. rwlocks (FK_LOCK_HOOK) go straight to
+// the trylock: a successful one is the acquisition itself, so they miss
+// no wait and pay no extra atomic when free; only a busy rwlock pays one
+// failed trylock before its timed wait (glibc's rwlock word, shared by
+// readers, has no simple "free" value to load instead).
 FK_EXPORT FK_HOOK int pthread_mutex_lock(pthread_mutex_t* m) __THROW {
   const uint32_t mode = LoadMode();
   if (__builtin_expect(mode == kModeLock, 0)) {
-    if (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0) return LockSeenFree(m);
+    if (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0) return g_real.mutex_lock(m);
     return TimedBusyMutex(m);
   }
   if (__builtin_expect(mode != kUnresolved, 1) || EnsureResolved()) return g_real.mutex_lock(m);
