@@ -17,14 +17,13 @@
 // - Fast path (an allocation not sampled, event on or off): the thread's
 //   byte countdown (a compare and a subtraction in initial-exec TLS), then
 //   a jump (not a call) to the real function: malloc is 7 instructions
-//   whatever the event; free 4 (one load of g_free_check, a test, the
-//   jump) unless `live` is on or the start-up arena was used, and then
-//   the mode word and an arena compare, 10. No atomic
-//   read-modify-write, no lock, no system call, no allocation.
+//   whatever the event; free 4 (one load of g_free_check, a compare, the
+//   jump), under `live` 4 more (the live table's size) while nothing
+//   sampled is live. No atomic read-modify-write, no lock, no system
+//   call, no allocation.
 //   With no event on, a thread crosses once per 64 KiB (kBudgetChunkBytes)
 //   and its slow path only hands out the next 64 KiB. free() in `live`
-//   adds two loads while nothing sampled is live, else a call and a hash
-//   probe.
+//   with sampled blocks live makes a call and a hash probe.
 // - Sampled path: a bounded frame-pointer walk inside the thread's stack
 //   (bounds cached per thread), a lock-free table insert; never waits, a
 //   full table drops the sample and counts it.
@@ -75,7 +74,7 @@ __thread ThreadState t_state __attribute__((tls_model("initial-exec"), visibilit
 
 Real g_real;
 std::atomic<uint32_t> g_mode{kUnresolved};
-std::atomic<uint32_t> g_free_check{1};
+std::atomic<uint32_t> g_free_check{kFreeCheckAll};
 std::atomic<int> g_resolved{0};  // 0 no, 1 in progress, 2 done
 // Set by Resolve(): the object whose malloc() comes before ours.
 const char* g_shadowed_by = nullptr;
@@ -85,7 +84,8 @@ alignas(64) char g_arena[64 * 1024];
 std::atomic<size_t> g_arena_used{0};
 
 uint32_t FreeCheckWord(bool live) {
-  return live || g_arena_used.load(std::memory_order_relaxed) != 0 ? 1 : 0;
+  if (g_arena_used.load(std::memory_order_relaxed) != 0) return kFreeCheckAll;
+  return live ? kFreeCheckLive : kFreeForward;
 }
 
 bool InArena(const void* p) {
@@ -395,9 +395,10 @@ __attribute__((always_inline)) inline bool NotInArena(const void* p) {
 // free() and every operator delete. Fast path: the mode load and the arena
 // compare, then a tail call.
 __attribute__((always_inline)) inline void FreeImpl(void* p) noexcept {
-  if (__builtin_expect(g_free_check.load(std::memory_order_acquire) == 0, 1)) {
-    return g_real.free(p);
-  }
+  const uint32_t check = g_free_check.load(std::memory_order_acquire);
+  if (__builtin_expect(check == kFreeForward, 1)) return g_real.free(p);
+  // live, no arena block, nothing sampled live: one more load.
+  if (check == kFreeCheckLive && g_live->size() == 0) return g_real.free(p);
   const uint32_t mode = LoadMode();
   if (__builtin_expect(mode != kModeLive && mode != kUnresolved, 1) && NotInArena(p)) {
     return g_real.free(p);

@@ -111,11 +111,15 @@ enum Mode : uint32_t {
 };
 extern std::atomic<uint32_t> g_mode;
 
-// What free() and operator delete read first: 0 when they only forward
-// (the real functions are found, no block came from the start-up arena,
-// `live` is off), so their fast path is one load, a test and the jump.
-// Stored with release after g_real, as g_mode; set by Resolve() and the
-// runtime (FreeCheckWord()).
+// What free() and operator delete read first: kFreeForward when they only
+// forward (the real functions are found, no block came from the start-up
+// arena, `live` is off), so their fast path is one load, a compare and
+// the jump; kFreeCheckLive when `live` is on (and no arena block exists):
+// the live table's size next; kFreeCheckAll otherwise (before the real
+// functions are found, or after the arena was used). Stored with release
+// after g_real, as g_mode; set by Resolve() and the runtime
+// (FreeCheckWord()).
+enum FreeCheck : uint32_t { kFreeForward = 0, kFreeCheckLive = 1, kFreeCheckAll = 2 };
 extern std::atomic<uint32_t> g_free_check;
 // The word for g_free_check with `live` on or off.
 uint32_t FreeCheckWord(bool live);
