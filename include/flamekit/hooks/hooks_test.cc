@@ -112,6 +112,16 @@ TEST(StackTableTest, FoldsEqualStacksAndDropsWhenFull) {
   stacks = 0;
   table.ForEach([&](const uint64_t*, uint32_t, uint64_t, uint64_t, int32_t) { ++stacks; });
   EXPECT_EQ(stacks, 0);
+  // ForEach() reads the list of claimed slots: Clear() empties it, and
+  // the table fills again from the start.
+  for (uint64_t i = 20; i < 24; ++i) {
+    uint64_t c[1] = {i};
+    EXPECT_GE(table.Add(c, 1, 1, 1), 0);
+  }
+  stacks = 0;
+  table.ForEach([&](const uint64_t*, uint32_t, uint64_t, uint64_t, int32_t) { ++stacks; });
+  EXPECT_EQ(stacks, 4);
+  EXPECT_EQ(table.dropped(), 0u);
 }
 
 TEST(StackTableTest, ConcurrentAddsLoseNothing) {
