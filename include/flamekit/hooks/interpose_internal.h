@@ -143,6 +143,11 @@ extern const char* g_shadowed_by;
 
 inline uint32_t LoadMode() { return g_mode.load(std::memory_order_acquire); }
 
+// 0 until Resolve() started, 1 while it runs, 2 once g_real is set.
+extern std::atomic<int> g_resolved;
+// Finds the real functions (interpose_resolve.cc), or waits for the thread
+// that does.
+void Resolve();
 // Finds the real functions on first use; false only on the thread doing
 // that (it must not call them yet). The slow path's: the fast paths test
 // LoadMode() != kUnresolved instead.
