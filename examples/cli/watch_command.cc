@@ -527,5 +527,7 @@ int RunWatchCommand(absl::Span<const std::string> args, std::ostream& out, std::
 
 Command WatchCommand() { return Self(); }
 
+WatchCaptureFactory AttachCaptureFactory() { return MakeAttachWatchCapture; }
+
 }  // namespace cli
 }  // namespace flamekit

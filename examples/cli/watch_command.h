@@ -55,6 +55,15 @@ int RunWatchCommand(absl::Span<const std::string> args, std::ostream& out, std::
                     const WatchCaptureFactory& factory,
                     const std::function<bool()>& should_stop = nullptr);
 
+// AttachCaptureFactory()
+//
+// The factory the command itself uses (trigger/attach_capture.h's
+// MakeAttachWatchCapture), compiled once in watch_command.cc: a test that
+// drives the real capture passes this instead of including
+// attach_capture.h, whose attach pipeline took a test's compile from ~40 s
+// to ~130 s under ASan.
+WatchCaptureFactory AttachCaptureFactory();
+
 }  // namespace cli
 }  // namespace flamekit
 

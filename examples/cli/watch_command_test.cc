@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "examples/cli/watch_command.h"
-#include "flamekit/trigger/attach_capture.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -306,7 +305,7 @@ TEST(WatchCommandTest, AttachCaptureTakesTheSpikeWithItsOnset) {
   int code = -1;
   std::atomic<int64_t> give_up_ns{INT64_MAX};
   std::thread watch([&] {
-    code = RunWatchCommand(args, out, err, MakeAttachWatchCapture, [&] {
+    code = RunWatchCommand(args, out, err, AttachCaptureFactory(), [&] {
       return absl::ToUnixNanos(absl::Now()) > give_up_ns.load();
     });
     done = true;

@@ -29,7 +29,6 @@
 #include "absl/time/time.h"
 #include "examples/cli/watch_command.h"
 #include "flamekit/testing/status_matchers.h"
-#include "flamekit/trigger/attach_capture.h"
 #include "flamekit/trigger/metric_source.h"
 #include "flamekit/trigger/test_metrics_server.h"
 #include "flamekit/trigger/test_process.h"
@@ -124,7 +123,7 @@ TEST(WatchFleetTest, PrometheusQueryCapturesTheSpike) {
     int code = RunWatchCommand({absl::StrCat(target.pid()), "--prometheus", prom->Url(),
                                 "--query", "rate(fk_target_cpu_seconds_total{", "--above", "1",
                                 "--dir", dir + "/bad"},
-                               out, err, MakeAttachWatchCapture);
+                               out, err, AttachCaptureFactory());
     EXPECT_EQ(code, 1) << out.str() << err.str();
     EXPECT_THAT(err.str(), HasSubstr("parse error")) << err.str();
   }
@@ -139,7 +138,7 @@ TEST(WatchFleetTest, PrometheusQueryCapturesTheSpike) {
   std::atomic<int64_t> give_up_ns{INT64_MAX};
   std::ostringstream out, err;
   std::thread watch([&] {
-    run_code = RunWatchCommand(args, out, err, MakeAttachWatchCapture, [&] {
+    run_code = RunWatchCommand(args, out, err, AttachCaptureFactory(), [&] {
       return absl::ToUnixNanos(absl::Now()) > give_up_ns.load();
     });
   });
@@ -190,7 +189,7 @@ TEST(WatchFleetTest, PrometheusQueryCapturesTheSpike) {
   int code = RunWatchCommand({absl::StrCat(target.pid()), "--prometheus", prom->Url(),
                               "--query", "fk_no_such_metric", "--above", "1", "--every",
                               "200ms", "--lookback", "0", "--dir", dir + "/missing"},
-                             out2, err2, MakeAttachWatchCapture, [&] { return ++polls > 8; });
+                             out2, err2, AttachCaptureFactory(), [&] { return ++polls > 8; });
   EXPECT_EQ(code, 0) << err2.str();
   EXPECT_THAT(err2.str(), HasSubstr("returned no series (yet); still watching"));
   EXPECT_THAT(ReadFile(dir + "/missing/watch.jsonl"), HasSubstr("returned no series"));
@@ -245,7 +244,7 @@ TEST(WatchFleetTest, AlertmanagerWebhookCapturesTheSpike) {
   int code = -1;
   std::atomic<int64_t> give_up_ns{INT64_MAX};
   std::thread watch([&] {
-    code = RunWatchCommand(args, out, err, MakeAttachWatchCapture, [&] {
+    code = RunWatchCommand(args, out, err, AttachCaptureFactory(), [&] {
       return absl::ToUnixNanos(absl::Now()) > give_up_ns.load();
     });
   });
