@@ -319,11 +319,16 @@ inline std::string PushLoop::Stop() {
 
 namespace push_internal {
 // Never destroyed (used at exit); replaced in a forked child, where a
-// parent thread may have held it at fork() time.
-inline std::mutex* g_push_mu = new std::mutex();
+// parent thread may have held it at fork() time. A function-local static,
+// not a namespace-scope one: the agent's constructor starts the profiler
+// before this library's namespace-scope initializers may have run.
+inline std::mutex*& PushMutexSlot() {
+  static std::mutex* mu = new std::mutex();
+  return mu;
+}
 }  // namespace push_internal
 
-inline std::mutex& PushMutex() { return *push_internal::g_push_mu; }
+inline std::mutex& PushMutex() { return *push_internal::PushMutexSlot(); }
 
 inline std::unique_ptr<PushLoop>& ActivePushLoop() {
   static auto* const loop = new std::unique_ptr<PushLoop>();  // as above
@@ -355,7 +360,7 @@ inline std::string StopPush() {
 inline void AbandonPushAfterFork() {
   // No lock: the child is single-threaded here, and PushMutex() may have
   // been held by a parent thread at fork() time: a new one (the old leaks).
-  push_internal::g_push_mu = new std::mutex();
+  push_internal::PushMutexSlot() = new std::mutex();
   ActivePushLoop().release();  // NOLINT: intentional leak in a forked child
 }
 
