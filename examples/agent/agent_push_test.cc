@@ -192,6 +192,7 @@ TEST(AgentPushTest, HungReceiverNeitherSlowsTheProgramNorHoldsItsExit) {
   IngestReceiver healthy;
   AgentRun fine = RunUnderAgent(3.2, {"FLAMEKIT_PUSH=" + healthy.Url(), "FLAMEKIT_PUSH_EVERY=1s"});
   ASSERT_EQ(fine.exit_status, 0) << Describe(fine);
+  EXPECT_THAT(fine.err, HasSubstr("0 dropped, 0 failed")) << Describe(fine);
   IngestBehaviour behaviour;
   behaviour.hang = true;
   IngestReceiver hung(behaviour);

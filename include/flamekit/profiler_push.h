@@ -39,6 +39,7 @@
 #define FLAMEKIT_PROFILER_PUSH_H_
 
 #include <errno.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -132,8 +133,11 @@ std::unique_ptr<PushLoop>& ActivePushLoop();
 // StartPush(): no-op without push.url; the pusher's error otherwise.
 absl::Status StartPush(Profiler* profiler, const ProfilerOptions& options);
 
-// StopPush(): the summary line, or "" when nothing was pushing.
-std::string StopPush();
+// StopPush(): the summary line, or "" when nothing was pushing. With
+// keep_summary (the exit handler), the line is also kept for the next
+// StopPush() to return, so a Profiler::Stop() in a later exit handler
+// (the agent's) still reports it.
+std::string StopPush(bool keep_summary = false);
 
 // AbandonPushAfterFork(): in a forked child, the loop's threads do not
 // exist: leak the loop instead of joining them.
@@ -254,6 +258,13 @@ inline absl::StatusOr<std::unique_ptr<PushLoop>> PushLoop::Start(Profiler* profi
   push.timeout = std::min(absl::Seconds(5), options.push.every);
   push.backoff = std::min(absl::Milliseconds(500), options.push.every / 4);
   push.max_attempts = 2;
+  // exit() destroys the statics the first POST created before it runs the
+  // exit handlers registered earlier (the agent's, the Profiler's): one
+  // registered now runs before those destructors and sends the last window.
+  push.after_first_attempt = [] {
+    static std::once_flag once;
+    std::call_once(once, [] { std::atexit([] { StopPush(/*keep_summary=*/true); }); });
+  };
   absl::StatusOr<std::unique_ptr<ProfilePusher>> pusher = ProfilePusher::Start(std::move(push));
   if (!pusher.ok()) return pusher.status();
   loop->pusher_ = std::move(*pusher);
@@ -348,13 +359,24 @@ inline absl::Status StartPush(Profiler* profiler, const ProfilerOptions& options
   return absl::OkStatus();
 }
 
-inline std::string StopPush() {
+inline std::string& KeptPushSummary() {  // guarded by PushMutex()
+  static auto* const kept = new std::string();  // never destroyed: used at exit
+  return *kept;
+}
+
+inline std::string StopPush(bool keep_summary) {
   std::unique_ptr<PushLoop> loop;
   {
     std::lock_guard<std::mutex> lock(PushMutex());
     loop = std::move(ActivePushLoop());
+    if (loop == nullptr) return std::exchange(KeptPushSummary(), std::string());
   }
-  return loop == nullptr ? std::string() : loop->Stop();
+  std::string summary = loop->Stop();
+  if (keep_summary) {
+    std::lock_guard<std::mutex> lock(PushMutex());
+    KeptPushSummary() = summary;
+  }
+  return summary;
 }
 
 inline void AbandonPushAfterFork() {

@@ -37,6 +37,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -72,6 +73,12 @@ struct PushOptions {
   int max_attempts = 3;
   absl::Duration timeout = absl::Seconds(5);  // per attempt (connect, send, answer)
   absl::Duration backoff = absl::Milliseconds(500);
+  // Called once, on the sender thread, after its first POST returns. The
+  // POST initializes httplib's function-local statics (its response-line
+  // regex), whose destructors exit() runs before any exit handler
+  // registered earlier: the embedded profiler registers the handler that
+  // sends its last window here, so it runs while they still exist.
+  std::function<void()> after_first_attempt;
 };
 
 // PushStats
@@ -151,6 +158,7 @@ class ProfilePusher {
   // The client of the POST in flight, so the destructor can abort it.
   // Set and cleared by the sender around each Post(); guarded by mu_.
   void* in_flight_ = nullptr;
+  bool called_after_first_ = false;  // the sender thread's only
   std::thread thread_;
 };
 
@@ -285,6 +293,10 @@ inline void ProfilePusher::Loop() {
       lock.unlock();
       std::string error;
       int status = Post(w, &error);
+      if (!called_after_first_ && options_.after_first_attempt) {
+        called_after_first_ = true;
+        options_.after_first_attempt();
+      }
       lock.lock();
       if (stopping_ && status != 0) {
         // Aborted by the destructor: the window was not sent.
