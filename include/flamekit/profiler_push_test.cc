@@ -6,7 +6,11 @@
 // once), the hot function in `go tool pprof -raw` (skipped without Go);
 // and, against a receiver that never answers, that the spinning thread
 // keeps its pace and Stop() returns within its bound. ~10 s.
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <string>
 #include <vector>
@@ -149,6 +153,41 @@ TEST(ProfilerPushTest, HangingReceiverNeitherSlowsTheProgramNorHoldsStop) {
   std::printf("spin rate: %.0f/s healthy receiver, %.0f/s hung receiver: ratio %.2f\n", rate[0],
               rate[1], ratio);
   EXPECT_GT(ratio, 0.7) << rate[0] << " vs " << rate[1];
+}
+
+// fork() while pushing: the child has none of the push threads, so it must
+// neither join them nor send; it exits at once (its exit handlers run,
+// including the push's), and the parent's push goes on.
+TEST(ProfilerPushTest, ForkedChildExitsAtOnceAndTheParentKeepsPushing) {
+  IngestReceiver receiver;
+  ASSERT_TRUE(Profiler::Global().Start(PushOptions(receiver.Url())).ok());
+  HotPushLoop(1.3);  // one window sent
+  const absl::Time forked = absl::Now();
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    bool running = Profiler::Global().IsRunning();
+    std::exit(running ? 3 : 0);  // the exit handlers run here
+  }
+  int status = 0;
+  pid_t done = 0;
+  while ((done = waitpid(child, &status, WNOHANG)) == 0 && absl::Now() - forked < absl::Seconds(10)) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const absl::Duration took = absl::Now() - forked;
+  if (done == 0) kill(child, SIGKILL);
+  EXPECT_EQ(done, child) << "the child hung at exit";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_LT(took, absl::Seconds(2)) << took;
+  HotPushLoop(1.0);
+  absl::StatusOr<Profile> whole = Profiler::Global().Stop();
+  ASSERT_TRUE(whole.ok());
+  EXPECT_THAT(whole->metadata().engine_note, HasSubstr("0 dropped, 0 failed"));
+  std::vector<IngestRequest> got = receiver.got();
+  EXPECT_GE(got.size(), 2u);
+  for (IngestRequest& q : got) {
+    EXPECT_THAT(q.params["name"], HasSubstr(absl::StrCat("pid=", getpid()))) << "only the parent";
+  }
 }
 
 TEST(ProfilerPushTest, BadPushOptionsAreRefusedBeforeSampling) {
