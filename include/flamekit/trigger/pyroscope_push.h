@@ -59,7 +59,6 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "flamekit/trigger/http_fetch.h"
-#include "flamekit/trigger/promql_source.h"  // UrlEscape
 
 namespace flamekit {
 
