@@ -292,10 +292,23 @@ absl::Status Profiler::Start(const ProfilerOptions& options) {
 }
 
 absl::StatusOr<Profile> Profiler::Stop() {
-  // Before control_mu_: the push loop's last Dump() takes it. Its summary
-  // goes into the profile's engine note.
-  std::string push_summary =
-      profiler_internal::g_active_profiler.load() == this ? profiler_internal::StopPush() : "";
+  // Pushing: sampling stops first, so the last window (taken by the push
+  // loop's Dump(), which needs control_mu_: not held meanwhile) holds every
+  // sample left and the windows add up to the profile returned here. Its
+  // summary goes into the profile's engine note.
+  std::string push_summary;
+  if (profiler_internal::g_active_profiler.load() == this) {
+    {
+      std::lock_guard<std::mutex> lock(control_mu_);
+      AbandonIfForked();
+      if (auto& hooks = profiler_internal::ActiveHookCapture(); hooks != nullptr) {
+        hooks->Shutdown();
+      } else if (session_ != nullptr) {
+        session_->Shutdown();
+      }
+    }
+    push_summary = profiler_internal::StopPush();
+  }
   auto with_push = [&push_summary](Profile& profile) {
     if (push_summary.empty()) return;
     std::string& note = profile.metadata().engine_note;

@@ -382,10 +382,14 @@ inline std::string StopPush(bool keep_summary) {
 inline void AbandonPushAfterFork() {
   // No lock: the child is single-threaded here, and PushMutex() may have
   // been held by a parent thread at fork() time: a new one (the old leaks).
-  push_internal::PushMutexSlot() = new std::mutex();
-  // Kept reachable (a leak checker's view) but never touched again.
+  // The old mutex and loop are kept reachable (for a leak checker) but
+  // never touched again.
+  static std::mutex* abandoned_mu = nullptr;
   static PushLoop* abandoned = nullptr;
+  abandoned_mu = push_internal::PushMutexSlot();
+  push_internal::PushMutexSlot() = new std::mutex();
   abandoned = ActivePushLoop().release();  // NOLINT: intentional leak in a forked child
+  (void)abandoned_mu;
   (void)abandoned;
 }
 
