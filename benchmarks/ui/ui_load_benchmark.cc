@@ -7,6 +7,8 @@
 //
 //   bazel run -c opt //benchmarks/ui:ui_load_benchmark
 
+#include <cstdlib>
+
 #include "benchmark/benchmark.h"
 #include "benchmarks/ui/ui_load.h"
 
@@ -14,9 +16,14 @@ namespace flamekit {
 namespace {
 
 void BM_ServiceThroughputUnderUiLoad(benchmark::State& state) {
+  // FLAMEKIT_BENCHMARK_QUICK=1 (tools/run_benchmarks.sh --quick): one round
+  // of 1 s phases, proving the benchmark runs (2 s instead of 40 s).
+  const char* quick_env = getenv("FLAMEKIT_BENCHMARK_QUICK");
+  const bool quick = quick_env != nullptr && quick_env[0] == '1';
   for (auto _ : state) {
     ui_bench::LoadExperiment e = ui_bench::RunLoadExperiment(
-        /*rounds=*/4, absl::Seconds(5), /*connections=*/static_cast<int>(state.range(0)),
+        /*rounds=*/quick ? 1 : 4, quick ? absl::Seconds(1) : absl::Seconds(5),
+        /*connections=*/static_cast<int>(state.range(0)),
         /*period=*/absl::Milliseconds(50));
     if (!e.error.empty()) {
       state.SkipWithError(e.error.c_str());

@@ -72,11 +72,14 @@ TEST(PoissonSamplerTest, TakeCrossedUntakeAsTheHooksUseThem) {
   EXPECT_FALSE(s.Take(static_cast<uint64_t>(budget)));
   EXPECT_TRUE(s.Crossed(static_cast<uint64_t>(budget), 1ull << 40));
   EXPECT_GT(s.bytes_left, 0);
-  // Sizes past 2^62 are clamped, not wrapped negative.
+  // Sizes of 2^63 and more cross (the compare is unsigned) and take nothing.
   PoissonSampler big{};
   big.bytes_left = 10;
-  EXPECT_FALSE(big.Take(~0ull));
-  EXPECT_LT(big.bytes_left, 0);
+  EXPECT_FALSE(big.Take(~0ull));  // crosses, and takes nothing
+  EXPECT_EQ(big.bytes_left, 10);
+  EXPECT_FALSE(big.Take(10));      // the budget must stay positive
+  EXPECT_TRUE(big.Take(9));
+  EXPECT_EQ(big.bytes_left, 1);
 }
 
 TEST(StackTableTest, FoldsEqualStacksAndDropsWhenFull) {
@@ -109,6 +112,16 @@ TEST(StackTableTest, FoldsEqualStacksAndDropsWhenFull) {
   stacks = 0;
   table.ForEach([&](const uint64_t*, uint32_t, uint64_t, uint64_t, int32_t) { ++stacks; });
   EXPECT_EQ(stacks, 0);
+  // ForEach() reads the list of claimed slots: Clear() empties it, and
+  // the table fills again from the start.
+  for (uint64_t i = 20; i < 24; ++i) {
+    uint64_t c[1] = {i};
+    EXPECT_GE(table.Add(c, 1, 1, 1), 0);
+  }
+  stacks = 0;
+  table.ForEach([&](const uint64_t*, uint32_t, uint64_t, uint64_t, int32_t) { ++stacks; });
+  EXPECT_EQ(stacks, 4);
+  EXPECT_EQ(table.dropped(), 0u);
 }
 
 TEST(StackTableTest, ConcurrentAddsLoseNothing) {

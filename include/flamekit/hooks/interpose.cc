@@ -14,13 +14,16 @@
 // it comes after this object in the lookup order).
 //
 // Thread and signal safety, the promises made to the host program:
-// - Fast path (event off, or an allocation not sampled): one load of the
-//   mode word (g_mode, shared by every hook), with alloc/live on a
-//   thread-local subtraction and compare, then a jump (not a call) to the
-//   real function: malloc is 4 instructions with the allocation events
-//   off, 11 with alloc/live on; free 8. No atomic read-modify-write, no
-//   lock, no system call, no allocation. free() in `live` adds two loads
-//   while nothing sampled is live, else a call and a hash probe.
+// - Fast path (an allocation not sampled, event on or off): the thread's
+//   byte countdown (a compare and a subtraction in initial-exec TLS), then
+//   a jump (not a call) to the real function: malloc is 7 instructions
+//   whatever the event; free 4 (one load of g_free_check, a compare, the
+//   jump), under `live` 4 more (the live table's size) while nothing
+//   sampled is live. No atomic read-modify-write, no lock, no system
+//   call, no allocation.
+//   With no event on, a thread crosses once per 64 KiB (kBudgetChunkBytes)
+//   and its slow path only hands out the next 64 KiB. free() in `live`
+//   with sampled blocks live makes a call and a hash probe.
 // - Sampled path: a bounded frame-pointer walk inside the thread's stack
 //   (bounds cached per thread), a lock-free table insert; never waits, a
 //   full table drops the sample and counts it.
@@ -71,6 +74,7 @@ __thread ThreadState t_state __attribute__((tls_model("initial-exec"), visibilit
 
 Real g_real;
 std::atomic<uint32_t> g_mode{kUnresolved};
+std::atomic<uint32_t> g_free_check{kFreeCheckAll};
 std::atomic<int> g_resolved{0};  // 0 no, 1 in progress, 2 done
 // Set by Resolve(): the object whose malloc() comes before ours.
 const char* g_shadowed_by = nullptr;
@@ -78,6 +82,11 @@ const char* g_shadowed_by = nullptr;
 // The arena for allocations made while dlsym() runs (it may calloc).
 alignas(64) char g_arena[64 * 1024];
 std::atomic<size_t> g_arena_used{0};
+
+uint32_t FreeCheckWord(bool live) {
+  if (g_arena_used.load(std::memory_order_relaxed) != 0) return kFreeCheckAll;
+  return live ? kFreeCheckLive : kFreeForward;
+}
 
 bool InArena(const void* p) {
   return p >= static_cast<const void*>(g_arena) &&
@@ -94,92 +103,6 @@ void* ArenaAlloc(size_t size, size_t align = 16) {
   }
 }
 
-// Internal linkage: its address is computed PC-relative, so it is always in
-// this object (an exported function's address may come through the GOT
-// and be another object's definition).
-static void SelfMarker() {}
-
-// Whether `address` is inside the object that holds this code.
-bool InThisObject(void* address) {
-  Dl_info self, other;
-  if (dladdr(reinterpret_cast<void*>(&SelfMarker), &self) == 0) return false;
-  if (dladdr(address, &other) == 0) return false;
-  return self.dli_fbase == other.dli_fbase;
-}
-
-// The definition to forward to: the global one if it is not ours (a
-// replacement allocator preloaded before us), else the next one after us.
-void* Next(const char* name, void* /*unused*/, const char* version = nullptr) {
-  void* global = version != nullptr ? dlvsym(RTLD_DEFAULT, name, version)
-                                    : dlsym(RTLD_DEFAULT, name);
-  if (global != nullptr && !InThisObject(global)) return global;
-  return version != nullptr ? dlvsym(RTLD_NEXT, name, version) : dlsym(RTLD_NEXT, name);
-}
-
-}  // namespace hooks_internal
-}  // namespace flamekit
-
-namespace flamekit {
-namespace hooks_internal {
-
-void Resolve() {
-  int expected = 0;
-  if (!g_resolved.compare_exchange_strong(expected, 1)) {
-    // Another thread resolves: its dlsym() is short; spinning here is
-    // bounded by it (only ever at the process's first allocations).
-    while (g_resolved.load() != 2) {
-    }
-    return;
-  }
-  ThreadState& t = t_state;
-  ++t.resolving;
-  Real r;
-  r.malloc = reinterpret_cast<decltype(r.malloc)>(Next("malloc", reinterpret_cast<void*>(&::malloc)));
-  r.calloc = reinterpret_cast<decltype(r.calloc)>(Next("calloc", reinterpret_cast<void*>(&::calloc)));
-  r.realloc = reinterpret_cast<decltype(r.realloc)>(Next("realloc", reinterpret_cast<void*>(&::realloc)));
-  r.reallocarray = reinterpret_cast<decltype(r.reallocarray)>(
-      Next("reallocarray", reinterpret_cast<void*>(&::reallocarray)));
-  r.free = reinterpret_cast<decltype(r.free)>(Next("free", reinterpret_cast<void*>(&::free)));
-  r.posix_memalign = reinterpret_cast<decltype(r.posix_memalign)>(
-      Next("posix_memalign", reinterpret_cast<void*>(&::posix_memalign)));
-  r.aligned_alloc = reinterpret_cast<decltype(r.aligned_alloc)>(
-      Next("aligned_alloc", reinterpret_cast<void*>(&::aligned_alloc)));
-  r.memalign = reinterpret_cast<decltype(r.memalign)>(Next("memalign", reinterpret_cast<void*>(&::memalign)));
-  r.valloc = reinterpret_cast<decltype(r.valloc)>(Next("valloc", reinterpret_cast<void*>(&::valloc)));
-  r.pvalloc = reinterpret_cast<decltype(r.pvalloc)>(Next("pvalloc", reinterpret_cast<void*>(&::pvalloc)));
-  r.mmap = reinterpret_cast<decltype(r.mmap)>(Next("mmap", reinterpret_cast<void*>(&::mmap)));
-  r.munmap = reinterpret_cast<decltype(r.munmap)>(Next("munmap", reinterpret_cast<void*>(&::munmap)));
-  r.mutex_lock = reinterpret_cast<decltype(r.mutex_lock)>(
-      Next("pthread_mutex_lock", reinterpret_cast<void*>(&::pthread_mutex_lock)));
-  r.mutex_trylock = reinterpret_cast<decltype(r.mutex_trylock)>(dlsym(RTLD_NEXT, "pthread_mutex_trylock"));
-  r.rwlock_rdlock = reinterpret_cast<decltype(r.rwlock_rdlock)>(
-      Next("pthread_rwlock_rdlock", reinterpret_cast<void*>(&::pthread_rwlock_rdlock)));
-  r.rwlock_tryrdlock =
-      reinterpret_cast<decltype(r.rwlock_tryrdlock)>(dlsym(RTLD_NEXT, "pthread_rwlock_tryrdlock"));
-  r.rwlock_wrlock = reinterpret_cast<decltype(r.rwlock_wrlock)>(
-      Next("pthread_rwlock_wrlock", reinterpret_cast<void*>(&::pthread_rwlock_wrlock)));
-  r.rwlock_trywrlock =
-      reinterpret_cast<decltype(r.rwlock_trywrlock)>(dlsym(RTLD_NEXT, "pthread_rwlock_trywrlock"));
-  // The condition variable functions have two versions; programs built
-  // since glibc 2.3.2 use these (the older ones take another struct).
-  r.cond_wait = reinterpret_cast<decltype(r.cond_wait)>(
-      Next("pthread_cond_wait", reinterpret_cast<void*>(&::pthread_cond_wait), "GLIBC_2.3.2"));
-  r.cond_timedwait = reinterpret_cast<decltype(r.cond_timedwait)>(Next(
-      "pthread_cond_timedwait", reinterpret_cast<void*>(&::pthread_cond_timedwait), "GLIBC_2.3.2"));
-  void* global_malloc = dlsym(RTLD_DEFAULT, "malloc");
-  Dl_info info;
-  if (global_malloc != nullptr && !InThisObject(global_malloc) &&
-      dladdr(global_malloc, &info) != 0) {
-    g_shadowed_by = info.dli_fname;
-  }
-  g_real = r;
-  --t.resolving;
-  // Before g_resolved: an Enable() waiting in Ready() sets its own mode
-  // after this one, never before.
-  g_mode.store(kQuiet, std::memory_order_release);
-  g_resolved.store(2);
-}
-
 __attribute__((always_inline)) inline bool Ready() {
   if (__builtin_expect(g_resolved.load(std::memory_order_acquire) == 2, 1)) return true;
   if (t_state.resolving != 0) return false;
@@ -189,6 +112,7 @@ __attribute__((always_inline)) inline bool Ready() {
 
 // What is recorded, and where.
 std::atomic<int> g_event{0};
+std::atomic<uint32_t> g_generation{0};
 std::atomic<uint64_t> g_mean_bytes{512 * 1024};
 std::atomic<uint64_t> g_lock_threshold_ns{10000};
 std::atomic<uint64_t> g_mmap_min_bytes{64 * 1024};
@@ -273,45 +197,58 @@ FK_NOINLINE void RecordAllocation(void* p, uint64_t size, uint64_t fp, int event
 }
 
 // The allocation of `size` bytes at p crossed this thread's countdown
-// (Take() returned false): draw the next budget and record the sample,
-// unless the event went off meanwhile, this is the hooks' own allocation
-// (guard) or it failed, in which case the bytes are given back.
+// (Take() returned false, and took nothing). The countdown runs in chunks
+// of at most kBudgetChunkBytes, so that a thread looks at the event at
+// least that often (the bound on how late it starts sampling after an
+// Enable()). With no allocation event on, the thread gets one chunk and
+// nothing is recorded. With one on: a budget drawn for another capture
+// (t.budget_generation says) is replaced by one drawn now, and this
+// allocation counted against it (exponential draws are memoryless: a
+// budget that starts here is as valid as one drawn at Enable()); else the
+// rest of the budget is the chunk left plus t.budget_pending. An
+// allocation that does not exhaust it takes the next chunk; one that does
+// is sampled, and a new budget drawn. The hooks' own allocations (guard)
+// and failed ones change nothing.
 FK_NOINLINE void Crossed(void* p, uint64_t size, uint64_t fp) {
   ThreadState& t = t_state;
   const int event = g_event.load(std::memory_order_relaxed);
-  if ((event != 1 && event != 2) || t.guard != 0 || p == nullptr) {
-    t.sampler.Untake(size);
+  if (event != 1 && event != 2) {
+    t.sampler.bytes_left = kBudgetChunkBytes;
+    t.budget_pending = 0;
+    t.budget_generation = 0;
     return;
   }
+  if (t.guard != 0 || p == nullptr) return;
   const uint64_t mean = g_mean_bytes.load(std::memory_order_relaxed);
-  if (__builtin_expect(t.sampler.rng == 0, 0)) {
-    // This thread's first allocation since it started: seed, and count
-    // this one against a first budget (the zero state would sample it for
-    // certain).
-    t.sampler.Seed(reinterpret_cast<uint64_t>(&t) ^ (NowNs() * 0x9E3779B97F4A7C15ull));
-    t.sampler.bytes_left = t.sampler.NextBudget(mean);
-    if (mean > 1 && t.sampler.Take(size)) return;
+  const uint32_t generation = g_generation.load(std::memory_order_relaxed);
+  // Takes `rest` bytes (>= 0) as the budget: a chunk now, the rest later.
+  auto set_budget = [&t](int64_t rest) {
+    t.sampler.bytes_left = rest < kBudgetChunkBytes ? rest : kBudgetChunkBytes;
+    t.budget_pending = rest - t.sampler.bytes_left;
+  };
+  int64_t rest = 0;
+  if (__builtin_expect(t.budget_generation != generation, 0)) {
+    t.budget_generation = generation;
+    if (t.sampler.rng == 0) {
+      t.sampler.Seed(reinterpret_cast<uint64_t>(&t) ^ (NowNs() * 0x9E3779B97F4A7C15ull));
+    }
+    if (mean > 1) rest = t.sampler.NextBudget(mean);
+  } else {
+    rest = t.sampler.bytes_left + t.budget_pending;
   }
-  if (!t.sampler.Crossed(size, mean)) return;
+  if (mean > 1 && size < static_cast<uint64_t>(rest)) {
+    set_budget(rest - static_cast<int64_t>(size));
+    return;
+  }
+  set_budget(mean > 1 ? t.sampler.NextBudget(mean) : 0);
   RecordAllocation(p, size, fp, event);
 }
 
-// Whether an allocation of `size` bytes needs nothing but forwarding: no
-// allocation event, or one that counted the bytes down and did not cross.
-// False also before the real functions are found. The fast path: one
-// global load (the same for every hook), a thread-local subtraction and
-// compare when alloc/live is on.
-__attribute__((always_inline)) inline bool JustForward(uint32_t mode, uint64_t size) {
-  if (__builtin_expect(mode >= kQuiet, 1)) return true;
-  return mode != kUnresolved && t_state.sampler.Take(size);
-}
-
-// After an allocation that did not go through JustForward() (the less
-// common functions, and the slow paths after they gave the bytes back).
+// Every allocation hook counts its bytes down the thread's budget, event
+// or not (Take(): a thread-local compare and subtraction, no global load);
+// only a crossing looks at the event (Crossed()).
 __attribute__((always_inline)) inline void OnAlloc(void* p, uint64_t size, uint64_t fp) {
-  const uint32_t mode = LoadMode();
-  if (__builtin_expect(mode != kModeAlloc && mode != kModeLive, 1)) return;
-  if (t_state.sampler.Take(size)) return;
+  if (__builtin_expect(t_state.sampler.Take(size), 1)) return;
   Crossed(p, size, fp);
 }
 
@@ -323,20 +260,6 @@ __attribute__((always_inline)) inline void OnFree(void* p) {
 }
 
 bool EnsureResolved() noexcept { return Ready(); }
-
-FK_NOINLINE void RecordWait(uint64_t start_ns, uint64_t fp) {
-  const uint64_t waited = NowNs() - start_ns;
-  if (waited < g_lock_threshold_ns.load(std::memory_order_relaxed)) return;
-  ThreadState& t = t_state;
-  ++t.guard;
-  if (OwnedHere()) {
-    uint64_t pcs[kHookMaxFrames];
-    const uint32_t depth = WalkStack(fp, pcs);
-    g_stacks->Add(pcs, depth, waited, 1);
-    g_samples.fetch_add(1, std::memory_order_relaxed);
-  }
-  --t.guard;
-}
 
 FK_NOINLINE void* NewImpl(size_t size, size_t align, bool nothrow, uint64_t fp) {
   if (size == 0) size = 1;
@@ -384,6 +307,10 @@ __attribute__((always_inline)) inline bool NotInArena(const void* p) {
 // free() and every operator delete. Fast path: the mode load and the arena
 // compare, then a tail call.
 __attribute__((always_inline)) inline void FreeImpl(void* p) noexcept {
+  const uint32_t check = g_free_check.load(std::memory_order_acquire);
+  if (__builtin_expect(check == kFreeForward, 1)) return g_real.free(p);
+  // live, no arena block, nothing sampled live: one more load.
+  if (check == kFreeCheckLive && g_live->size() == 0) return g_real.free(p);
   const uint32_t mode = LoadMode();
   if (__builtin_expect(mode != kModeLive && mode != kUnresolved, 1) && NotInArena(p)) {
     return g_real.free(p);
@@ -395,14 +322,13 @@ __attribute__((always_inline)) inline void FreeImpl(void* p) noexcept {
 }
 
 // operator new without alignment. Fast path as malloc's; a null result or
-// a sample goes the whole way (NewImpl, with the bytes given back first).
+// a crossing goes the whole way (NewImpl, with the bytes given back first).
 __attribute__((always_inline)) inline void* NewFast(size_t size, bool nothrow, uint64_t fp) {
-  const uint32_t mode = LoadMode();
-  if (__builtin_expect(JustForward(mode, size), 1)) {
+  if (__builtin_expect(t_state.sampler.Take(size), 1)) {
     void* p = g_real.malloc(size);
     if (__builtin_expect(p != nullptr, 1)) return p;
+    t_state.sampler.Untake(size);
   }
-  if (mode < kQuiet && mode != kUnresolved) t_state.sampler.Untake(size);
   return NewImpl(size, 0, nothrow, fp);
 }
 
@@ -418,21 +344,19 @@ using flamekit::hooks_internal::Ready;
 namespace flamekit {
 namespace hooks_internal {
 
-// The slow paths of malloc and calloc: before the real functions are
-// found, or a countdown that crossed (`taken` bytes are given back first,
-// and counted again by OnAlloc()).
-FK_NOINLINE void* MallocSlow(size_t size, uint64_t taken) noexcept {
+// The slow paths of malloc and calloc: a countdown that crossed, which is
+// also every thread's first allocation (a zero budget) and so every
+// allocation before the real functions are found.
+FK_NOINLINE void* MallocSlow(size_t size) noexcept {
   const uint64_t fp = FK_FRAME;  // malloc() jumped here: its caller's frame
-  t_state.sampler.Untake(taken);
   if (!Ready()) return ArenaAlloc(size);
   void* p = g_real.malloc(size);
   OnAlloc(p, size, fp);
   return p;
 }
 
-FK_NOINLINE void* CallocSlow(size_t n, size_t size, uint64_t taken) noexcept {
+FK_NOINLINE void* CallocSlow(size_t n, size_t size) noexcept {
   const uint64_t fp = FK_FRAME;  // as MallocSlow()
-  t_state.sampler.Untake(taken);
   if (!Ready()) {
     // The arena is zero-filled static storage, never reused.
     if (size != 0 && n > SIZE_MAX / size) return nullptr;
@@ -446,30 +370,26 @@ FK_NOINLINE void* CallocSlow(size_t n, size_t size, uint64_t taken) noexcept {
 }  // namespace hooks_internal
 }  // namespace flamekit
 
-using flamekit::hooks_internal::JustForward;
-using flamekit::hooks_internal::kModeAlloc;
-using flamekit::hooks_internal::kModeLive;
-using flamekit::hooks_internal::LoadMode;
+using flamekit::hooks_internal::t_state;
 
-// Fast path: the mode load, the countdown when alloc/live is on, a tail
-// call (jmp) to the real malloc. Every exit is a tail call, so this
-// function leaves no frame of its own (FK_HOOK says why that matters).
+// Fast path, event or not: the thread's countdown (a compare and a
+// subtraction in initial-exec TLS), then a tail call (jmp) to the real
+// malloc; no global is read but the real function's address. Every exit
+// is a tail call, so this function leaves no frame of its own (FK_HOOK
+// says why that matters).
 FK_EXPORT FK_HOOK void* malloc(size_t size) __THROW {
-  const uint32_t mode = LoadMode();
-  if (__builtin_expect(JustForward(mode, size), 1)) return g_real.malloc(size);
-  const bool taken = mode == kModeAlloc || mode == kModeLive;
-  return flamekit::hooks_internal::MallocSlow(size, taken ? size : 0);
+  if (__builtin_expect(t_state.sampler.Take(size), 1)) return g_real.malloc(size);
+  return flamekit::hooks_internal::MallocSlow(size);
 }
 
 FK_EXPORT FK_HOOK void* calloc(size_t n, size_t size) __THROW {
-  const uint32_t mode = LoadMode();
   uint64_t total = 0;
   // An overflowing product fails in calloc; it is not counted down.
-  const bool overflow = __builtin_mul_overflow(n, size, &total);
-  if (__builtin_expect(mode >= flamekit::hooks_internal::kQuiet, 1)) return g_real.calloc(n, size);
-  if (!overflow && JustForward(mode, total)) return g_real.calloc(n, size);
-  const bool taken = !overflow && (mode == kModeAlloc || mode == kModeLive);
-  return flamekit::hooks_internal::CallocSlow(n, size, taken ? total : 0);
+  if (__builtin_expect(!__builtin_mul_overflow(n, size, &total), 1) &&
+      __builtin_expect(t_state.sampler.Take(total), 1)) {
+    return g_real.calloc(n, size);
+  }
+  return flamekit::hooks_internal::CallocSlow(n, size);
 }
 
 FK_EXPORT void* realloc(void* old, size_t size) __THROW {

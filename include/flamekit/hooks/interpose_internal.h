@@ -49,7 +49,20 @@ struct ThreadState {
   uint64_t stack_low;
   uint64_t stack_high;
   uint32_t bounds_state;  // 0 unknown, 1 known, 2 failed
+  // The g_generation the sampler's budget was drawn for (0: none, or with
+  // no allocation event on), and the part of that budget not yet in
+  // sampler.bytes_left (Crossed() hands it out in chunks).
+  uint32_t budget_generation;
+  int64_t budget_pending;
 };
+
+// The allocation hooks' fast path is the thread's countdown whatever the
+// event (no global load). It counts down at most this many bytes at a
+// time: with no allocation event on a thread crosses (and looks at the
+// event) once per 64 KiB allocated, which bounds how late it starts
+// sampling after Enable(); with one on, a longer budget is handed out in
+// chunks of this size (a crossing of a chunk is not a sample).
+inline constexpr int64_t kBudgetChunkBytes = 64 * 1024;
 
 // noexcept: the hooks are noexcept (__THROW) and a call to a function
 // that might throw from one cannot be a tail call (the exception would
@@ -81,25 +94,43 @@ extern __thread ThreadState t_state
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 extern Real g_real;
 
-// What every hook's fast path reads first, one word for all of them: 0
-// until the real functions are found (g_real is valid once the word is
-// non-zero: stored with release after g_real, loaded with acquire, a
-// plain load on x86), then which hooks have work to do. Anything but the
-// value a hook can skip on takes that hook's out-of-line slow path.
+// What free(), operator delete and the lock hooks read first, one word
+// for all of them: 0 until the real functions are found (g_real is valid
+// once the word is non-zero: stored with release after g_real, loaded
+// with acquire, a plain load on x86), then which hooks have work to do.
+// Anything but the value a hook can skip on takes that hook's
+// out-of-line slow path. (The allocation hooks read the thread's
+// countdown instead; a thread has a budget only once it saw the real
+// functions found.)
 enum Mode : uint32_t {
   kUnresolved = 0,
-  kModeAlloc = 1,   // allocations count down the thread's sampler
+  kModeAlloc = 1,   // allocations are sampled
   kModeLive = 2,    // ... and free() looks the block up in the live table
-  kQuiet = 3,       // no event: forward only (the allocation hooks test
-                    // mode >= kQuiet, one compare)
+  kQuiet = 3,       // no event: forward only
   kModeLock = 4,    // the lock hooks time a lock they find busy
 };
 extern std::atomic<uint32_t> g_mode;
+
+// What free() and operator delete read first: kFreeForward when they only
+// forward (the real functions are found, no block came from the start-up
+// arena, `live` is off), so their fast path is one load, a compare and
+// the jump; kFreeCheckLive when `live` is on (and no arena block exists):
+// the live table's size next; kFreeCheckAll otherwise (before the real
+// functions are found, or after the arena was used). Stored with release
+// after g_real, as g_mode; set by Resolve() and the runtime
+// (FreeCheckWord()).
+enum FreeCheck : uint32_t { kFreeForward = 0, kFreeCheckLive = 1, kFreeCheckAll = 2 };
+extern std::atomic<uint32_t> g_free_check;
+// The word for g_free_check with `live` on or off.
+uint32_t FreeCheckWord(bool live);
 
 // The recording state (interpose.cc), set by the runtime
 // (interpose_runtime.cc): the event as HookEvent's value, its parameters,
 // the process that owns the capture, and the tables.
 extern std::atomic<int> g_event;
+// Bumped by every Enable() (never 0): budgets drawn for another capture
+// are redrawn at their first crossing.
+extern std::atomic<uint32_t> g_generation;
 extern std::atomic<uint64_t> g_mean_bytes;
 extern std::atomic<uint64_t> g_lock_threshold_ns;
 extern std::atomic<uint64_t> g_mmap_min_bytes;
@@ -112,6 +143,11 @@ extern const char* g_shadowed_by;
 
 inline uint32_t LoadMode() { return g_mode.load(std::memory_order_acquire); }
 
+// 0 until Resolve() started, 1 while it runs, 2 once g_real is set.
+extern std::atomic<int> g_resolved;
+// Finds the real functions (interpose_resolve.cc), or waits for the thread
+// that does.
+void Resolve();
 // Finds the real functions on first use; false only on the thread doing
 // that (it must not call them yet). The slow path's: the fast paths test
 // LoadMode() != kUnresolved instead.
@@ -119,6 +155,11 @@ bool EnsureResolved() noexcept;
 uint64_t NowNs();
 // Whether `pc` is in a FK_HOOK function (the linker defines the bounds).
 bool InHookSection(uint64_t pc);
+// The caller's stack from the hooked function's frame `fp` into pcs
+// (kHookMaxFrames of room); its depth.
+uint32_t WalkStack(uint64_t fp, uint64_t* pcs);
+// Whether this process owns the capture (a forked child turns it off).
+bool OwnedHere();
 // Records a wait that began at `start_ns` if it reached the threshold;
 // `fp` is the hooked function's frame.
 void RecordWait(uint64_t start_ns, uint64_t fp);

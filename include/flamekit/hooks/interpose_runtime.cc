@@ -32,6 +32,10 @@ class Runtime final : public HookRuntime {
     --t_state.guard;
     g_event.store(0);
     g_mode.store(kQuiet, std::memory_order_release);
+    // From here free() looks at the mode again (before a live sample can
+    // be inserted: every free of one must reach the table).
+    g_free_check.store(FreeCheckWord(config.event == HookEvent::kLive),
+                       std::memory_order_release);
     g_stacks->Clear();
     g_live->Clear();
     g_samples.store(0);
@@ -39,6 +43,11 @@ class Runtime final : public HookRuntime {
     g_lock_threshold_ns.store(config.lock_threshold_ns);
     g_mmap_min_bytes.store(config.mmap_min_bytes);
     g_owner_pid.store(getpid());
+    // Threads redraw their budgets for this capture's mean at their next
+    // crossing, within kBudgetChunkBytes.
+    uint32_t generation = g_generation.load() + 1;
+    if (generation == 0) generation = 1;
+    g_generation.store(generation);
     last_event_ = config.event;
     g_event.store(static_cast<int>(config.event), std::memory_order_release);
     g_mode.store(config.event == HookEvent::kAlloc  ? kModeAlloc
@@ -51,6 +60,7 @@ class Runtime final : public HookRuntime {
   void Disable() override {
     g_event.store(0, std::memory_order_release);
     g_mode.store(kQuiet, std::memory_order_release);
+    g_free_check.store(FreeCheckWord(false), std::memory_order_release);
   }
 
   HookStats Snapshot(std::vector<HookStack>* out) override {

@@ -44,16 +44,20 @@ struct PoissonSampler {
   // into their fast path and call Crossed() out of line.
   bool Record(uint64_t bytes, uint64_t mean_bytes);
 
-  // Take() is the fast path: subtracts `bytes` (clamped to 2^62) from the
-  // budget; true while the budget stays positive (not sampled). A zero
-  // state, or a budget left at 0 for mean <= 1, is never positive.
+  // Take() is the fast path: when `bytes` is less than the budget left,
+  // subtracts it and returns true (not sampled); otherwise changes nothing
+  // and returns false (the allocation crosses: Crossed() next). A zero
+  // state, or a budget left at 0 for mean <= 1, takes nothing. One
+  // unsigned compare, which also sends any size of 2^63 or more to the
+  // slow path: bytes_left is never negative (every store below keeps it
+  // >= 0, and Take() only subtracts less than it holds).
   bool Take(uint64_t bytes);
 
   // Crossed() is called once Take() returned false for `bytes`: draws the
   // next budget and says whether this allocation is sampled (a fresh
-  // state counts it against its first budget instead). Untake() gives the
-  // bytes back when the allocation is not to be counted after all (the
-  // hooks' own allocations, a failed malloc).
+  // state counts it against its first budget instead). Untake() gives
+  // back bytes a successful Take() counted when the allocation is not to
+  // be counted after all (a failed operator new).
   bool Crossed(uint64_t bytes, uint64_t mean_bytes);
   void Untake(uint64_t bytes) { bytes_left += Clamp(bytes); }
 
@@ -100,9 +104,12 @@ inline int64_t PoissonSampler::NextBudget(uint64_t mean_bytes) {
 }
 
 inline bool PoissonSampler::Take(uint64_t bytes) {
-  // The fast path: one subtraction and a compare.
-  bytes_left -= Clamp(bytes);
-  return bytes_left > 0;
+  // The fast path: a compare, then a subtraction that leaves at least 1.
+  if (__builtin_expect(bytes < static_cast<uint64_t>(bytes_left), 1)) {
+    bytes_left -= static_cast<int64_t>(bytes);
+    return true;
+  }
+  return false;
 }
 
 inline bool PoissonSampler::Crossed(uint64_t bytes, uint64_t mean_bytes) {

@@ -30,6 +30,8 @@
 #include <thread>
 #include <utility>
 
+#include "flamekit/trigger/http_fetch.h"  // first: sets FLAMEKIT_HAVE_HTTP_FETCH
+
 #if defined(FLAMEKIT_HAVE_HTTP_FETCH) && FLAMEKIT_HAVE_HTTP_FETCH
 #include <httplib.h>  // Debian's split cpp-httplib (see http_fetch.h)
 #endif
@@ -41,7 +43,6 @@
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 #include "flamekit/trigger/alert_webhook.h"
-#include "flamekit/trigger/http_fetch.h"
 
 namespace flamekit {
 

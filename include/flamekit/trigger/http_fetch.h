@@ -8,7 +8,8 @@
 // (libcpp-httplib.so, no .a), so the fully static CLI
 // (`--config=static`, copied into containers) cannot link it. The Bazel
 // target `//include/flamekit/trigger:http_fetch` selects on that config:
-// the dynamic build defines FLAMEKIT_HAVE_HTTP_FETCH=1 and links httplib;
+// the dynamic build's generated http_fetch_config.h sets
+// FLAMEKIT_HAVE_HTTP_FETCH to 1 and links httplib;
 // the static build compiles the same API to an UnimplementedError that says
 // to run `flamekit watch --metric` from the dynamic build on the host, or to
 // use --cpu-above/--rss-above inside the container. Nothing else in the
@@ -38,6 +39,18 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+
+// A generated header, not a -D from Bazel's `defines`: a define would be on
+// the command line of every translation unit that depends on this target,
+// so the static and the dynamic build would share no compiled object; with
+// the header only the files that include this one differ (tools/test.sh's
+// containers and README steps build both, -c opt). Outside Bazel, define
+// FLAMEKIT_HAVE_HTTP_FETCH=1 and link cpp-httplib to have FetchUrl().
+#if !defined(FLAMEKIT_HAVE_HTTP_FETCH) && defined(__has_include)
+#if __has_include("flamekit/trigger/http_fetch_config.h")
+#include "flamekit/trigger/http_fetch_config.h"
+#endif
+#endif
 
 #if defined(FLAMEKIT_HAVE_HTTP_FETCH) && FLAMEKIT_HAVE_HTTP_FETCH
 // Debian's split cpp-httplib: declarations here, code in libcpp-httplib.so

@@ -45,6 +45,8 @@
 #include <thread>
 #include <utility>
 
+#include "flamekit/trigger/http_fetch.h"  // first: sets FLAMEKIT_HAVE_HTTP_FETCH
+
 #if defined(FLAMEKIT_HAVE_HTTP_FETCH) && FLAMEKIT_HAVE_HTTP_FETCH
 #include <httplib.h>  // Debian's split cpp-httplib (see http_fetch.h)
 #endif
@@ -58,7 +60,6 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "flamekit/trigger/http_fetch.h"
 
 namespace flamekit {
 
