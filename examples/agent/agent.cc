@@ -33,6 +33,12 @@
 //                      later, it gets its own signals on it and never a
 //                      sample (agent_signal.h). itimer needs SIGPROF and
 //                      steps aside when the program takes it.
+//   FLAMEKIT_PUSH      http://host:4040[/prefix]: send each window as pprof
+//                      to Pyroscope's /ingest from the profiler's threads
+//                      (FLAMEKIT_PUSH_EVERY=10s, FLAMEKIT_APP=name,
+//                      FLAMEKIT_LABELS=k=v,...; agent_push.h). Then no file
+//                      is written unless FLAMEKIT_OUTPUT is set too; exit
+//                      waits at most ~1 s for the last window.
 //   FLAMEKIT_FOLLOW_EXEC=1  keep the agent in LD_PRELOAD for the programs
 //                      this one runs (each then writes its own %p file).
 //                      Default: only the process the agent was loaded
@@ -63,6 +69,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "examples/agent/agent_preload.h"
+#include "examples/agent/agent_push.h"
 #include "examples/agent/agent_signal.h"
 #include "flamekit/base/atomic_file.h"
 #include "flamekit/base/human_units.h"
@@ -73,7 +80,8 @@
 namespace {
 
 pid_t g_profiled_pid = 0;
-std::string* g_output = nullptr;  // leaked on purpose: used at exit
+std::string* g_output = nullptr;  // leaked on purpose: used at exit; null: push only
+bool g_pushing = false;
 // The line _exit() prints, formatted at start (it may run in a signal
 // handler: write(2) only).
 char g_exit_line[512] = "";
@@ -87,6 +95,8 @@ absl::StatusOr<flamekit::ProfilerOptions> OptionsFromEnvironment() {
   flamekit::ProfilerOptions options;
   options.event = Setting("FLAMEKIT_EVENT", "cpu");
   options.title = absl::StrCat(program_invocation_short_name, " (pid ", getpid(), ")");
+  absl::Status push = flamekit::agent::PushFromEnvironment(&options.push);
+  if (!push.ok()) return push;
   if (options.event == "alloc" || options.event == "live") {
     absl::StatusOr<int64_t> bytes =
         flamekit::ParseHumanSize(Setting("FLAMEKIT_INTERVAL", "512k"));
@@ -144,9 +154,17 @@ constexpr char kSingleThreadNote[] =
 
 void WriteAtExit() {
   // A forked child inherits this handler but not the capture.
-  if (getpid() != g_profiled_pid || g_output == nullptr) return;
+  if (getpid() != g_profiled_pid || (g_output == nullptr && !g_pushing)) return;
   const bool stepped_aside = flamekit::agent::Unguard();
+  // Sends the last window first (bounded: push.stop_wait).
   absl::StatusOr<flamekit::Profile> profile = flamekit::Profiler::Global().Stop();
+  if (profile.ok() && g_pushing) {
+    const std::string& note = profile->metadata().engine_note;
+    if (size_t at = note.find("push to "); at != std::string::npos) {
+      fprintf(stderr, "flamekit agent: %s\n", note.substr(at, note.find("; ", at) - at).c_str());
+    }
+  }
+  if (g_output == nullptr) return;
   // Stepping aside printed its line; the capture is cut short, not written.
   if (stepped_aside) return;
   if (!profile.ok()) {
@@ -190,10 +208,14 @@ __attribute__((constructor)) void StartProfiling() {
             std::string(options.status().message()).c_str());
     return;
   }
+  g_pushing = !options->push.url.empty();
+  // Pushing: a file only when asked for (a service pushing for weeks would
+  // otherwise leave one per process).
   const std::string output = absl::StrReplaceAll(
-      Setting("FLAMEKIT_OUTPUT", "flamekit-%p.html"), {{"%p", absl::StrCat(getpid())}});
+      Setting("FLAMEKIT_OUTPUT", g_pushing ? "" : "flamekit-%p.html"),
+      {{"%p", absl::StrCat(getpid())}});
   // Check where the profile goes before profiling a whole run for nothing.
-  absl::Status writable = CheckOutput(output);
+  absl::Status writable = output.empty() ? absl::OkStatus() : CheckOutput(output);
   if (!writable.ok()) {
     fprintf(stderr, "flamekit agent: FLAMEKIT_OUTPUT: %s; not profiling\n",
             std::string(writable.message()).c_str());
@@ -203,7 +225,7 @@ __attribute__((constructor)) void StartProfiling() {
   // allocations would otherwise be the profile's first samples. The exit
   // handler is registered after Profiler::Global() registered its own, so
   // this one runs first, while the capture is still there to write.
-  g_output = new std::string(output);
+  if (!output.empty()) g_output = new std::string(output);
   flamekit::Profiler::Global();
   atexit(&WriteAtExit);
   absl::Status started = flamekit::Profiler::Global().Start(*options);
@@ -223,7 +245,7 @@ __attribute__((constructor)) void StartProfiling() {
   snprintf(g_exit_line, sizeof(g_exit_line),
            "flamekit agent: the program ended by _exit(), which runs no exit handler; "
            "no profile written to %s\n",
-           output.c_str());
+           output.empty() ? "a file (and the last push window not sent)" : output.c_str());
 }
 
 }  // namespace

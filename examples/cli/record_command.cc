@@ -88,7 +88,8 @@ Flags:
                            (total) or the target exits; a PID, --name or
                            --container target only
       --every DUR          one window's length (default 10s, 1s to 1h)
-      --push URL           a Pyroscope server: POST URL/ingest per window,
+      --push URL           a Pyroscope server, http[s]://HOST:PORT[/PREFIX]
+                           (no ?query): POST URL/ingest per window,
                            name=APP{host,pid,build_id,container,labels};
                            a window that cannot be sent is dropped and
                            counted (at most 4 wait), never waited for

@@ -39,17 +39,8 @@ absl::Status Usage(absl::string_view message) {
   return WithExitCode(absl::InvalidArgumentError(message), kRecordUsageError);
 }
 
-// Pyroscope's label names: [A-Za-z_][A-Za-z0-9_.]* (its name parser also
-// splits on , = { }, so values may not hold those).
-bool ValidLabelKey(absl::string_view key) {
-  if (key.empty() || !(absl::ascii_isalpha(key[0]) || key[0] == '_')) return false;
-  return std::all_of(key.begin(), key.end(),
-                     [](char c) { return absl::ascii_isalnum(c) || c == '_' || c == '.'; });
-}
-
-bool ValidLabelValue(absl::string_view value) {
-  return !value.empty() && value.find_first_of(",={}\n") == absl::string_view::npos;
-}
+bool ValidLabelKey(absl::string_view key) { return ValidPushLabelKey(key); }
+bool ValidLabelValue(absl::string_view value) { return ValidPushLabelValue(value); }
 
 // An application name Pyroscope accepts, from the target's comm.
 std::string AppName(pid_t pid) {
@@ -113,7 +104,9 @@ absl::Status ParseContinuousFlags(const ParsedArgs& args, RecordFlags* flags) {
                  "(e.g. --push http://127.0.0.1:4040)");
   }
   c.push_url = args.Value("--push");
-  absl::StatusOr<ParsedUrl> url = ParseHttpUrl(c.push_url);
+  // A path is a prefix (Pyroscope behind a reverse proxy); a query,
+  // fragment or other scheme is refused here, before anything attaches.
+  absl::StatusOr<ParsedUrl> url = ParsePushUrl(c.push_url);
   if (!url.ok()) return Usage(absl::StrCat("--push: ", url.status().message()));
   if (args.Has("--every")) {
     DurationRange range;

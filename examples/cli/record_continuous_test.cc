@@ -150,6 +150,23 @@ TEST(RecordContinuousTest, HangingReceiverDropsWindowsAndLeavesTheTargetAlone) {
   target.Wait(SIGTERM);
 }
 
+// Pyroscope behind a reverse proxy: the URL's path is kept as a prefix
+// (trailing '/' or not) and /ingest goes after it.
+TEST(RecordContinuousTest, PushUrlPathIsAPrefix) {
+  IngestReceiver receiver;
+  SpawnedProcess target = SpawnedProcess::Start({Workload(), "split", "0"});
+  ASSERT_TRUE(target.ok()) << target.error();
+  CommandResult r = RunCommand({Tool(), "record", "--continuous", "--every", "1s", "-d", "1.2",
+                                "--push", receiver.Url() + "/team/pyroscope/", "--quiet",
+                                absl::StrCat(target.pid())},
+                               absl::Seconds(30));
+  target.Wait(SIGTERM);
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  std::vector<IngestRequest> got = receiver.got();
+  ASSERT_GE(got.size(), 1u) << r.Describe();
+  EXPECT_EQ(got[0].path, "/team/pyroscope/ingest");
+}
+
 TEST(RecordContinuousTest, FlagErrorsSayWhatToDo) {
   struct Case {
     std::vector<std::string> args;
@@ -158,6 +175,9 @@ TEST(RecordContinuousTest, FlagErrorsSayWhatToDo) {
       {{"--continuous", "1"}, "--continuous needs --push URL"},
       {{"--push", "http://127.0.0.1:1", "1"}, "--push goes with --continuous"},
       {{"--continuous", "--push", "pyroscope:4040", "1"}, "--push:"},
+      {{"--continuous", "--push", "ftp://h:4040", "1"}, "must start with http:// or https://"},
+      {{"--continuous", "--push", "http://h:4040/p?x=1", "1"}, "it has a query ('?')"},
+      {{"--continuous", "--push", "http://h:4040/p#top", "1"}, "it has a fragment ('#')"},
       {{"--continuous", "--push", "http://h:1", "--every", "10ms", "1"}, "--every"},
       {{"--continuous", "--push", "http://h:1", "--label", "a b=1", "1"}, "--label 'a b=1'"},
       {{"--continuous", "--push", "http://h:1", "--label", "k=v}", "1"}, "--label 'k=v}'"},

@@ -52,6 +52,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -63,6 +64,30 @@
 namespace flamekit {
 
 class Symbolizer;
+
+// ProfilerPushOptions
+//
+// Continuous profiling from inside the process: with a `url`, every
+// `every` the profiler sends the window's samples (what was sampled since
+// the last window) as gzipped pprof to a Pyroscope-compatible server's
+// /ingest API, named `app{host=..,pid=..,build_id=..,<labels>}`. Done on a
+// thread of the profiler's; the program's threads never wait on the
+// network: at most `max_queue` windows (8 MiB) wait, each send is bounded
+// by min(5 s, every), a window that does not fit is dropped and counted.
+// Stop() and exit wait at most `stop_wait` for the last window, then abort
+// the send in flight (profiler_push.h). Needs the regular build (the
+// static one has no HTTP client). With the `live` event each push is the
+// whole live set (a snapshot, not a window).
+struct ProfilerPushOptions {
+  std::string url;  // http[s]://host:port[/prefix]; empty: no push
+  std::string app;  // the application name; empty: the program's name
+  // Added to (and overriding) host, pid and build_id. Keys
+  // [A-Za-z_][A-Za-z0-9_.]*, values non-empty without , = { } newline.
+  std::vector<std::pair<std::string, std::string>> labels;
+  absl::Duration every = absl::Seconds(10);  // window length, 1s..1h
+  size_t max_queue = 4;                      // windows waiting to be sent
+  absl::Duration stop_wait = absl::Seconds(1);  // 0..10s
+};
 
 // ProfilerOptions
 //
@@ -137,6 +162,8 @@ struct ProfilerOptions {
   // Copied into the profile's metadata.
   std::string title;
   std::string transforms_json;
+  // Push windows to a profiling store while sampling (see above).
+  ProfilerPushOptions push;
 };
 
 // ProfilerStatus

@@ -27,6 +27,7 @@
 #include "flamekit/profile/profile.h"
 #include "flamekit/profiler.h"
 #include "flamekit/profiler_hooks.h"
+#include "flamekit/profiler_push.h"
 #include "flamekit/profiler_session.h"
 #include "flamekit/sample/sampler.h"
 #include "flamekit/sample/signal_handler.h"
@@ -51,6 +52,9 @@ Profiler::Profiler() {
     // the profiler's lock (it may be the one exiting mid-Start/Stop): then
     // only the signal path is turned off.
     std::atexit([] {
+      // The last window goes out first (bounded by push.stop_wait), and
+      // without control_mu_: the push loop takes it for its last Dump().
+      profiler_internal::StopPush();
       Profiler* active = profiler_internal::g_active_profiler.load();
       if (active == nullptr) return;
       std::unique_lock<std::mutex> lock(active->control_mu_, std::try_to_lock);
@@ -87,6 +91,7 @@ Profiler::Profiler() {
           // drops the session.
           RefuseSamples();
           ForgetThreadAfterFork();
+          profiler_internal::AbandonPushAfterFork();
           profiler_internal::g_active_profiler.store(nullptr);
         });
   });
@@ -101,6 +106,8 @@ void Profiler::ReleaseForkLocks() {
 }
 
 Profiler::~Profiler() {
+  // The push loop calls this Profiler's Dump(): stop it before it can.
+  if (profiler_internal::g_active_profiler.load() == this) profiler_internal::StopPush();
   std::lock_guard<std::mutex> lock(control_mu_);
   AbandonIfForked();
   session_.reset();
@@ -190,7 +197,7 @@ absl::Status Profiler::ValidateOptions(const ProfilerOptions& options) {
   if (options.event == "itimer" && options.signal != SIGPROF) {
     return absl::InvalidArgumentError("the itimer engine always uses SIGPROF");
   }
-  return absl::OkStatus();
+  return profiler_internal::ValidatePushOptions(options.push);
 }
 
 std::vector<std::string> Profiler::HookEvents() {
@@ -233,6 +240,15 @@ absl::Status Profiler::Start(const ProfilerOptions& options) {
         "the previous capture stopped after its duration; call Stop() to take "
         "its profile before starting another");
   }
+  if (!options.push.url.empty()) {
+    absl::Status can_push = profiler_internal::PushAvailable();
+    if (!can_push.ok()) return can_push;
+    std::lock_guard<std::mutex> push_lock(profiler_internal::PushMutex());
+    if (profiler_internal::ActivePushLoop() != nullptr) {
+      return absl::FailedPreconditionError(
+          "the previous capture's push is still stopping; call Stop() first");
+    }
+  }
   Profiler* expected = nullptr;
   if (!profiler_internal::g_active_profiler.compare_exchange_strong(expected, this)) {
     return absl::FailedPreconditionError(
@@ -247,7 +263,13 @@ absl::Status Profiler::Start(const ProfilerOptions& options) {
     }
     profiler_internal::ActiveHookCapture() = std::move(*capture);
     session_pid_ = getpid();
-    return absl::OkStatus();
+    absl::Status pushing = profiler_internal::StartPush(this, options);
+    if (!pushing.ok()) {
+      profiler_internal::ActiveHookCapture()->Shutdown();
+      profiler_internal::ActiveHookCapture().reset();
+      profiler_internal::g_active_profiler.store(nullptr);
+    }
+    return pushing;
   }
   auto session = std::make_unique<Session>(this, options);
   absl::Status begun = session->Begin();
@@ -256,12 +278,42 @@ absl::Status Profiler::Start(const ProfilerOptions& options) {
     profiler_internal::g_active_profiler.store(nullptr);
     return begun;
   }
+  // The push loop's thread starts now and first calls Dump() one window
+  // later (it waits for control_mu_ like any caller).
+  absl::Status pushing = profiler_internal::StartPush(this, options);
+  if (!pushing.ok()) {
+    session.reset();
+    profiler_internal::g_active_profiler.store(nullptr);
+    return pushing;
+  }
   session_ = std::move(session);
   session_pid_ = getpid();
   return absl::OkStatus();
 }
 
 absl::StatusOr<Profile> Profiler::Stop() {
+  // Pushing: sampling stops first, so the last window (taken by the push
+  // loop's Dump(), which needs control_mu_: not held meanwhile) holds every
+  // sample left and the windows add up to the profile returned here. Its
+  // summary goes into the profile's engine note.
+  std::string push_summary;
+  if (profiler_internal::g_active_profiler.load() == this) {
+    {
+      std::lock_guard<std::mutex> lock(control_mu_);
+      AbandonIfForked();
+      if (auto& hooks = profiler_internal::ActiveHookCapture(); hooks != nullptr) {
+        hooks->Shutdown();
+      } else if (session_ != nullptr) {
+        session_->Shutdown();
+      }
+    }
+    push_summary = profiler_internal::StopPush();
+  }
+  auto with_push = [&push_summary](Profile& profile) {
+    if (push_summary.empty()) return;
+    std::string& note = profile.metadata().engine_note;
+    note = absl::StrCat(note, note.empty() ? "" : "; ", push_summary);
+  };
   std::lock_guard<std::mutex> lock(control_mu_);
   AbandonIfForked();
   if (auto& hooks = profiler_internal::ActiveHookCapture(); hooks != nullptr) {
@@ -273,6 +325,7 @@ absl::StatusOr<Profile> Profiler::Stop() {
     }
     hooks.reset();
     profiler_internal::g_active_profiler.store(nullptr);
+    with_push(profile);
     return profile;
   }
   if (session_ == nullptr) {
@@ -282,6 +335,7 @@ absl::StatusOr<Profile> Profiler::Stop() {
   absl::StatusOr<Profile> profile = session_->BuildProfile();
   session_.reset();
   profiler_internal::g_active_profiler.store(nullptr);
+  if (profile.ok()) with_push(*profile);
   return profile;
 }
 

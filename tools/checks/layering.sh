@@ -37,15 +37,18 @@ declare -A allowed=(
   # The facade (flamekit/profiler.h) itself: Profile and the tunables only.
   # (and its implementation, under FLAMEKIT_IMPLEMENTATION only).
   [facade]="base profile facade_impl"
-  # Its implementation headers (compiled once, in profiler.cc).
-  [facade_impl]="base buffer collect facade hooks perf profile sample symbol unwind"
+  # Its implementation headers (compiled once, in profiler.cc). render and
+  # trigger: ProfilerOptions::push encodes windows as pprof and sends them
+  # with trigger/'s pusher (profiler_push.h), so httplib stays out of the
+  # facade and is compiled in profiler.cc only.
+  [facade_impl]="base buffer collect facade hooks perf profile render sample symbol trigger unwind"
 )
 
 # include line -> the stage or library it names ("" when not ours to judge).
 classify() {
   case "$1" in
     flamekit/profiler.h) echo facade ;;
-    flamekit/profiler_impl.h|flamekit/profiler_session.h|flamekit/profiler_engine_choice.h|flamekit/profiler_collector.h|flamekit/profiler_hooks.h) echo facade_impl ;;
+    flamekit/profiler_impl.h|flamekit/profiler_session.h|flamekit/profiler_engine_choice.h|flamekit/profiler_collector.h|flamekit/profiler_hooks.h|flamekit/profiler_push.h) echo facade_impl ;;
     flamekit/testing/*) echo "" ;;
     flamekit/*/*) local rest=${1#flamekit/}; echo "${rest%%/*}" ;;
     re2/*) echo re2 ;;
@@ -60,7 +63,7 @@ classify() {
 stage_of() {
   case "$1" in
     include/flamekit/profiler.h) echo facade ;;
-    include/flamekit/profiler_impl.h|include/flamekit/profiler_session.h|include/flamekit/profiler_engine_choice.h|include/flamekit/profiler_collector.h|include/flamekit/profiler_hooks.h|include/flamekit/profiler.cc) echo facade_impl ;;
+    include/flamekit/profiler_impl.h|include/flamekit/profiler_session.h|include/flamekit/profiler_engine_choice.h|include/flamekit/profiler_collector.h|include/flamekit/profiler_hooks.h|include/flamekit/profiler_push.h|include/flamekit/profiler.cc) echo facade_impl ;;
     include/flamekit/*/*) local rest=${1#include/flamekit/}; echo "${rest%%/*}" ;;
     *) echo "" ;;
   esac

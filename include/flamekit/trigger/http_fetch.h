@@ -32,6 +32,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -108,6 +109,27 @@ absl::StatusOr<HttpResponse> HttpGet(absl::string_view url, absl::Duration timeo
                                      absl::string_view bearer_token = "");
 
 // Implementation details follow.
+
+namespace trigger_internal {
+
+// RFC 3986 unreserved characters stay, everything else is %XX (a query
+// value: PromQL queries, Pyroscope's name=app{labels}).
+inline std::string UrlEscape(absl::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace trigger_internal
 
 inline absl::StatusOr<ParsedUrl> ParseHttpUrl(absl::string_view url) {
   auto bad = [&](absl::string_view what) {

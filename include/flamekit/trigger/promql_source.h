@@ -118,18 +118,7 @@ class PromQlSource : public MetricSource {
 
 namespace trigger_internal {
 
-// RFC 3986 unreserved characters stay, everything else is %XX.
-inline std::string UrlEscape(absl::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      absl::StrAppendFormat(&out, "%%%02X", c);
-    }
-  }
-  return out;
-}
+// UrlEscape() is in http_fetch.h (the pusher needs it without the JSON).
 
 // Prometheus writes sample values as strings: "1.5", "NaN", "+Inf", "-Inf".
 inline bool ParsePromValue(const nlohmann::json& v, double* out) {

@@ -3,8 +3,10 @@
 //
 // ProfilePusher: sends profile windows (gzipped pprof, render/pprof.h) to a
 // Pyroscope-compatible server's HTTP ingest API: `POST
-// /ingest?name=APP{k=v,...}&from=UNIX_S&until=UNIX_S&format=pprof&spyName=flamekit`
-// with the pprof bytes as the body. Tested against a loopback receiver that
+// [PREFIX]/ingest?name=APP{k=v,...}&from=UNIX_S&until=UNIX_S&format=pprof&spyName=flamekit`
+// with the pprof bytes as the body. PREFIX is the URL's path, for a server
+// behind a reverse proxy (`http://proxy/pyroscope` posts to
+// /pyroscope/ingest). Tested against a loopback receiver that
 // decodes each body with `go tool pprof`, not against a Pyroscope server.
 //
 // Bounds: at most `max_queue` windows and `max_queue_bytes` wait; a window
@@ -35,6 +37,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -50,17 +53,19 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "flamekit/trigger/promql_source.h"  // UrlEscape
 
 namespace flamekit {
 
 // PushOptions
 struct PushOptions {
-  std::string url;                            // http://host:4040 (no path: /ingest is added)
+  std::string url;  // http://host:4040[/prefix]: /ingest is added (ParsePushUrl())
   std::string app = "flamekit";               // the application name
   std::map<std::string, std::string> labels;  // host, pid, container, build_id, ...
   size_t max_queue = 4;                       // windows waiting to be sent
@@ -68,6 +73,12 @@ struct PushOptions {
   int max_attempts = 3;
   absl::Duration timeout = absl::Seconds(5);  // per attempt (connect, send, answer)
   absl::Duration backoff = absl::Milliseconds(500);
+  // Called once, on the sender thread, after its first POST returns. The
+  // POST initializes httplib's function-local statics (its response-line
+  // regex), whose destructors exit() runs before any exit handler
+  // registered earlier: the embedded profiler registers the handler that
+  // sends its last window here, so it runs while they still exist.
+  std::function<void()> after_first_attempt;
 };
 
 // PushStats
@@ -79,9 +90,24 @@ struct PushStats {
   std::string last_error;
 };
 
+// ParsePushUrl()
+//
+// `http[s]://host[:port][/prefix]`, the prefix without a trailing '/' (""
+// for none) in `path`. InvalidArgument saying what to give for another
+// scheme, a query (`?`) or a fragment (`#`): the push adds its own query,
+// so a URL's would be lost or clash.
+absl::StatusOr<ParsedUrl> ParsePushUrl(absl::string_view url);
+
+// ValidPushLabelKey(), ValidPushLabelValue()
+//
+// Pyroscope's label names: [A-Za-z_][A-Za-z0-9_.]*; its name parser splits
+// on , = { }, so values may not hold those (nor a newline), nor be empty.
+bool ValidPushLabelKey(absl::string_view key);
+bool ValidPushLabelValue(absl::string_view value);
+
 // PyroscopeIngestTarget()
 //
-// The path and query of one window: `/ingest?name=app%7Bk%3Dv%7D&from=..`.
+// The path and query of one window: `[prefix]/ingest?name=app%7Bk%3Dv%7D&from=..`.
 std::string PyroscopeIngestTarget(const PushOptions& options, absl::Time from, absl::Time until);
 
 class ProfilePusher {
@@ -132,13 +158,56 @@ class ProfilePusher {
   // The client of the POST in flight, so the destructor can abort it.
   // Set and cleared by the sender around each Post(); guarded by mu_.
   void* in_flight_ = nullptr;
+  bool called_after_first_ = false;  // the sender thread's only
   std::thread thread_;
 };
 
 // Implementation details follow.
 
+inline absl::StatusOr<ParsedUrl> ParsePushUrl(absl::string_view url) {
+  auto bad = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad push URL '", url, "': ", what,
+                     " (give the server's base, e.g. http://127.0.0.1:4040 or "
+                     "https://proxy.example/pyroscope)"));
+  };
+  if (!absl::StartsWith(url, "http://") && !absl::StartsWith(url, "https://")) {
+    return bad("it must start with http:// or https://");
+  }
+  if (url.find('?') != absl::string_view::npos) {
+    return bad("it has a query ('?'); the push adds its own /ingest?name=..&from=.. query");
+  }
+  if (url.find('#') != absl::string_view::npos) return bad("it has a fragment ('#')");
+  absl::StatusOr<ParsedUrl> parsed = ParseHttpUrl(url);
+  if (!parsed.ok()) {
+    // Its "bad metrics URL 'U': WHAT (expected ...)", as a push URL's.
+    absl::string_view what = parsed.status().message();
+    size_t at = what.find("': ");
+    if (at != absl::string_view::npos) what.remove_prefix(at + 3);
+    return bad(what.substr(0, what.find(" (expected")));
+  }
+  absl::string_view path = parsed->path;
+  while (absl::ConsumeSuffix(&path, "/")) {
+  }
+  parsed->path = std::string(path);
+  return parsed;
+}
+
+inline bool ValidPushLabelKey(absl::string_view key) {
+  if (key.empty() || !(absl::ascii_isalpha(key[0]) || key[0] == '_')) return false;
+  for (char c : key) {
+    if (!(absl::ascii_isalnum(c) || c == '_' || c == '.')) return false;
+  }
+  return true;
+}
+
+inline bool ValidPushLabelValue(absl::string_view value) {
+  return !value.empty() && value.find_first_of(",={}\n") == absl::string_view::npos;
+}
+
 inline std::string PyroscopeIngestTarget(const PushOptions& o, absl::Time from,
                                          absl::Time until) {
+  absl::StatusOr<ParsedUrl> url = ParsePushUrl(o.url);
   std::string name = o.app;
   name += "{";
   bool first = true;
@@ -147,13 +216,13 @@ inline std::string PyroscopeIngestTarget(const PushOptions& o, absl::Time from,
     first = false;
   }
   name += "}";
-  return absl::StrCat("/ingest?name=", trigger_internal::UrlEscape(name),
+  return absl::StrCat(url.ok() ? url->path : "", "/ingest?name=", trigger_internal::UrlEscape(name),
                       "&from=", absl::ToUnixSeconds(from), "&until=", absl::ToUnixSeconds(until),
                       "&format=pprof&spyName=flamekit");
 }
 
 inline absl::StatusOr<std::unique_ptr<ProfilePusher>> ProfilePusher::Start(PushOptions options) {
-  absl::StatusOr<ParsedUrl> url = ParseHttpUrl(options.url);
+  absl::StatusOr<ParsedUrl> url = ParsePushUrl(options.url);
   if (!url.ok()) return url.status();
   if (!HttpFetchAvailable()) {
     return absl::UnimplementedError(
@@ -224,6 +293,10 @@ inline void ProfilePusher::Loop() {
       lock.unlock();
       std::string error;
       int status = Post(w, &error);
+      if (!called_after_first_ && options_.after_first_attempt) {
+        called_after_first_ = true;
+        options_.after_first_attempt();
+      }
       lock.lock();
       if (stopping_ && status != 0) {
         // Aborted by the destructor: the window was not sent.
@@ -266,7 +339,10 @@ inline void ProfilePusher::AbortInFlight() {
 }
 
 inline int ProfilePusher::Post(const Window& w, std::string* error) {
-  httplib::Client client(absl::StrCat(url_.scheme, "://", url_.host, ":", url_.port));
+  httplib::Client client(absl::StrCat(
+      url_.scheme, "://",
+      url_.host.find(':') != std::string::npos ? absl::StrCat("[", url_.host, "]") : url_.host,
+      ":", url_.port));
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
@@ -289,11 +365,13 @@ inline int ProfilePusher::Post(const Window& w, std::string* error) {
   std::string target = PyroscopeIngestTarget(options_, w.from, w.until);
   httplib::Result r = client.Post(target.c_str(), w.body, "application/octet-stream");
   if (!r) {
-    *error = absl::StrCat("POST ", options_.url, target, ": ", httplib::to_string(r.error()));
+    *error = absl::StrCat("POST ", url_.scheme, "://", url_.host, ":", url_.port, target, ": ",
+                          httplib::to_string(r.error()));
     return -1;
   }
   if (r->status >= 200 && r->status < 300) return 0;
-  *error = absl::StrCat("POST ", options_.url, target, " answered HTTP ", r->status);
+  *error = absl::StrCat("POST ", url_.scheme, "://", url_.host, ":", url_.port, target,
+                        " answered HTTP ", r->status);
   return r->status;
 }
 #else

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "flamekit/profile/collapsed_io.h"
@@ -131,9 +132,48 @@ TEST(ProfilePusherTest, StopAbortsTheSendInFlight) {
 }
 
 TEST(ProfilePusherTest, BadUrlIsRefused) {
+  struct Case {
+    const char* url;
+    const char* message;
+  } cases[] = {
+      {"pyroscope:4040", "must start with http:// or https://"},
+      {"ftp://h:4040", "must start with http:// or https://"},
+      {"http://h:4040/p?orgId=1", "it has a query ('?')"},
+      {"http://h:4040/#top", "it has a fragment ('#')"},
+      {"http://:4040", "no host"},
+  };
+  for (const Case& c : cases) {
+    PushOptions o;
+    o.url = c.url;
+    auto pusher = ProfilePusher::Start(o);
+    ASSERT_FALSE(pusher.ok()) << c.url;
+    EXPECT_EQ(pusher.status().code(), absl::StatusCode::kInvalidArgument) << c.url;
+    EXPECT_THAT(std::string(pusher.status().message()), HasSubstr(c.message)) << c.url;
+  }
+}
+
+// Pyroscope behind a reverse proxy: the URL's path is a prefix of /ingest.
+TEST(ProfilePusherTest, UrlPathIsAPrefix) {
+  for (const char* prefix : {"", "/", "/pyroscope", "/team/pyroscope/"}) {
+    absl::StatusOr<ParsedUrl> url = ParsePushUrl(absl::StrCat("http://h:4040", prefix));
+    ASSERT_TRUE(url.ok()) << url.status();
+    PushOptions o;
+    o.url = absl::StrCat("http://h:4040", prefix);
+    std::string target = PyroscopeIngestTarget(o, absl::FromUnixSeconds(1), absl::FromUnixSeconds(2));
+    std::string want = absl::StrCat(absl::StripSuffix(prefix, "/"), "/ingest?");
+    EXPECT_THAT(target, ::testing::StartsWith(want)) << prefix;
+  }
+  IngestReceiver receiver;
   PushOptions o;
-  o.url = "pyroscope:4040";
-  EXPECT_FALSE(ProfilePusher::Start(o).ok());
+  o.url = receiver.Url() + "/team/pyroscope";
+  auto pusher = ProfilePusher::Start(o);
+  ASSERT_TRUE(pusher.ok()) << pusher.status();
+  absl::Time t = absl::Now();
+  ASSERT_TRUE((*pusher)->Offer(Window(), t, t + absl::Seconds(1)));
+  ASSERT_TRUE((*pusher)->WaitIdle(absl::Seconds(10)));
+  std::vector<IngestRequest> got = receiver.got();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].path, "/team/pyroscope/ingest");
 }
 
 }  // namespace

@@ -58,7 +58,9 @@ struct IngestBehaviour {
 class IngestReceiver {
  public:
   explicit IngestReceiver(IngestBehaviour behaviour = {}) : behaviour_(behaviour) {
-    server_.Post("/ingest", [this](const httplib::Request& req, httplib::Response& res) {
+    // Any path ending in /ingest: a URL prefix (a reverse proxy's) is kept
+    // by the pusher, and the tests check `path`.
+    server_.Post(R"(/(.*/)?ingest)", [this](const httplib::Request& req, httplib::Response& res) {
       absl::SleepFor(behaviour_.delay);
       std::unique_lock<std::mutex> lock(mu_);
       ++seen_;
