@@ -28,6 +28,8 @@
 //
 // Another process's files are opened through /proc/PID/root/PATH, so a
 // process in a container (another mount namespace) resolves from the host.
+// Once the process has exited (its zombie has no root), the same path on the
+// host is read if it is still the mapped inode on the mapped device.
 // Deleted or replaced files (maps show "PATH (deleted)") are opened through
 // /proc/PID/map_files/START-END, which still reaches the old inode (needs
 // CAP_SYS_ADMIN in the initial user namespace, i.e. real root), and for the
