@@ -76,6 +76,7 @@
 #include "flamekit/attach/attach_event_plan.h"
 #include "flamekit/attach/attach_options.h"
 #include "flamekit/attach/attach_symbols.h"
+#include "flamekit/attach/blocked_threads.h"
 #include "flamekit/attach/offcpu_switches.h"
 #include "flamekit/attach/sample_stacks.h"
 #include "flamekit/attach/syscall_site.h"
@@ -165,6 +166,9 @@ class AttachSession {
   // exited threads, or all).
   void DrainSwitches(bool close_all);
   void AddSample(const PerfSample& sample);
+  // SampleStacks::Build() with the rules, grown to the files the walk
+  // reaches (each file once: target_symbols.h builds rules lazily).
+  bool BuildStacks(const PerfSample& sample, RawSample* raw, AttachProgress* progress);
   // Event "wall": a context-switch sample (the stack at switch-out).
   void AddSwitchSample(const PerfSample& sample);
   // The target exec()ed: its old mappings are gone.
@@ -410,26 +414,42 @@ inline void AttachSession::AddSample(const PerfSample& sample) {
   ++progress_.samples;
   // Kernel frames, then user frames by the chosen walk (sample_stacks.h).
   RawSample raw;
-  const CfiTable* rules = nullptr;
-  if (options_.unwind != AttachUnwind::kFramePointers && symbols_ != nullptr) {
-    rules = symbols_->FrameRules();
-  }
-  if (!stacks_.Build(sample, rules, &raw, &progress_)) return;
+  if (!BuildStacks(sample, &raw, &progress_)) return;
   if (offcpu_) raw.state = kRunningState;
   folder_.Add(raw);
   NameNewAddresses();
 }
 
-inline void AttachSession::AddSwitchSample(const PerfSample& sample) {
-  if (sample.pid != static_cast<uint32_t>(options_.pid)) return;
-  RawSample raw;
+inline bool AttachSession::BuildStacks(const PerfSample& sample, RawSample* raw,
+                                       AttachProgress* progress) {
   const CfiTable* rules = nullptr;
   if (options_.unwind != AttachUnwind::kFramePointers && symbols_ != nullptr) {
     rules = symbols_->FrameRules();
   }
+  AttachProgress walks;
+  if (!stacks_.Build(sample, rules, raw, &walks)) return false;
+  // The walk began or ended in a file the rules do not cover yet (an
+  // uncovered frame is stepped by frame pointer, which may end it early):
+  // cover it and walk again.
+  while (rules != nullptr && raw->user_leaf < raw->pcs.size() &&
+         (symbols_->WantFrameRulesAt(raw->pcs[raw->user_leaf]) |
+          symbols_->WantFrameRulesAt(raw->pcs.back()))) {
+    rules = symbols_->FrameRules();
+    walks = AttachProgress();
+    if (!stacks_.Build(sample, rules, raw, &walks)) return false;
+  }
+  progress->rule_walks += walks.rule_walks;
+  progress->rule_walks_complete += walks.rule_walks_complete;
+  progress->chain_walks += walks.chain_walks;
+  return true;
+}
+
+inline void AttachSession::AddSwitchSample(const PerfSample& sample) {
+  if (sample.pid != static_cast<uint32_t>(options_.pid)) return;
+  RawSample raw;
   // Not counted as samples: they are the off-CPU intervals' stacks.
   AttachProgress scratch;
-  if (!stacks_.Build(sample, rules, &raw, &scratch)) return;
+  if (!BuildStacks(sample, &raw, &scratch)) return;
   // Blocked in which system call: the code at the user pc (the
   // registers' ip; else the first user frame).
   ThreadStateKey blocked = kSleepingState;
@@ -512,6 +532,14 @@ inline void AttachSession::PollOnce(absl::Duration timeout) {
 inline absl::Status AttachSession::Run() {
   if (symbols_ && !worker_) worker_ = std::make_unique<attach_internal::SymbolWorker>(symbols_.get());
   if (worker_) worker_->Warm(!event_options_.exclude_kernel.value_or(!DefaultExcludeKernel()));
+  // -e wall: how the threads already off CPU wait (read before the start,
+  // so it describes the wait the capture begins in; blocked_threads.h).
+  attach_internal::BlockedThreads blocked(options_.pid);
+  if (offcpu_ && !options_.launch_mode) {
+    std::vector<pid_t> tids;
+    for (size_t i = 0; i < threads_.size(); ++i) tids.push_back(threads_.at(i).tid);
+    blocked.Read(tids);
+  }
   if (!options_.launch_mode) {
     // Opened disabled in Create(): start them together, now.
     threads_.EnableAll();
@@ -522,12 +550,18 @@ inline absl::Status AttachSession::Run() {
   // engine's "threads x duration" all count the rules' build below.
   start_ = absl::Now();
   if (offcpu_) offcpu_->Start(attach_internal::MonotonicNowNs());
-  // The rules' table right after the start (tens of ms of CPU for libc and
-  // a few libraries; the rings hold ~64 samples per thread meanwhile).
+  // The rules' table right after the start (it grows with the files the
+  // walks reach: a few ms each for libc and the like; the rings hold ~64
+  // samples per thread meanwhile).
   // Before the start it would delay sampling by up to a second of wall
   // time on a loaded machine, and a short-lived target could be gone.
   if (symbols_ && options_.unwind != AttachUnwind::kFramePointers && !options_.launch_mode) {
     (void)symbols_->FrameRules();
+  }
+  if (blocked.size() > 0) {
+    // The rules even for --unwind fp: /proc gives no frame pointer.
+    blocked.Walk(symbols_.get());
+    blocked.HandTo(*offcpu_);
   }
   last_scan_ = start_;
   profile_.metadata().start_time = start_;
