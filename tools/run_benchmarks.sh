@@ -60,6 +60,13 @@ rounds_compile=5
 [ "$quick" -eq 1 ] && rounds_compile=1
 ROUNDS=$rounds_compile bash benchmarks/compile/run_compile_time.sh "$out/benchmarks_compile_time.json"
 
+echo "== attach: flamekit --unwind fp|dwarf beside perf -g / --call-graph dwarf on redis-server"
+seconds_unwind=3 rounds_unwind=3
+[ "$quick" -eq 1 ] && seconds_unwind=1 rounds_unwind=1
+python3 benchmarks/attach/unwind_vs_perf.py --flamekit "$bin/examples/cli/flamekit" \
+  --seconds "$seconds_unwind" --rounds "$rounds_unwind" \
+  --json "$out/benchmarks_attach_unwind_vs_perf.json"
+
 echo "== peers"
 rounds=7 iterations=4000
 [ "$quick" -eq 1 ] && rounds=1 iterations=500

@@ -26,7 +26,9 @@ const Command& Self() {
       "flamekit list [PID]",
       "Tries to open each event (on PID, or on flamekit itself) and says\n"
       "\"available\" or why not: no PMU for hardware events in most VMs,\n"
-      "perf_event_paranoid and the capability that would allow it, ...\n",
+      "perf_event_paranoid and the capability that would allow it, ...\n"
+      "`wall` (record -e wall: on- and off-CPU time) is available when\n"
+      "cpu and context-switches are.\n",
       {},
       RunListCommand,
   };
@@ -58,6 +60,7 @@ int RunListCommand(const ParsedArgs& args, CommandIo& io) {
   absl::StrAppend(&out, pid != 0 ? absl::StrCat("events for pid ", pid, ":\n")
                                  : std::string("events:\n"));
   int available = 0;
+  std::string cpu_status, switches_status;  // what `wall` needs
   for (const PerfEventSpec& spec : KnownPerfEvents()) {
     PerfEventOptions options;
     options.event = spec;
@@ -82,7 +85,16 @@ int RunListCommand(const ParsedArgs& args, CommandIo& io) {
     absl::StrAppend(&out, absl::StrFormat("  %-22s %-10s %s\n", spec.name,
                                           spec.time_based ? "time" : "count", status));
     absl::StrAppend(&out, absl::StrFormat("  %-22s %-10s   %s\n", "", "", spec.description));
+    if (spec.name == "cpu") cpu_status = status;
+    if (spec.name == "context-switches") switches_status = status;
   }
+  // `record -e wall` is no kernel event of its own: cpu-clock samples plus
+  // a context-switch event per thread, so it is there when both are.
+  const PerfEventSpec wall = WallEventSpec();
+  absl::StrAppend(&out, absl::StrFormat("  %-22s %-10s %s\n", wall.name, "time",
+                                        cpu_status != "available" ? cpu_status
+                                                                  : switches_status));
+  absl::StrAppend(&out, absl::StrFormat("  %-22s %-10s   %s\n", "", "", wall.description));
   if (available == 0) {
     absl::StrAppend(&out, "no perf events can be opened here; the embedded profiler's timer "
                           "engines (itimer, ctimer) still work\n");

@@ -196,6 +196,8 @@ TEST_F(RecordCliTest, ListShowsEventsAndWhyMissing) {
   PerfEventOptions probe;
   if (OpenPerfEvent(probe).ok()) {
     EXPECT_THAT(r.out, ::testing::ContainsRegex("cpu +time +available"));
+    // -e wall is cpu-clock plus context switches: listed with them.
+    EXPECT_THAT(r.out, ::testing::ContainsRegex("wall +time +available"));
   }
   probe.event = *ParsePerfEvent("cycles");
   absl::StatusOr<ScopedFd> cycles = OpenPerfEvent(probe);

@@ -17,7 +17,8 @@
 //
 // The parts, one job each: attach_options.h (options, progress),
 // attach_event_plan.h (the options checked, the perf events they ask for),
-// attach_symbols.h (the naming interface), symbol_worker.h (the naming
+// attach_symbols.h (the naming interface), attach_samples.h (the record
+// sinks and each sample's path), symbol_worker.h (the naming
 // thread), thread_rings.h (one event and ring per thread, epoll),
 // offcpu_switches.h (event "wall": off-CPU intervals from a second,
 // context-switch event per thread); this file drives them.
@@ -76,6 +77,7 @@
 #include "flamekit/attach/attach_event_plan.h"
 #include "flamekit/attach/attach_options.h"
 #include "flamekit/attach/attach_symbols.h"
+#include "flamekit/attach/blocked_threads.h"
 #include "flamekit/attach/offcpu_switches.h"
 #include "flamekit/attach/sample_stacks.h"
 #include "flamekit/attach/syscall_site.h"
@@ -165,6 +167,9 @@ class AttachSession {
   // exited threads, or all).
   void DrainSwitches(bool close_all);
   void AddSample(const PerfSample& sample);
+  // SampleStacks::Build() with the rules, grown to the files the walk
+  // reaches (each file once: target_symbols.h builds rules lazily).
+  bool BuildStacks(const PerfSample& sample, RawSample* raw, AttachProgress* progress);
   // Event "wall": a context-switch sample (the stack at switch-out).
   void AddSwitchSample(const PerfSample& sample);
   // The target exec()ed: its old mappings are gone.
@@ -212,53 +217,12 @@ class AttachSession {
 
 // Implementation details follow.
 
-class AttachSession::Sink : public PerfRecordSink {
- public:
-  explicit Sink(AttachSession* session) : session_(session) {}
-  void OnSample(const PerfSample& sample) override { session_->AddSample(sample); }
-  void OnMmap(const PerfMmapRecord& m) override {
-    if (m.pid != static_cast<uint32_t>(session_->options_.pid)) return;
-    if ((m.prot & 4 /*PROT_EXEC*/) == 0 && m.is_mmap2) return;
-    ++session_->progress_.mmaps;
-    // Addresses in the new range may have been named "[unknown]" before the
-    // mapping was known (rings are read one after another): forget them.
-    if (session_->worker_) session_->worker_->Mmap(m);
-    // The rules' walk needs the new file's rules too (this thread's side).
-    if (session_->symbols_ && session_->options_.unwind != AttachUnwind::kFramePointers) {
-      session_->symbols_->NoteFrameMmap(m);
-    }
-  }
-  void OnComm(const PerfCommRecord& c) override {
-    if (c.pid != static_cast<uint32_t>(session_->options_.pid)) return;
-    session_->thread_names_[c.tid] = std::string(c.comm);
-    if (c.exec && !session_->exec_seen_) session_->NoteExec();
-  }
-  void OnTask(const PerfTaskRecord& t) override {
-    if (t.pid != static_cast<uint32_t>(session_->options_.pid)) return;
-    if (t.is_exit) {
-      session_->threads_.NoteExit(static_cast<pid_t>(t.tid));
-    } else {
-      session_->threads_.NoteFork(static_cast<pid_t>(t.tid));
-    }
-  }
+}  // namespace flamekit
 
- private:
-  AttachSession* session_;
-};
+// The record sinks and the per-sample path (split out to keep files small).
+#include "flamekit/attach/attach_samples.h"
 
-class AttachSession::SwitchSink : public PerfRecordSink {
- public:
-  explicit SwitchSink(AttachSession* session) : session_(session) {}
-  void OnSample(const PerfSample& sample) override { session_->AddSwitchSample(sample); }
-  void OnSwitch(const PerfSwitchRecord& r) override {
-    if (r.pid != static_cast<uint32_t>(session_->options_.pid)) return;
-    session_->offcpu_->OnSwitch(r, session_->folder_);
-    session_->NameNewAddresses();
-  }
-
- private:
-  AttachSession* session_;
-};
+namespace flamekit {
 
 inline absl::StatusOr<std::unique_ptr<AttachSession>> AttachSession::Create(
     const AttachOptions& options, std::unique_ptr<AttachSymbols> symbols) {
@@ -379,78 +343,6 @@ inline void AttachSession::ScanThreads() {
   }
 }
 
-inline CodeFacts::LeafFrame AttachSession::SymbolsCodeFacts::LeafFrameAt(uint64_t pc) {
-  LeafFrame frame;
-  if (session_->symbols_ == nullptr) return frame;
-  if (std::optional<uint32_t> slot = session_->symbols_->FramelessReturnSlot(pc)) {
-    frame.kind = LeafFrame::Kind::kFrameless;
-    frame.slot = *slot;
-  }
-  return frame;
-}
-
-inline bool AttachSession::SymbolsCodeFacts::IsReturnAddress(uint64_t word) {
-  return session_->symbols_ != nullptr && session_->symbols_->IsCode(word);
-}
-
-inline void AttachSession::NameNewAddresses() {
-  std::vector<uint64_t> fresh = folder_.TakeUnnamed();
-  if (symbols_ == nullptr || fresh.empty()) return;
-  if (!worker_) worker_ = std::make_unique<attach_internal::SymbolWorker>(symbols_.get());
-  for (uint64_t address : fresh) worker_->Lookup(address);
-}
-
-inline void AttachSession::AddSample(const PerfSample& sample) {
-  if (sample.pid != static_cast<uint32_t>(options_.pid)) return;
-  if (options_.launch_mode && !exec_seen_) {
-    // Samples start at exec (enable_on_exec): the pre-exec mappings the
-    // symbols were read from are gone.
-    NoteExec();
-  }
-  ++progress_.samples;
-  // Kernel frames, then user frames by the chosen walk (sample_stacks.h).
-  RawSample raw;
-  const CfiTable* rules = nullptr;
-  if (options_.unwind != AttachUnwind::kFramePointers && symbols_ != nullptr) {
-    rules = symbols_->FrameRules();
-  }
-  if (!stacks_.Build(sample, rules, &raw, &progress_)) return;
-  if (offcpu_) raw.state = kRunningState;
-  folder_.Add(raw);
-  NameNewAddresses();
-}
-
-inline void AttachSession::AddSwitchSample(const PerfSample& sample) {
-  if (sample.pid != static_cast<uint32_t>(options_.pid)) return;
-  RawSample raw;
-  const CfiTable* rules = nullptr;
-  if (options_.unwind != AttachUnwind::kFramePointers && symbols_ != nullptr) {
-    rules = symbols_->FrameRules();
-  }
-  // Not counted as samples: they are the off-CPU intervals' stacks.
-  AttachProgress scratch;
-  if (!stacks_.Build(sample, rules, &raw, &scratch)) return;
-  // Blocked in which system call: the code at the user pc (the
-  // registers' ip; else the first user frame).
-  ThreadStateKey blocked = kSleepingState;
-  const uint64_t user_pc = sample.regs_user.size() == 3 ? sample.regs_user[2]
-                           : raw.user_leaf < raw.pcs.size() ? raw.pcs[raw.user_leaf]
-                                                            : 0;
-  if (user_pc != 0) blocked = syscall_sites_->StateAt(user_pc);
-  offcpu_->OnSwitchOutSample(raw, sample.time, folder_, blocked);
-}
-
-inline void AttachSession::NoteExec() {
-  exec_seen_ = true;
-  if (symbols_) {
-    if (!worker_) worker_ = std::make_unique<attach_internal::SymbolWorker>(symbols_.get());
-    worker_->Exec();
-    symbols_->ForgetFrameRules();
-  }
-  leaf_repair_.Forget();
-  if (syscall_sites_) syscall_sites_->Forget();
-}
-
 inline void AttachSession::BuildProfile() {
   if (built_) return;
   built_ = true;
@@ -512,6 +404,14 @@ inline void AttachSession::PollOnce(absl::Duration timeout) {
 inline absl::Status AttachSession::Run() {
   if (symbols_ && !worker_) worker_ = std::make_unique<attach_internal::SymbolWorker>(symbols_.get());
   if (worker_) worker_->Warm(!event_options_.exclude_kernel.value_or(!DefaultExcludeKernel()));
+  // -e wall: how the threads already off CPU wait (read before the start,
+  // so it describes the wait the capture begins in; blocked_threads.h).
+  attach_internal::BlockedThreads blocked(options_.pid);
+  if (offcpu_ && !options_.launch_mode) {
+    std::vector<pid_t> tids;
+    for (size_t i = 0; i < threads_.size(); ++i) tids.push_back(threads_.at(i).tid);
+    blocked.Read(tids);
+  }
   if (!options_.launch_mode) {
     // Opened disabled in Create(): start them together, now.
     threads_.EnableAll();
@@ -522,12 +422,18 @@ inline absl::Status AttachSession::Run() {
   // engine's "threads x duration" all count the rules' build below.
   start_ = absl::Now();
   if (offcpu_) offcpu_->Start(attach_internal::MonotonicNowNs());
-  // The rules' table right after the start (tens of ms of CPU for libc and
-  // a few libraries; the rings hold ~64 samples per thread meanwhile).
+  // The rules' table right after the start (it grows with the files the
+  // walks reach: a few ms each for libc and the like; the rings hold ~64
+  // samples per thread meanwhile).
   // Before the start it would delay sampling by up to a second of wall
   // time on a loaded machine, and a short-lived target could be gone.
   if (symbols_ && options_.unwind != AttachUnwind::kFramePointers && !options_.launch_mode) {
     (void)symbols_->FrameRules();
+  }
+  if (blocked.size() > 0) {
+    // The rules even for --unwind fp: /proc gives no frame pointer.
+    blocked.Walk(symbols_.get());
+    blocked.HandTo(*offcpu_);
   }
   last_scan_ = start_;
   profile_.metadata().start_time = start_;

@@ -83,6 +83,18 @@ class AttachSymbols {
   // a mapping that appeared (its rules are added on a later FrameRules()).
   virtual const CfiTable* FrameRules() { return nullptr; }
   virtual void NoteFrameMmap(const PerfMmapRecord& record) { (void)record; }
+
+  // WantFrameRulesAt()
+  //
+  // FrameRules() may cover only the files samples were seen in (building
+  // rules for every mapped file is most of a capture's CPU): asks for the
+  // file mapped at `pc` to be covered too. True when it was not (the next
+  // FrameRules() then includes it, and a walk that stopped at `pc` is worth
+  // retrying); false when it already was, or `pc` is in no file.
+  virtual bool WantFrameRulesAt(uint64_t pc) {
+    (void)pc;
+    return false;
+  }
 };
 
 }  // namespace flamekit

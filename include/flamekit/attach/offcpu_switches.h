@@ -25,7 +25,11 @@
 // (the thread was already off CPU) has no switch-out: from Start() to its
 // first switch-in it is folded under kBeforeCaptureFrameName, as is the
 // whole capture of a followed thread with no switch and no on-CPU sample
-// (idle throughout); one open at the end is closed by Finish().
+// (idle throughout); one open at the end is closed by Finish(). Where the
+// session read how such a thread waited at the start (SetBefore():
+// blocked_threads.h), that time is folded under its user stack and state
+// instead ("[syscall epoll_wait]"), or under kBeforeCaptureFrameName with
+// that state when no stack could be read.
 //
 // Thread-compatible: used by the AttachSession's thread only. Not for
 // signal handlers (allocates).
@@ -146,6 +150,18 @@ class OffCpuSwitches {
   // were enabled just before).
   void Start(uint64_t start_time) { start_ns_ = start_time; }
 
+  // SetBefore()
+  //
+  // How thread `tid` waited when the capture started: its user frames
+  // (leaf first; may be empty) and state. Its off-CPU time from Start()
+  // to its first switch-in is then folded under them.
+  void SetBefore(uint32_t tid, std::vector<uint64_t> pcs, bool truncated, ThreadStateKey state) {
+    Before& b = before_at_start_[tid];
+    b.pcs = std::move(pcs);
+    b.truncated = truncated;
+    b.state = state;
+  }
+
   // Finish()
   //
   // Closes every open interval at `end_time` (CLOCK_MONOTONIC ns). Each of
@@ -180,16 +196,24 @@ class OffCpuSwitches {
     uint64_t carry_ns = 0;
     bool seen = false;  // any record of this thread yet
   };
+  struct Before {
+    std::vector<uint64_t> pcs;
+    bool truncated = false;
+    ThreadStateKey state = kSleepingState;
+  };
   void Close(uint32_t tid, Thread& t, uint64_t end, StackFolder& folder);
   // Off CPU from Start() to `end` with no switch-out seen.
-  void AddBefore(uint32_t tid, Thread& t, uint64_t end);
+  void AddBefore(uint32_t tid, Thread& t, uint64_t end, StackFolder& folder);
 
   const uint64_t unit_ns_;
   absl::flat_hash_map<uint32_t, Thread> threads_;
   // (tid, state) -> weight of intervals without a stack.
   absl::flat_hash_map<std::pair<uint32_t, ThreadStateKey>, uint64_t> stackless_;
-  // tid -> weight of off-CPU time that began before the capture.
-  absl::flat_hash_map<uint32_t, uint64_t> before_;
+  // (tid, state) -> weight of off-CPU time that began before the capture
+  // and has no stack.
+  absl::flat_hash_map<std::pair<uint32_t, ThreadStateKey>, uint64_t> before_;
+  // tid -> how it waited at the start (SetBefore()).
+  absl::flat_hash_map<uint32_t, Before> before_at_start_;
   uint64_t start_ns_ = 0;
   uint64_t intervals_ = 0;
   uint64_t stackless_intervals_ = 0;
@@ -217,7 +241,7 @@ inline void OffCpuSwitches::OnSwitchOutSample(const RawSample& raw, uint64_t tim
 
 inline void OffCpuSwitches::OnSwitch(const PerfSwitchRecord& record, StackFolder& folder) {
   Thread& t = threads_[record.tid];
-  if (!t.seen && !record.out) AddBefore(record.tid, t, record.time);
+  if (!t.seen && !record.out) AddBefore(record.tid, t, record.time, folder);
   t.seen = true;
   if (record.out) {
     if (t.out) Close(record.tid, t, record.time, folder);
@@ -243,16 +267,35 @@ inline void OffCpuSwitches::Finish(uint64_t end_time, StackFolder& folder,
   for (uint32_t tid : followed) {
     auto it = threads_.find(tid);
     if ((it != threads_.end() && it->second.seen) || folder.sampled_thread(tid)) continue;
-    AddBefore(tid, threads_[tid], end_time);
+    AddBefore(tid, threads_[tid], end_time, folder);
   }
 }
 
-inline void OffCpuSwitches::AddBefore(uint32_t tid, Thread& t, uint64_t end) {
+inline void OffCpuSwitches::AddBefore(uint32_t tid, Thread& t, uint64_t end,
+                                      StackFolder& folder) {
   if (start_ns_ == 0 || end <= start_ns_) return;
   const uint64_t total = t.carry_ns + (end - start_ns_);
   off_cpu_ns_ += end - start_ns_;
   t.carry_ns = total % unit_ns_;
-  if (total / unit_ns_ > 0) before_[tid] += total / unit_ns_;
+  const uint64_t weight = total / unit_ns_;
+  if (weight == 0) return;
+  auto known = before_at_start_.find(tid);
+  if (known == before_at_start_.end()) {
+    before_[{tid, kSleepingState}] += weight;
+    return;
+  }
+  if (known->second.pcs.empty()) {
+    before_[{tid, known->second.state}] += weight;
+    return;
+  }
+  RawSample raw;
+  raw.tid = tid;
+  raw.pcs = known->second.pcs;
+  raw.user_leaf = 0;  // user frames only: the kernel's are not known
+  raw.truncated = known->second.truncated;
+  raw.state = known->second.state;
+  raw.weight = weight;
+  folder.Add(raw);
 }
 
 inline void OffCpuSwitches::Close(uint32_t tid, Thread& t, uint64_t end, StackFolder& folder) {
@@ -299,14 +342,15 @@ inline void OffCpuSwitches::AddStacklessTo(
     stack.push_back(profile.InternFrame(state.name, state.kind));
     profile.AddStack(stack, weight);
   }
-  for (const auto& [tid, weight] : before_) {
+  for (const auto& [key, weight] : before_) {
+    const uint32_t tid = key.first;
     stack.clear();
     if (per_thread) {
       stack.push_back(profile.InternFrame(ThreadFrameName(thread_name ? thread_name(tid) : "", tid),
                                           FrameKind::kThread));
     }
     stack.push_back(profile.InternFrame(kBeforeCaptureFrameName, FrameKind::kKernel));
-    FrameName state = ThreadStateFrame(kSleepingState);
+    FrameName state = ThreadStateFrame(key.second);
     stack.push_back(profile.InternFrame(state.name, state.kind));
     profile.AddStack(stack, weight);
   }

@@ -6,8 +6,11 @@
 // named from /proc/PID/maps and its ELF files (through /proc/PID/root, so
 // containers resolve), mappings reported by PERF_RECORD_MMAP2 added as they
 // arrive, and the maps re-read after the target execs (launch mode); and,
-// for --unwind dwarf/auto, the .eh_frame rules of the same files as one
-// CfiTable (collect/cfi_table_builder.h).
+// for --unwind dwarf/auto, the .eh_frame rules of the files samples pass
+// through as one CfiTable (collect/cfi_table_builder.h), grown as walks
+// reach new files (WantFrameRulesAt()): a process maps many files no
+// sample visits (redis-server: libcrypto, libssl, libsystemd), and their
+// rules were most of a --unwind dwarf capture's CPU.
 //
 // Thread-safety: like Symbolizer, one thread at a time (the AttachSession's).
 // Not for signal handlers.
@@ -24,13 +27,17 @@
 #include <sys/mman.h>
 #include <sys/types.h>
 
+#include <algorithm>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
@@ -61,9 +68,12 @@ class SymbolizerAttachSymbols : public AttachSymbols {
   void ForgetFrameRules() override {
     frames_.reset();
     rules_.reset();
+    wanted_.clear();
+    wanted_added_ = false;
   }
   const CfiTable* FrameRules() override;
   void NoteFrameMmap(const PerfMmapRecord& record) override;
+  bool WantFrameRulesAt(uint64_t pc) override;
 
   // MappingFromPerf()
   //
@@ -93,6 +103,12 @@ class SymbolizerAttachSymbols : public AttachSymbols {
   // a new mapping.
   std::unique_ptr<CfiTable> rules_;
   bool rules_stale_ = false;
+  // The mappings the rules cover, by start address (asked twice a sample:
+  // no allocation); a mapping newly wanted rebuilds the table on the next
+  // FrameRules() at once (each is added once, so a capture rebuilds it a
+  // few times).
+  absl::flat_hash_set<uint64_t> wanted_;
+  bool wanted_added_ = false;
   absl::Time rules_built_ = absl::InfinitePast();
 };
 
@@ -185,17 +201,36 @@ inline bool SymbolizerAttachSymbols::IsCode(uint64_t address) {
   return frames != nullptr && frames->InExecutableMapping(address);
 }
 
+
 inline const CfiTable* SymbolizerAttachSymbols::FrameRules() {
   const absl::Time now = absl::Now();
-  if (rules_ != nullptr && !(rules_stale_ && now - rules_built_ >= absl::Seconds(1))) {
+  if (rules_ != nullptr && !wanted_added_ &&
+      !(rules_stale_ && now - rules_built_ >= absl::Seconds(1))) {
     return rules_.get();
   }
   Symbolizer* frames = Frames();
   if (frames == nullptr) return rules_.get();
-  rules_ = BuildCfiTable(*frames);
+  rules_ = BuildCfiTable(*frames, nullptr, [this](const Mapping& m) {
+    return wanted_.contains(m.start);
+  });
   rules_stale_ = false;
+  wanted_added_ = false;
   rules_built_ = now;
   return rules_.get();
+}
+
+inline bool SymbolizerAttachSymbols::WantFrameRulesAt(uint64_t pc) {
+  Symbolizer* frames = Frames();
+  if (frames == nullptr) return false;
+  const std::vector<Mapping>& maps = frames->mappings();  // sorted by start
+  auto it = std::upper_bound(maps.begin(), maps.end(), pc,
+                             [](uint64_t a, const Mapping& m) { return a < m.start; });
+  if (it == maps.begin()) return false;
+  const Mapping& m = *std::prev(it);
+  if (pc >= m.end || !m.executable || !(m.IsFile() || m.IsVdso())) return false;
+  if (!wanted_.insert(m.start).second) return false;
+  wanted_added_ = true;
+  return true;
 }
 
 inline void SymbolizerAttachSymbols::NoteFrameMmap(const PerfMmapRecord& record) {

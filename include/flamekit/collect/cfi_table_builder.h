@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <functional>
 #include <memory>
 
 #include "flamekit/symbol/eh_frame.h"
@@ -38,12 +39,18 @@ struct CfiTableStats {
 // Rows for every executable mapping `symbolizer` knows whose file has
 // .eh_frame; code without it (JIT code, stripped files) is left to the
 // frame-pointer step. Never fails: an empty table unwinds like frame
-// pointers.
-std::unique_ptr<CfiTable> BuildCfiTable(Symbolizer& symbolizer, CfiTableStats* stats = nullptr);
+// pointers. `want`, when given, picks the mappings to cover (a profiler
+// that only needs the files its samples pass through skips the rest: most
+// of the cost is in files such as libcrypto that no sample visits).
+std::unique_ptr<CfiTable> BuildCfiTable(
+    Symbolizer& symbolizer, CfiTableStats* stats = nullptr,
+    const std::function<bool(const Mapping& mapping)>& want = nullptr);
 
 // Implementation details follow.
 
-inline std::unique_ptr<CfiTable> BuildCfiTable(Symbolizer& symbolizer, CfiTableStats* stats) {
+inline std::unique_ptr<CfiTable> BuildCfiTable(
+    Symbolizer& symbolizer, CfiTableStats* stats,
+    const std::function<bool(const Mapping& mapping)>& want) {
   auto table = std::make_unique<CfiTable>();
   CfiTableStats counts;
 #if defined(__x86_64__)
@@ -63,7 +70,7 @@ inline std::unique_ptr<CfiTable> BuildCfiTable(Symbolizer& symbolizer, CfiTableS
       table->AddRow(lo, hi, kind, rule.cfa_offset,
                     rule.frame_pointer_saved ? rule.frame_pointer_offset : 0);
     });
-  });
+  }, want);
 #endif
   table->Finish();
   counts.rows = table->size();

@@ -28,6 +28,8 @@
 //
 // Another process's files are opened through /proc/PID/root/PATH, so a
 // process in a container (another mount namespace) resolves from the host.
+// Once the process has exited (its zombie has no root), the same path on the
+// host is read if it is still the mapped inode on the mapped device.
 // Deleted or replaced files (maps show "PATH (deleted)") are opened through
 // /proc/PID/map_files/START-END, which still reaches the old inode (needs
 // CAP_SYS_ADMIN in the initial user namespace, i.e. real root), and for the
@@ -204,9 +206,12 @@ class Symbolizer {
   // the [vdso]) that has .eh_frame: the file's virtual address A is at
   // A + bias in the process, within [mapping.start, mapping.end). Parses
   // each file once. For building unwind tables (symbol/cfi_table_builder.h).
+  // `want`, when given, picks the mappings (the others' files are not even
+  // opened).
   void ForEachCallFrameInfo(
       const std::function<void(const Mapping& mapping, const CallFrameInfo& cfi, int64_t bias)>&
-          fn);
+          fn,
+      const std::function<bool(const Mapping& mapping)>& want = nullptr);
 
   // InExecutableMapping()
   //
@@ -476,10 +481,12 @@ inline const CallFrameInfo* Symbolizer::CallFrameInfoOf(LoadedFile* file) {
 
 inline void Symbolizer::ForEachCallFrameInfo(
     const std::function<void(const Mapping& mapping, const CallFrameInfo& cfi, int64_t bias)>&
-        fn) {
+        fn,
+    const std::function<bool(const Mapping& mapping)>& want) {
   const std::vector<Mapping> mappings = mappings_;  // GetFile() may Refresh()
   for (const Mapping& m : mappings) {
     if (!m.executable || !(m.IsFile() || m.IsVdso())) continue;
+    if (want && !want(m)) continue;
     LoadedFile* file = GetFile(m);
     const CallFrameInfo* cfi = CallFrameInfoOf(file);
     if (cfi == nullptr) continue;

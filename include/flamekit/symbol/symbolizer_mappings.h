@@ -262,6 +262,17 @@ inline absl::StatusOr<std::unique_ptr<ElfFile>> Symbolizer::OpenMappedFile(const
     // torn down): try what map_files still offers, then report.
     absl::StatusOr<std::unique_ptr<ElfFile>> elf = ElfFile::Open(map_files);
     if (elf.ok()) return elf;
+    // Gone with its /proc/PID/root (an exited process's zombie has none):
+    // the same path here is the mapped file if it is the same inode on the
+    // same device (a process launched by us, or sharing our mounts). A
+    // short command under load exits before its addresses are read.
+    ScopedFd here(::open(m.path.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st;
+    if (here && !self_ && m.inode != 0 && ::fstat(here.get(), &st) == 0 &&
+        st.st_ino == m.inode && major(st.st_dev) == m.dev_major &&
+        minor(st.st_dev) == m.dev_minor) {
+      return ElfFile::OpenFd(here.get(), m.path);
+    }
     return symbol_internal::FileErrorStatus(err, "cannot open mapped file", path);
   }
   struct stat st;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -144,6 +145,53 @@ TEST(SymbolizerProcessTest, NamesFunctionsOfAnotherProcess) {
   EXPECT_EQ(s->Lookup(child->address("FkHelperStatic") + 1).name, "FkHelperStatic(int)");
 }
 
+
+// Waits (up to 5 s) until `pid` is a zombie: exited, not reaped, with no
+// /proc/PID/root or map_files left.
+bool WaitZombie(pid_t pid) {
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t paren = stat.rfind(')');
+    if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z') {
+      return true;
+    }
+    usleep(10000);
+  }
+  return false;
+}
+
+// A process that exits before its files are read (a short command under
+// load) still resolves: its file is opened by path here when that is the
+// same inode; a different file now at that path is never read as it.
+TEST(SymbolizerProcessTest, NamesFunctionsOfExitedProcessByPathWhenSameInode) {
+  std::string dir = absl::StrCat(TempDir(), "/exited_", getpid());
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  for (bool replace : {false, true}) {
+    SCOPED_TRACE(replace ? "file replaced after exit" : "file unchanged");
+    std::string copy = absl::StrCat(dir, "/helper", replace);
+    ASSERT_TRUE(CopyFile(HelperPath(), copy));
+    std::unique_ptr<Child> child = Child::Start({copy});
+    ASSERT_NE(child, nullptr);
+    ASSERT_TRUE(child->ReadAddresses()) << child->output();
+    FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Symbolizer> s,
+                                  Symbolizer::ForProcess(child->pid()));
+    kill(child->pid(), SIGKILL);
+    ASSERT_TRUE(WaitZombie(child->pid()));
+    if (replace) {
+      // Same bytes, another inode: made before the old one is freed, so
+      // its number cannot be the old one's again.
+      ASSERT_TRUE(CopyFile(HelperPath(), copy + ".new"));
+      ASSERT_EQ(rename((copy + ".new").c_str(), copy.c_str()), 0);
+    }
+    Symbolizer::Symbol sym = s->Lookup(child->address("FkHelperSpin"));
+    if (replace) {
+      EXPECT_NE(sym.name, "FkHelperSpin");
+    } else {
+      EXPECT_EQ(sym.name, "FkHelperSpin");
+    }
+  }
+}
 
 TEST(SymbolizerProcessTest, NamesFunctionsOfDeletedBinary) {
   std::string dir = absl::StrCat(TempDir(), "/deleted_", getpid());
