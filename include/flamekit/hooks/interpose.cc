@@ -190,7 +190,8 @@ FK_NOINLINE void RecordAllocation(void* p, uint64_t size, uint64_t fp, int event
     const int32_t slot = g_stacks->Add(pcs, depth, event == 2 ? 0 : w.bytes, event == 2 ? 0 : w.count);
     g_samples.fetch_add(1, std::memory_order_relaxed);
     if (event == 2 && slot >= 0) {
-      g_live->Insert(reinterpret_cast<uintptr_t>(p), w.bytes, slot, NowNs());
+      g_live->Insert(reinterpret_cast<uintptr_t>(p), w.bytes, slot, NowNs(),
+                     w.count > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<uint32_t>(w.count));
     }
   }
   --t.guard;
