@@ -48,7 +48,9 @@ Flags:
                            alloc, live, lock: allocations (bytes), what
                            is still allocated at exit, lock waits (time);
                            with -- COMMAND only, which is launched with the
-                           agent (libflamekit_agent.so, or $FLAMEKIT_AGENT)
+                           agent (libflamekit_agent.so, or $FLAMEKIT_AGENT);
+                           a .pb.gz also has the counts (alloc_objects,
+                           inuse_objects, contentions)
   -i, --interval N         sampling period: 10ms, 500us, or a count of events;
                            alloc/live: mean bytes between samples (512k);
                            lock: the shortest wait recorded (10us)

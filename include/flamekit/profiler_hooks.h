@@ -6,8 +6,11 @@
 // //include/flamekit/hooks:interpose or runs under libflamekit_agent.so)
 // and, at Dump()/Stop(), folds their stacks through the middle stage
 // (collect/StackFolder) into a Profile whose weights are bytes (alloc,
-// live) or nanoseconds waited (lock). Part of the facade's implementation:
-// compiled once, with profiler_impl.h.
+// live) or nanoseconds waited (lock), and whose events column
+// (profile.h: Profile::has_events()) holds how many allocations or waits
+// made each stack's weight, so pprof writes alloc_space and alloc_objects
+// (inuse_*, delay/contentions) from one Profile. Part of the facade's
+// implementation: compiled once, with profiler_impl.h.
 //
 // Thread safety: every call is made under the Profiler's control_mu_; the
 // Symbolizer passed to Build() is used under its symbol_mu_. The hooks run
@@ -97,7 +100,10 @@ class HookCapture {
     runtime_->Bypass(true);
     std::vector<HookStack> stacks;
     const HookStats stats = runtime_->Snapshot(&stacks);
+    // Two folders over the same raw stacks, one weighted by bytes (or ns),
+    // one by events: they fold to the same named stacks, joined below.
     StackFolder folder(StackFolderOptions{});
+    StackFolder event_folder(StackFolderOptions{});
     std::vector<uint64_t> pcs;
     uint64_t total_count = 0;
     uint64_t oldest_ns = 0;
@@ -109,6 +115,8 @@ class HookCapture {
       raw.pcs = absl::MakeConstSpan(pcs);
       raw.weight = s.weight;
       folder.Add(raw);
+      raw.weight = s.count;
+      event_folder.Add(raw);
       total_count += s.count;
       if (s.oldest_ns != 0 && (oldest_ns == 0 || s.oldest_ns < oldest_ns)) oldest_ns = s.oldest_ns;
     }
@@ -116,6 +124,7 @@ class HookCapture {
     if (symbolizer != nullptr && !unnamed.empty()) {
       std::vector<Symbolizer::Symbol> named = symbolizer->LookupAll(unnamed);
       for (size_t i = 0; i < named.size(); ++i) {
+        event_folder.SetName(unnamed[i], FrameName{named[i].name, named[i].kind});
         folder.SetName(unnamed[i], FrameName{std::move(named[i].name), named[i].kind});
       }
     }
@@ -132,6 +141,7 @@ class HookCapture {
     m.command = ProcessCommandLine(0);
     m.transforms_json = options_.transforms_json;
     folder.AddTo(profile, nullptr);
+    JoinEvents(event_folder, profile);
     runtime_->Bypass(false);
     return profile;
   }
@@ -152,6 +162,26 @@ class HookCapture {
   }
 
  private:
+  // Adds the events folded by `event_folder` to the same stacks of
+  // `profile` (frames matched by name and kind), giving it the events column.
+  static void JoinEvents(const StackFolder& event_folder, Profile& profile) {
+    Profile events;
+    event_folder.AddTo(events, nullptr);
+    profile.EnableEvents();
+    std::vector<FrameId> map(events.frame_count());
+    for (FrameId id = 0; id < events.frame_count(); ++id) {
+      map[id] = profile.InternFrame(events.frame(id).name, events.frame(id).kind);
+    }
+    std::vector<FrameId> translated;
+    for (size_t i = 0; i < events.stack_count(); ++i) {
+      absl::Span<const FrameId> stack = events.stack(i);
+      translated.resize(stack.size());
+      for (size_t j = 0; j < stack.size(); ++j) translated[j] = map[stack[j]];
+      // count 0: the bytes are already there; only the events are added.
+      profile.AddStack(translated, 0, events.stack_count_at(i));
+    }
+  }
+
   HookCapture(HookRuntime* runtime, const ProfilerOptions& options)
       : runtime_(runtime), options_(options) {}
 

@@ -186,11 +186,16 @@ FK_NOINLINE void RecordAllocation(void* p, uint64_t size, uint64_t fp, int event
     uint64_t pcs[kHookMaxFrames];
     const uint32_t depth = WalkStack(fp, pcs);
     const uint64_t mean = g_mean_bytes.load(std::memory_order_relaxed);
-    const SampleWeight w = EstimateWeight(size, mean);
+    // The generator's state was just stepped to draw the next budget: its
+    // bits, through another multiplier than the budget's (so the dither
+    // does not follow the next budget), round the count without bias.
+    const SampleWeight w = EstimateWeight(
+        size, mean, static_cast<uint32_t>((t.sampler.rng * 0x9E3779B97F4A7C15ull) >> 32));
     const int32_t slot = g_stacks->Add(pcs, depth, event == 2 ? 0 : w.bytes, event == 2 ? 0 : w.count);
     g_samples.fetch_add(1, std::memory_order_relaxed);
     if (event == 2 && slot >= 0) {
-      g_live->Insert(reinterpret_cast<uintptr_t>(p), w.bytes, slot, NowNs());
+      g_live->Insert(reinterpret_cast<uintptr_t>(p), w.bytes, slot, NowNs(),
+                     w.count > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<uint32_t>(w.count));
     }
   }
   --t.guard;

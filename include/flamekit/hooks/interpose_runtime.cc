@@ -91,11 +91,13 @@ class Runtime final : public HookRuntime {
       } else {
         // Live: sum what is still allocated per stack slot.
         std::vector<HookStack> by_slot(g_stacks->capacity());
-        g_live->ForEach([&](uintptr_t, uint64_t bytes, int32_t slot, uint64_t time_ns) {
+        // count: the allocations each sample stands for, as alloc's is.
+        g_live->ForEachWithCount([&](uintptr_t, uint64_t bytes, int32_t slot, uint64_t time_ns,
+                                     uint32_t count) {
           if (slot < 0 || static_cast<size_t>(slot) >= by_slot.size()) return;
           HookStack& s = by_slot[slot];
           s.weight += bytes;
-          s.count += 1;
+          s.count += count;
           if (s.oldest_ns == 0 || time_ns < s.oldest_ns) s.oldest_ns = time_ns;
         });
         for (size_t slot = 0; slot < by_slot.size(); ++slot) {

@@ -46,7 +46,11 @@ class LiveTable {
   bool ok() const { return entries_ != nullptr; }
 
   // Insert() records a sampled allocation; false (counted) when dropped.
-  bool Insert(uintptr_t address, uint64_t bytes, int32_t slot, uint64_t time_ns);
+  // `count` is the allocations the sample stands for (EstimateWeight()'s
+  // count, saturated at UINT32_MAX), so `live` can report objects as well
+  // as bytes; it fits in what was padding, so an entry is no larger.
+  bool Insert(uintptr_t address, uint64_t bytes, int32_t slot, uint64_t time_ns,
+              uint32_t count = 1);
 
   // Remove() forgets `address` if it is sampled; false when it was not.
   bool Remove(uintptr_t address);
@@ -54,6 +58,9 @@ class LiveTable {
   // ForEach() calls fn(address, bytes, slot, time_ns) for every entry.
   template <typename Fn>
   void ForEach(Fn&& fn) const;
+  // ForEachWithCount() calls fn(address, bytes, slot, time_ns, count).
+  template <typename Fn>
+  void ForEachWithCount(Fn&& fn) const;
 
   // Clear() empties the table. Only while no hook runs.
   void Clear();
@@ -74,7 +81,7 @@ class LiveTable {
     std::atomic<uint64_t> bytes;
     std::atomic<uint64_t> time_ns;
     std::atomic<int32_t> slot;
-    uint32_t unused;
+    std::atomic<uint32_t> count;
   };
 
   size_t Index(uintptr_t address) const {
@@ -107,7 +114,7 @@ inline LiveTable::~LiveTable() {
 }
 
 inline bool LiveTable::Insert(uintptr_t address, uint64_t bytes, int32_t slot,
-                              uint64_t time_ns) {
+                              uint64_t time_ns, uint32_t count) {
   if (entries_ == nullptr || address <= kTombstone || (address & kBusyBit) != 0) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return false;
@@ -126,6 +133,7 @@ inline bool LiveTable::Insert(uintptr_t address, uint64_t bytes, int32_t slot,
     e.bytes.store(bytes, std::memory_order_relaxed);
     e.time_ns.store(time_ns, std::memory_order_relaxed);
     e.slot.store(slot, std::memory_order_relaxed);
+    e.count.store(count, std::memory_order_relaxed);
     e.address.store(address, std::memory_order_release);
     size_.fetch_add(1, std::memory_order_relaxed);
     return true;
@@ -156,13 +164,19 @@ inline bool LiveTable::Remove(uintptr_t address) {
 
 template <typename Fn>
 void LiveTable::ForEach(Fn&& fn) const {
+  ForEachWithCount([&fn](uintptr_t address, uint64_t bytes, int32_t slot, uint64_t time_ns,
+                         uint32_t) { fn(address, bytes, slot, time_ns); });
+}
+
+template <typename Fn>
+void LiveTable::ForEachWithCount(Fn&& fn) const {
   if (entries_ == nullptr) return;
   for (size_t i = 0; i <= mask_; ++i) {
     const Entry& e = entries_[i];
     const uintptr_t address = e.address.load(std::memory_order_acquire);
     if (address == kEmpty || address == kTombstone || (address & kBusyBit) != 0) continue;
     fn(address, e.bytes.load(std::memory_order_relaxed), e.slot.load(std::memory_order_relaxed),
-       e.time_ns.load(std::memory_order_relaxed));
+       e.time_ns.load(std::memory_order_relaxed), e.count.load(std::memory_order_relaxed));
   }
 }
 

@@ -22,6 +22,11 @@
 //     "[shared libraries]" or a "*.so*" file other than the first mapping a
 //     library; names "[unknown]", "[truncated]" and "OBJECT+0xHEX" keep the
 //     kinds flamekit gave them;
+//   - when the kept type is a weight whose count flamekit also writes
+//     (alloc_space + alloc_objects, inuse_space + inuse_objects, delay +
+//     contentions: render/pprof.h, Go's heap and mutex profiles), the count
+//     becomes the Profile's events column, so a .pb.gz converted to .pb.gz
+//     keeps both;
 //   - a "thread" string label becomes the thread root frame; other labels
 //     are merged away;
 //   - the event is period_type's type (Go and flamekit CPU profiles both
@@ -400,7 +405,21 @@ inline absl::StatusOr<Profile> ParsePprof(absl::string_view bytes,
     }
   }
 
+  // The events beside the kept weight (see the file comment), if any.
+  size_t events_pick = sample_types.size();
+  {
+    const absl::string_view kept = str(sample_types[pick].first);
+    const absl::string_view events = kept == "alloc_space"   ? "alloc_objects"
+                                     : kept == "inuse_space" ? "inuse_objects"
+                                     : kept == "delay"       ? "contentions"
+                                                             : "";
+    for (size_t i = 0; i < sample_types.size() && !events.empty(); ++i) {
+      if (str(sample_types[i].first) == events) events_pick = i;
+    }
+  }
+
   Profile profile;
+  if (events_pick < sample_types.size()) profile.EnableEvents();
   ProfileMetadata& meta = profile.metadata();
   meta.title = std::string(InputBaseName(source_name));
   meta.engine = "pprof";
@@ -537,7 +556,11 @@ inline absl::StatusOr<Profile> ParsePprof(absl::string_view bytes,
     if (__builtin_add_overflow(total, static_cast<uint64_t>(value), &total)) {
       return malformed("sample values add up to more than 2^64 - 1");
     }
-    profile.AddStack(stack, static_cast<uint64_t>(value));
+    if (events_pick < sample_types.size()) {
+      profile.AddStack(stack, static_cast<uint64_t>(value), values[events_pick]);
+    } else {
+      profile.AddStack(stack, static_cast<uint64_t>(value));
+    }
   }
   if (total == 0) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -28,6 +28,20 @@
 //   profile.AddThreadStack(ThreadFrameName("worker", 1234), stack, 1);
 //   Profile merged = MergeThreads(profile);  // the same without thread roots
 //   profile.Merge(other_profile);            // adds another capture's stacks
+//
+// Events per stack (optional): a profile whose weight is not a sample count
+// (alloc/live: bytes; lock: nanoseconds waited) may also keep how many
+// events made each stack's weight (allocations, waits), so pprof can offer
+// both (alloc_space and alloc_objects). Kept as a second column beside the
+// weight, in a parallel vector that stays empty (no memory, no work) for
+// profiles without it, rather than as a companion Profile: a companion would
+// have to be carried through Profiler::Stop(), the agent and every
+// transform as a second object and could drift from the first; here Merge(),
+// MergeThreads() and the transforms copy the column with the stack.
+//
+//   profile.AddStack(stack, /*count=*/4096, /*events=*/2);  // 2 allocations
+//   profile.has_events();        // true
+//   profile.stack_events_at(0);  // 2
 
 #ifndef FLAMEKIT_PROFILE_PROFILE_H_
 #define FLAMEKIT_PROFILE_PROFILE_H_
@@ -129,7 +143,36 @@ class Profile {
   // Adds `count` samples of the stack `root_to_leaf` (frame ids of this
   // profile, root first). An empty stack or a zero count adds nothing.
   // Counts saturate at UINT64_MAX instead of wrapping.
-  void AddStack(absl::Span<const FrameId> root_to_leaf, uint64_t count);
+  void AddStack(absl::Span<const FrameId> root_to_leaf, uint64_t count) {
+    AddStackImpl(root_to_leaf, count, 0);
+  }
+
+  // AddStack() with events
+  //
+  // As above, and adds `events` to the stack's event count (see the file
+  // comment); the profile has_events() from then on, and stacks added
+  // without events count zero. Adds nothing when both are zero. Event
+  // counts saturate too.
+  void AddStack(absl::Span<const FrameId> root_to_leaf, uint64_t count, uint64_t events) {
+    EnableEvents();
+    AddStackImpl(root_to_leaf, count, events);
+  }
+
+  // EnableEvents()
+  //
+  // Gives the profile the events column (existing stacks count zero), e.g.
+  // for a transform's output, which keeps it even when no stack survives.
+  void EnableEvents() {
+    if (has_events_) return;
+    has_events_ = true;
+    events_.assign(stacks_.size(), 0);
+  }
+
+  // Whether the profile keeps events per stack, the event count of stack i
+  // (0 without them), and their sum.
+  bool has_events() const { return has_events_; }
+  uint64_t stack_events_at(size_t i) const { return has_events_ ? events_[i] : 0; }
+  uint64_t total_events() const { return total_events_; }
 
   // AddThreadStack()
   //
@@ -216,6 +259,7 @@ class Profile {
   static uint32_t SlotHash(uint64_t slot) { return static_cast<uint32_t>(slot >> 32); }
   static size_t SlotIndex(uint64_t slot) { return static_cast<uint32_t>(slot) - 1u; }
   void Rehash(size_t slot_count);
+  void AddStackImpl(absl::Span<const FrameId> root_to_leaf, uint64_t count, uint64_t events);
 
   std::vector<Frame> frames_;
   // One name index per kind: lookups by string_view with no allocation.
@@ -227,6 +271,10 @@ class Profile {
   // a power of two and at least twice the stack count.
   std::vector<uint64_t> slots_;
   uint64_t total_samples_ = 0;
+  // The events column: events_[i] belongs to stacks_[i] while has_events_.
+  bool has_events_ = false;
+  std::vector<uint64_t> events_;
+  uint64_t total_events_ = 0;
   ProfileMetadata metadata_;
   // Scratch for AddThreadStack (no allocation per call once grown).
   std::vector<FrameId> scratch_;
@@ -307,9 +355,11 @@ inline void Profile::Reserve(size_t stacks, size_t frame_ids) {
   if (want > slots_.size()) Rehash(want);
 }
 
-inline void Profile::AddStack(absl::Span<const FrameId> root_to_leaf, uint64_t count) {
-  if (root_to_leaf.empty() || count == 0) return;
+inline void Profile::AddStackImpl(absl::Span<const FrameId> root_to_leaf, uint64_t count,
+                                  uint64_t events) {
+  if (root_to_leaf.empty() || (count == 0 && events == 0)) return;
   total_samples_ = profile_internal::SaturatingAdd(total_samples_, count);
+  total_events_ = profile_internal::SaturatingAdd(total_events_, events);
   if (slots_.empty()) Rehash(16);
   const uint32_t hash = static_cast<uint32_t>(HashFrames(root_to_leaf));
   const size_t mask = slots_.size() - 1;
@@ -324,6 +374,10 @@ inline void Profile::AddStack(absl::Span<const FrameId> root_to_leaf, uint64_t c
           memcmp(arena_.data() + entry.offset, root_to_leaf.data(),
                  n * sizeof(FrameId)) == 0) {
         entry.count = profile_internal::SaturatingAdd(entry.count, count);
+        if (has_events_) {
+          uint64_t& e = events_[SlotIndex(slot)];
+          e = profile_internal::SaturatingAdd(e, events);
+        }
         return;
       }
     }
@@ -340,6 +394,7 @@ inline void Profile::AddStack(absl::Span<const FrameId> root_to_leaf, uint64_t c
     arena_.insert(arena_.end(), root_to_leaf.begin(), root_to_leaf.end());
   }
   stacks_.push_back(StackEntry{offset, static_cast<uint32_t>(n), hash, count});
+  if (has_events_) events_.push_back(events);
   slots_[pos] = MakeSlot(hash, stacks_.size() - 1);
   if (stacks_.size() * 2 > slots_.size()) Rehash(slots_.size() * 2);
 }
@@ -380,6 +435,7 @@ inline void Profile::Merge(const Profile& other) {
     Merge(copy);
     return;
   }
+  if (other.has_events()) EnableEvents();
   std::vector<FrameId> map(other.frames_.size());
   for (size_t i = 0; i < other.frames_.size(); ++i) {
     map[i] = InternFrame(other.frames_[i].name, other.frames_[i].kind);
@@ -389,7 +445,11 @@ inline void Profile::Merge(const Profile& other) {
     absl::Span<const FrameId> s = other.stack(i);
     translated.resize(s.size());
     for (size_t j = 0; j < s.size(); ++j) translated[j] = map[s[j]];
-    AddStack(translated, other.stack_count_at(i));
+    if (other.has_events()) {
+      AddStack(translated, other.stack_count_at(i), other.stack_events_at(i));
+    } else {
+      AddStack(translated, other.stack_count_at(i));
+    }
   }
   const ProfileMetadata& o = other.metadata_;
   metadata_.dropped_samples += o.dropped_samples;
@@ -457,6 +517,7 @@ inline std::string ThreadFrameName(absl::string_view thread_name, int64_t tid) {
 inline Profile MergeThreads(const Profile& profile) {
   Profile result;
   result.metadata() = profile.metadata();
+  if (profile.has_events()) result.EnableEvents();
   constexpr FrameId kUnmapped = ~FrameId{0};
   std::vector<FrameId> map(profile.frame_count(), kUnmapped);
   std::vector<FrameId> translated;
@@ -476,7 +537,11 @@ inline Profile MergeThreads(const Profile& profile) {
       }
       translated.push_back(mapped);
     }
-    result.AddStack(translated, profile.stack_count_at(i));
+    if (profile.has_events()) {
+      result.AddStack(translated, profile.stack_count_at(i), profile.stack_events_at(i));
+    } else {
+      result.AddStack(translated, profile.stack_count_at(i));
+    }
   }
   return result;
 }

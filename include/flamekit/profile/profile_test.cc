@@ -180,5 +180,54 @@ TEST(ProfileTest, MergeProfilesRejectsDifferentEvents) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("same event")));
 }
 
+TEST(ProfileTest, EventsColumnFollowsItsStacksThroughMergeAndMergeThreads) {
+  Profile p;
+  const FrameId main_id = p.InternFrame("main");
+  const FrameId alloc = p.InternFrame("Alloc");
+  const FrameId a[] = {main_id, alloc};
+  const FrameId b[] = {main_id};
+  p.AddStack(b, 100);  // before the column: counts 0
+  EXPECT_FALSE(p.has_events());
+  EXPECT_EQ(p.stack_events_at(0), 0u);
+  p.AddStack(a, 4096, 1);
+  p.AddStack(a, 8192, 2);
+  p.AddStack(b, 0, 5);  // events only: the weight stays
+  ASSERT_TRUE(p.has_events());
+  EXPECT_EQ(p.stack_count_at(0), 100u);
+  EXPECT_EQ(p.stack_events_at(0), 5u);
+  EXPECT_EQ(p.stack_count_at(1), 12288u);
+  EXPECT_EQ(p.stack_events_at(1), 3u);
+  EXPECT_EQ(p.total_events(), 8u);
+  p.AddStack(a, 1, ~uint64_t{0});  // saturates
+  EXPECT_EQ(p.stack_events_at(1), ~uint64_t{0});
+
+  Profile q;
+  const FrameId q_alloc = q.InternFrame("Alloc");
+  const FrameId q_main = q.InternFrame("main");
+  const FrameId qa[] = {q_main, q_alloc};
+  q.AddThreadStack(ThreadFrameName("w", 7), qa, 4096);  // no events: counts 0
+  EXPECT_FALSE(q.has_events());
+  q.AddStack(qa, 4096, 1);
+  Profile merged = q;
+  merged.Merge(q);
+  ASSERT_TRUE(merged.has_events());
+  std::optional<size_t> plain = merged.FindStack(qa);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(merged.stack_count_at(*plain), 8192u);
+  EXPECT_EQ(merged.stack_events_at(*plain), 2u);
+  // The thread root goes; the stacks fold, and so do their events.
+  Profile folded = MergeThreads(merged);
+  ASSERT_TRUE(folded.has_events());
+  ASSERT_EQ(folded.stack_count(), 1u);
+  EXPECT_EQ(folded.stack_count_at(0), 16384u);
+  EXPECT_EQ(folded.stack_events_at(0), 2u);  // the thread stack had none
+  // A profile without the column stays without it.
+  Profile cpu;
+  const FrameId cpu_main[] = {cpu.InternFrame("main")};
+  cpu.AddStack(cpu_main, 3);
+  cpu.Merge(cpu);
+  EXPECT_FALSE(MergeThreads(cpu).has_events());
+}
+
 }  // namespace
 }  // namespace flamekit

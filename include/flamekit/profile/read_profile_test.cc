@@ -164,6 +164,38 @@ TEST(ReadProfileTest, PprofRoundTripsGzippedAndRaw) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("samples (count)")));
 }
 
+// An alloc profile's bytes and allocation counts (render/pprof.h writes
+// alloc_space and alloc_objects) come back as the weight and the events
+// column; choosing alloc_objects makes the counts the weight.
+TEST(ReadProfileTest, PprofKeepsAllocationCountsBesideTheBytes) {
+  Profile original;
+  original.metadata().event = "alloc";
+  const FrameId m = original.InternFrame("main");
+  const FrameId a[] = {m, original.InternFrame("Parse")};
+  const FrameId b[] = {m, original.InternFrame("Load")};
+  original.AddStack(a, 300 * 4096, 300);
+  original.AddStack(b, 1000 * 64, 1000);
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::string gz, RenderPprof(original));
+  ProfileReadInfo info;
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(Profile back, Read(gz, "alloc.pb.gz", &info));
+  EXPECT_EQ(back.metadata().event, "alloc");
+  ASSERT_TRUE(back.has_events());
+  EXPECT_EQ(back.total_samples(), 300u * 4096 + 1000 * 64);
+  EXPECT_EQ(back.total_events(), 1300u);
+  for (size_t i = 0; i < back.stack_count(); ++i) {
+    EXPECT_EQ(back.stack_count_at(i), back.stack_events_at(i) == 300 ? 300u * 4096 : 64000u);
+  }
+  // Written again, the counts are still there.
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(std::string again, RenderPprof(back));
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(Profile twice, Read(again, "again.pb.gz", nullptr));
+  EXPECT_EQ(twice.total_events(), 1300u);
+  ProfileReadOptions options;
+  options.sample_type = "alloc_objects";
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(Profile objects, Read(gz, "alloc.pb.gz", nullptr, options));
+  EXPECT_EQ(objects.total_samples(), 1300u);
+  EXPECT_FALSE(objects.has_events());
+}
+
 TEST(ReadProfileTest, CollapsedAndGzippedCollapsedRoundTrip) {
   const Profile original = Nasty(false);
   const std::string text = ToCollapsedString(original);

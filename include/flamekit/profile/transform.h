@@ -186,6 +186,7 @@ template <typename StackFn>
 Profile Rebuild(const Profile& in, StackFn fn) {
   Profile out;
   out.metadata() = in.metadata();
+  if (in.has_events()) out.EnableEvents();
   std::vector<FrameId> map(in.frame_count(), kUnmapped);
   std::vector<FrameId> kept;
   std::vector<FrameId> translated;
@@ -205,7 +206,12 @@ Profile Rebuild(const Profile& in, StackFn fn) {
     if (truncated) {
       translated.push_back(out.InternFrame(kTruncatedFrameName, FrameKind::kTruncated));
     }
-    out.AddStack(translated, in.stack_count_at(i));
+    // The events column (allocations behind bytes) travels with its stack.
+    if (in.has_events()) {
+      out.AddStack(translated, in.stack_count_at(i), in.stack_events_at(i));
+    } else {
+      out.AddStack(translated, in.stack_count_at(i));
+    }
   }
   return out;
 }
@@ -486,6 +492,7 @@ inline Profile ApplyTransform(const Profile& profile, const Transform& transform
     case TransformType::kReplace: {
       Profile out;
       out.metadata() = profile.metadata();
+      if (profile.has_events()) out.EnableEvents();
       // Rename each frame once; kUnmapped-1 marks a frame renamed to "".
       constexpr FrameId kDropped = kUnmapped - 1;
       std::vector<FrameId> map(profile.frame_count(), kUnmapped);
@@ -505,7 +512,11 @@ inline Profile ApplyTransform(const Profile& profile, const Transform& transform
           }
           if (mapped != kDropped) translated.push_back(mapped);
         }
-        out.AddStack(translated, profile.stack_count_at(i));
+        if (profile.has_events()) {
+          out.AddStack(translated, profile.stack_count_at(i), profile.stack_events_at(i));
+        } else {
+          out.AddStack(translated, profile.stack_count_at(i));
+        }
       }
       return out;
     }

@@ -216,5 +216,32 @@ TEST(TransformTest, EmptyListReturnsACopy) {
   EXPECT_EQ(out.metadata().transforms_json, "");
 }
 
+TEST(TransformTest, EventsColumnFollowsItsStacks) {
+  Profile in;
+  const FrameId m = in.InternFrame("main");
+  const FrameId x = in.InternFrame("Parse<int>");
+  const FrameId y = in.InternFrame("Parse<long>");
+  const FrameId z = in.InternFrame("Idle");
+  const FrameId sx[] = {m, x}, sy[] = {m, y}, sz[] = {m, z};
+  in.AddStack(sx, 4096, 1);
+  in.AddStack(sy, 8192, 2);
+  in.AddStack(sz, 64, 9);
+  // replace folds Parse<int> and Parse<long>: bytes and counts add up.
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(
+      TransformList list,
+      TransformList::FromJson(R"js([{"replace": "<[^<>]*>", "with": ""}, {"remove": "Idle"}])js"));
+  Profile out = ApplyTransforms(in, list);
+  ASSERT_TRUE(out.has_events());
+  ASSERT_EQ(out.stack_count(), 1u);
+  EXPECT_EQ(out.stack_count_at(0), 12288u);
+  EXPECT_EQ(out.stack_events_at(0), 3u);
+  // Nothing left: the column stays (pprof still offers the counts type).
+  FLAMEKIT_ASSERT_OK_AND_ASSIGN(TransformList none,
+                                TransformList::FromJson(R"js([{"filter": "^nothing$"}])js"));
+  Profile empty = ApplyTransforms(in, none);
+  EXPECT_EQ(empty.stack_count(), 0u);
+  EXPECT_TRUE(empty.has_events());
+}
+
 }  // namespace
 }  // namespace flamekit

@@ -5,7 +5,11 @@
 // encoded by hand (varints and length-delimited fields; no protobuf
 // library), gzipped with zlib. Opens in `go tool pprof` and in continuous
 // profiling servers (Pyroscope, Parca, Grafana). Sample types come from the
-// event ("cpu" in nanoseconds for timers, events for counters), a thread
+// event ("cpu" in nanoseconds for timers, events for counters; for the hook
+// events the names Go's heap and mutex profiles use: alloc_space/bytes and
+// alloc_objects/count for `alloc`, inuse_space and inuse_objects for
+// `live`, delay/nanoseconds and contentions/count for `lock`, the second of
+// each pair only when the Profile has_events(), the first the default), a thread
 // root frame (per-thread split) becomes a "thread" label, a frame inlined
 // into its caller becomes one more line of the caller's location, and frames are
 // grouped into mappings by where they live (main binary, kernel, JIT, the
@@ -57,6 +61,20 @@ absl::StatusOr<std::string> GzipCompress(absl::string_view data);
 absl::StatusOr<std::string> RenderPprof(const Profile& profile);
 
 namespace pprof_internal {
+
+// The sample types of a hook event's profile (alloc, live, lock): the
+// weight's type, then the events' (empty when the event is not a hook
+// event). See the file comment.
+struct HookSampleTypes {
+  absl::string_view weight_type, weight_unit, events_type;
+};
+inline bool HookSampleTypesFor(absl::string_view event, HookSampleTypes* out) {
+  if (event == "alloc") *out = {"alloc_space", "bytes", "alloc_objects"};
+  else if (event == "live") *out = {"inuse_space", "bytes", "inuse_objects"};
+  else if (event == "lock") *out = {"delay", "nanoseconds", "contentions"};
+  else return false;
+  return true;
+}
 
 // A protobuf message being written: fields appended in any order.
 class ProtoWriter {
@@ -158,8 +176,19 @@ inline std::string EncodePprofProto(const Profile& profile) {
     per_sample = static_cast<int64_t>(metadata.interval_events);
     unit = "events";
   }
-  out.Message(1, value_type("samples", "count"));
-  if (per_sample > 0) out.Message(1, value_type(event, unit));
+  // A hook event's weight is already bytes or nanoseconds, not a count of
+  // samples: its own types (and the events column, when kept) instead.
+  pprof_internal::HookSampleTypes hook;
+  const bool hook_event = pprof_internal::HookSampleTypesFor(event, &hook);
+  const bool with_events = hook_event && profile.has_events();
+  if (hook_event) {
+    per_sample = 0;
+    out.Message(1, value_type(hook.weight_type, hook.weight_unit));
+    if (with_events) out.Message(1, value_type(hook.events_type, "count"));
+  } else {
+    out.Message(1, value_type("samples", "count"));
+    if (per_sample > 0) out.Message(1, value_type(event, unit));
+  }
 
   // Mappings (3), functions (5) and locations (4): one function and one
   // location per frame, ids = frame id + 1 (0 is "none" in profile.proto).
@@ -266,6 +295,7 @@ inline std::string EncodePprofProto(const Profile& profile) {
     if (locations.empty()) continue;  // a bare thread frame: nothing to show
     sample.PackedVarints(1, locations);
     std::vector<uint64_t> values = {count};
+    if (with_events) values.push_back(profile.stack_events_at(index));
     if (per_sample > 0) values.push_back(count * static_cast<uint64_t>(per_sample));
     sample.PackedVarints(2, values);
     if (thread_name >= 0) {
@@ -308,6 +338,7 @@ inline std::string EncodePprofProto(const Profile& profile) {
     out.Varint(13, static_cast<uint64_t>(intern(comment)));
   }
   if (per_sample > 0) out.Varint(14, static_cast<uint64_t>(intern(event)));
+  if (hook_event) out.Varint(14, static_cast<uint64_t>(intern(hook.weight_type)));
 
   // The string table (6) last: every string has been interned by now.
   std::string message = out.data();

@@ -156,5 +156,76 @@ TEST_F(GoPprofTest, HostileAndEmptyProfilesOpen) {
   EXPECT_THAT(out, HasSubstr("Showing nodes accounting for 0"));
 }
 
+// A hook event's profile: bytes (or ns) per stack, and the events behind
+// them (Profile::has_events()): 300 blocks of 4 KiB from Parse, 1000 of
+// 64 bytes from Load.
+Profile HookProfile(const std::string& event, bool with_events) {
+  Profile p;
+  p.metadata().event = event;
+  p.metadata().command = "/usr/bin/server";
+  const FrameId main_id = p.InternFrame("main");
+  const FrameId parse = p.InternFrame("Parse");
+  const FrameId load = p.InternFrame("Load");
+  const FrameId parse_stack[] = {main_id, parse};
+  const FrameId load_stack[] = {main_id, load};
+  if (with_events) {
+    p.AddStack(parse_stack, 300 * 4096, 300);
+    p.AddStack(load_stack, 1000 * 64, 1000);
+  } else {
+    p.AddStack(parse_stack, 300 * 4096);
+    p.AddStack(load_stack, 1000 * 64);
+  }
+  return p;
+}
+
+// The sample types line of `go tool pprof -raw` ("alloc_space/bytes[dflt] ...").
+std::string SampleTypes(const std::string& raw) {
+  std::istringstream in(raw);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line == "Samples:" && std::getline(in, line)) return line;
+  }
+  return "";
+}
+
+TEST_F(GoPprofTest, AllocHasBytesAndObjectsBytesTheDefault) {
+  const Profile profile = HookProfile("alloc", true);
+  EXPECT_EQ(SampleTypes(Pprof("-raw", profile)), "alloc_space/bytes[dflt] alloc_objects/count");
+  std::string top = Pprof("-top -sample_index=alloc_objects", profile);
+  EXPECT_THAT(top, HasSubstr("Type: alloc_objects"));
+  auto rows = ParseTop(top);
+  EXPECT_EQ(rows["Parse"].first, "300") << top;
+  EXPECT_EQ(rows["Load"].first, "1000") << top;
+  EXPECT_EQ(rows["main"].second, "1300") << top;
+  // No -sample_index: the bytes (300 x 4 KiB, which pprof prints as 1200kB).
+  top = Pprof("-top", profile);
+  EXPECT_THAT(top, HasSubstr("Type: alloc_space"));
+  rows = ParseTop(top);
+  EXPECT_EQ(rows["Parse"].first, "1200kB") << top;
+  EXPECT_EQ(rows["Load"].first, "62.50kB") << top;
+}
+
+TEST_F(GoPprofTest, LiveAndLockNameTheirTypesAsGoDoes) {
+  EXPECT_EQ(SampleTypes(Pprof("-raw", HookProfile("live", true))),
+            "inuse_space/bytes[dflt] inuse_objects/count");
+  EXPECT_EQ(SampleTypes(Pprof("-raw", HookProfile("lock", true))),
+            "delay/nanoseconds[dflt] contentions/count");
+  std::string top = Pprof("-top -sample_index=inuse_objects", HookProfile("live", true));
+  EXPECT_EQ(ParseTop(top)["Load"].first, "1000") << top;
+}
+
+TEST_F(GoPprofTest, WithoutEventsOneTypeAndCpuKeepsItsOwn) {
+  // An alloc profile without the events column (e.g. read from collapsed
+  // text): the bytes only, so -sample_index=alloc_objects is refused.
+  EXPECT_EQ(SampleTypes(Pprof("-raw", HookProfile("alloc", false))), "alloc_space/bytes[dflt]");
+  // A cpu profile is not touched: samples and cpu time, no objects, even
+  // with an events column (which only hook events write).
+  EXPECT_EQ(SampleTypes(Pprof("-raw", render_testing::SmallProfile())),
+            "samples/count cpu/nanoseconds[dflt]");
+  Profile cpu = render_testing::SmallProfile();
+  cpu.EnableEvents();
+  EXPECT_EQ(SampleTypes(Pprof("-raw", cpu)), "samples/count cpu/nanoseconds[dflt]");
+}
+
 }  // namespace
 }  // namespace flamekit
