@@ -174,7 +174,10 @@ inline void BlockedThreads::Read(const std::vector<pid_t>& tids) {
 
 inline void BlockedThreads::Walk(AttachSymbols* symbols) {
   uint64_t frames[FLAMEKIT_MAX_FRAMES];
-  for (auto& [tid, t] : threads_) {
+  for (auto& entry : threads_) {
+    // Not a structured binding: clang 14 (C++17) refuses a lambda that
+    // captures one, and walk_once below captures the thread.
+    auto& t = entry.second;
     if (t.stack.empty()) continue;
     // No frame pointer is known (the file gives sp and pc only): the rules
     // step sp-based frames and recover rbp where a frame saved it.
