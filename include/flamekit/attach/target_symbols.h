@@ -27,17 +27,13 @@
 #include <sys/mman.h>
 #include <sys/types.h>
 
-#include <algorithm>
-#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
@@ -68,12 +64,9 @@ class SymbolizerAttachSymbols : public AttachSymbols {
   void ForgetFrameRules() override {
     frames_.reset();
     rules_.reset();
-    wanted_.clear();
-    wanted_added_ = false;
   }
   const CfiTable* FrameRules() override;
   void NoteFrameMmap(const PerfMmapRecord& record) override;
-  bool WantFrameRulesAt(uint64_t pc) override;
 
   // MappingFromPerf()
   //
@@ -103,12 +96,6 @@ class SymbolizerAttachSymbols : public AttachSymbols {
   // a new mapping.
   std::unique_ptr<CfiTable> rules_;
   bool rules_stale_ = false;
-  // The mappings the rules cover, by start address (asked twice a sample:
-  // no allocation); a mapping newly wanted rebuilds the table on the next
-  // FrameRules() at once (each is added once, so a capture rebuilds it a
-  // few times).
-  absl::flat_hash_set<uint64_t> wanted_;
-  bool wanted_added_ = false;
   absl::Time rules_built_ = absl::InfinitePast();
 };
 
@@ -204,39 +191,23 @@ inline bool SymbolizerAttachSymbols::IsCode(uint64_t address) {
 
 inline const CfiTable* SymbolizerAttachSymbols::FrameRules() {
   const absl::Time now = absl::Now();
-  if (rules_ != nullptr && !wanted_added_ &&
+  if (rules_ != nullptr &&
       !(rules_stale_ && now - rules_built_ >= absl::Seconds(1))) {
     return rules_.get();
   }
   Symbolizer* frames = Frames();
   if (frames == nullptr) return rules_.get();
-  // Every mapped file, not only those walks reached (wanted_): growing the
+  // Every mapped file, not only those walks reached: growing the
   // table file by file rebuilt it from scratch each time, and a launched
   // ASan target (libasan's large .eh_frame, parsed again per rebuild) then
   // lost 60 % of its samples while the reader rebuilt (RecordCliTest.
-  // LaunchModeProfilesUntilExit under ASan). Until the rebuild reuses the
-  // rows of files already parsed, WantFrameRulesAt() only reports files
-  // that appeared since the last build.
+  // LaunchModeProfilesUntilExit under ASan). WantFrameRulesAt() stays the
+  // base's "covered": it comes back with a table that grows without a
+  // rebuild.
   rules_ = BuildCfiTable(*frames);
   rules_stale_ = false;
-  wanted_added_ = false;
   rules_built_ = now;
   return rules_.get();
-}
-
-inline bool SymbolizerAttachSymbols::WantFrameRulesAt(uint64_t pc) {
-  Symbolizer* frames = Frames();
-  if (frames == nullptr) return false;
-  const std::vector<Mapping>& maps = frames->mappings();  // sorted by start
-  auto it = std::upper_bound(maps.begin(), maps.end(), pc,
-                             [](uint64_t a, const Mapping& m) { return a < m.start; });
-  if (it == maps.begin()) return false;
-  const Mapping& m = *std::prev(it);
-  if (pc >= m.end || !m.executable || !(m.IsFile() || m.IsVdso())) return false;
-  // Recorded for when the table grows by file again (see FrameRules());
-  // today every file is covered at each build, so no walk is retried.
-  wanted_.insert(m.start);
-  return false;
 }
 
 inline void SymbolizerAttachSymbols::NoteFrameMmap(const PerfMmapRecord& record) {
