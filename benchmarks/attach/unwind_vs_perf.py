@@ -14,6 +14,8 @@ row reports medians over the rounds:
   target_cpu_s    redis-server's CPU during the phase (/proc/PID/stat)
   added_cpu_s     profiler + target minus the same round's `none` target
   cpu_vs_perf_dwarf  profiler + target over perf --call-graph dwarf's
+  cpu_vs_flamekit_fp  profiler + target over flamekit --unwind fp's (the
+                  issue's bound for dwarf: at most 1.1)
   bytes_written   the output file (flamekit .collapsed, perf.data)
   peak_rss_kb     the profiler's peak RSS (ru_maxrss)
   main_pct        share of samples whose stack has a frame `main`
@@ -182,9 +184,12 @@ def main():
         return statistics.median(vals) if vals else None
 
     none_target = med("none", "target_cpu_s") or 0.0
-    perf_dwarf_total = None
-    if results["perf_dwarf"]:
-        perf_dwarf_total = med("perf_dwarf", "profiler_cpu_s") + med("perf_dwarf", "target_cpu_s")
+    def total_of(mode):
+        if not results[mode]:
+            return None
+        return med(mode, "profiler_cpu_s") + med(mode, "target_cpu_s")
+    perf_dwarf_total = total_of("perf_dwarf")
+    fp_total = total_of("flamekit_fp")
     for mode in MODES:
         if not results[mode]:
             error_row(mode, "perf missing (apt-get install linux-perf)" if mode.startswith("perf")
@@ -203,6 +208,8 @@ def main():
         row["added_cpu_s"] = total - none_target
         if perf_dwarf_total:
             row["cpu_vs_perf_dwarf"] = total / perf_dwarf_total
+        if fp_total:
+            row["cpu_vs_flamekit_fp"] = total / fp_total
         rows.append(row)
     return write(args.json, rows)
 

@@ -76,6 +76,7 @@ class LentSymbols : public AttachSymbols {
   void ForgetFrameRules() override { owner_->ForgetFrameRules(); }
   const CfiTable* FrameRules() override { return owner_->FrameRules(); }
   void NoteFrameMmap(const PerfMmapRecord& record) override { owner_->NoteFrameMmap(record); }
+  bool WantFrameRulesAt(uint64_t pc) override { return owner_->WantFrameRulesAt(pc); }
 
  private:
   AttachSymbols* owner_;

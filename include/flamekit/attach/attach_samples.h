@@ -110,12 +110,19 @@ inline bool AttachSession::BuildStacks(const PerfSample& sample, RawSample* raw,
   }
   AttachProgress walks;
   if (!stacks_.Build(sample, rules, raw, &walks)) return false;
-  // The walk began or ended in a file the rules do not cover yet (an
-  // uncovered frame is stepped by frame pointer, which may end it early):
-  // cover it and walk again.
-  while (rules != nullptr && raw->user_leaf < raw->pcs.size() &&
-         (symbols_->WantFrameRulesAt(raw->pcs[raw->user_leaf]) |
-          symbols_->WantFrameRulesAt(raw->pcs.back()))) {
+  // The walk passed through files the rules do not cover yet (such a
+  // frame is stepped by frame pointer, which may end the walk early or
+  // skip a caller): cover them and walk again. Each round covers at least
+  // one more file, so this ends; once the files a program runs in are
+  // covered (the first few samples), no sample walks twice.
+  auto want_rules = [this, raw] {
+    bool wanted = false;
+    for (size_t k = raw->user_leaf; k < raw->pcs.size(); ++k) {
+      wanted |= symbols_->WantFrameRulesAt(raw->pcs[k]);
+    }
+    return wanted;
+  };
+  while (rules != nullptr && want_rules()) {
     rules = symbols_->FrameRules();
     walks = AttachProgress();
     if (!stacks_.Build(sample, rules, raw, &walks)) return false;

@@ -76,9 +76,9 @@ class AttachSymbols {
 
   // FrameRules()
   //
-  // The .eh_frame rules of every executable file mapped in the target, as
-  // one table for UnwindCopiedStack() (--unwind dwarf/auto); nullptr when
-  // there are none. The pointer stays valid until the next FrameRules(),
+  // The .eh_frame rules of the target's files that WantFrameRulesAt() asked
+  // for, as one table for UnwindCopiedStack() (--unwind dwarf/auto);
+  // nullptr when there are none. The pointer stays valid until the next FrameRules(),
   // NoteFrameMmap() or ForgetFrameRules() call. NoteFrameMmap() tells about
   // a mapping that appeared (its rules are added on a later FrameRules()).
   virtual const CfiTable* FrameRules() { return nullptr; }
@@ -86,9 +86,9 @@ class AttachSymbols {
 
   // WantFrameRulesAt()
   //
-  // FrameRules() may cover only the files samples were seen in (building
-  // rules for every mapped file is most of a capture's CPU): asks for the
-  // file mapped at `pc` to be covered too. True when it was not (the next
+  // FrameRules() covers only the files walks reach (building rules for
+  // every mapped file was half of a capture's CPU): asks for the file
+  // mapped at `pc` to be covered too. True when it was not (the next
   // FrameRules() then includes it, and a walk that stopped at `pc` is worth
   // retrying); false when it already was, or `pc` is in no file.
   virtual bool WantFrameRulesAt(uint64_t pc) {

@@ -186,12 +186,17 @@ inline void BlockedThreads::Walk(AttachSymbols* symbols) {
       return UnwindCopiedStack(symbols ? symbols->FrameRules() : nullptr, start, t.stack.data(),
                                t.stack.size(), frames, sizeof(frames) / sizeof(frames[0]));
     };
+    // Frames in files the rules do not cover yet: cover them, walk again
+    // (each round covers one more file at least).
+    auto want_rules = [&](const UnwindResult& w) {
+      bool wanted = false;
+      for (size_t k = 0; symbols != nullptr && k < w.frame_count; ++k) {
+        wanted |= symbols->WantFrameRulesAt(frames[k]);
+      }
+      return wanted;
+    };
     UnwindResult walk = walk_once();
-    while (symbols != nullptr && walk.frame_count > 0 &&
-           (symbols->WantFrameRulesAt(frames[0]) |
-            symbols->WantFrameRulesAt(frames[walk.frame_count - 1]))) {
-      walk = walk_once();
-    }
+    while (want_rules(walk)) walk = walk_once();
     t.pcs.assign(frames, frames + walk.frame_count);
     t.truncated = !walk.complete;
     t.stack.clear();

@@ -6,11 +6,12 @@
 // named from /proc/PID/maps and its ELF files (through /proc/PID/root, so
 // containers resolve), mappings reported by PERF_RECORD_MMAP2 added as they
 // arrive, and the maps re-read after the target execs (launch mode); and,
-// for --unwind dwarf/auto, the .eh_frame rules of every mapped executable
-// file as one CfiTable (collect/cfi_table_builder.h), rebuilt at most once
-// a second after new mappings. (Covering only the files walks reach saved
-// a quarter of a redis capture's CPU, but rebuilt the whole table per new
-// file and lost samples on an ASan target: see FrameRules().)
+// for --unwind dwarf/auto, the .eh_frame rules of the files the walks reach
+// as one CfiTable (collect/cfi_table_builder.h) that grows file by file
+// (CfiTable::Merge(): a new file costs its own rows, not a rebuild).
+// Building the rules of every mapped file at the start was half of a redis
+// capture's CPU, most of it for libcrypto and libssl, which no sample
+// passes through.
 //
 // Thread-safety: like Symbolizer, one thread at a time (the AttachSession's).
 // Not for signal handlers.
@@ -27,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/types.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,8 +38,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "flamekit/attach/attach.h"
 #include "flamekit/collect/cfi_table_builder.h"
 #include "flamekit/perf/perf_ring.h"
@@ -64,9 +64,12 @@ class SymbolizerAttachSymbols : public AttachSymbols {
   void ForgetFrameRules() override {
     frames_.reset();
     rules_.reset();
+    covered_.clear();
+    wanted_.clear();
   }
   const CfiTable* FrameRules() override;
   void NoteFrameMmap(const PerfMmapRecord& record) override;
+  bool WantFrameRulesAt(uint64_t pc) override;
 
   // MappingFromPerf()
   //
@@ -91,12 +94,13 @@ class SymbolizerAttachSymbols : public AttachSymbols {
   std::unique_ptr<Symbolizer> symbolizer_;
   std::unique_ptr<Symbolizer> frames_;
   bool frames_failed_ = false;
-  // The rules of frames_'s files for --unwind dwarf/auto, built on first
-  // use and again (at most once a second: a rebuild walks every row) after
-  // a new mapping.
+  // The rules of the files walks reached, for --unwind dwarf/auto.
   std::unique_ptr<CfiTable> rules_;
-  bool rules_stale_ = false;
-  absl::Time rules_built_ = absl::InfinitePast();
+  // The executable mappings [start, end) whose rules are in rules_ (or
+  // were asked for and had none), sorted by start; and those asked for
+  // since the last FrameRules().
+  std::vector<std::pair<uint64_t, uint64_t>> covered_;
+  std::vector<Mapping> wanted_;
 };
 
 // Implementation details follow.
@@ -190,30 +194,60 @@ inline bool SymbolizerAttachSymbols::IsCode(uint64_t address) {
 
 
 inline const CfiTable* SymbolizerAttachSymbols::FrameRules() {
-  const absl::Time now = absl::Now();
-  if (rules_ != nullptr &&
-      !(rules_stale_ && now - rules_built_ >= absl::Seconds(1))) {
-    return rules_.get();
+  if (rules_ == nullptr) {
+    rules_ = std::make_unique<CfiTable>();
+    rules_->Finish();
   }
-  Symbolizer* frames = Frames();
-  if (frames == nullptr) return rules_.get();
-  // Every mapped file, not only those walks reached: growing the
-  // table file by file rebuilt it from scratch each time, and a launched
-  // ASan target (libasan's large .eh_frame, parsed again per rebuild) then
-  // lost 60 % of its samples while the reader rebuilt (RecordCliTest.
-  // LaunchModeProfilesUntilExit under ASan). WantFrameRulesAt() stays the
-  // base's "covered": it comes back with a table that grows without a
-  // rebuild.
-  rules_ = BuildCfiTable(*frames);
-  rules_stale_ = false;
-  rules_built_ = now;
+  if (wanted_.empty() || Frames() == nullptr) return rules_.get();
+  // One part for the files asked for since the last call, merged in as a
+  // block: the files already covered are not read again.
+  std::vector<Mapping> wanted;
+  wanted.swap(wanted_);
+  std::unique_ptr<CfiTable> part = BuildCfiTable(*frames_, nullptr, [&wanted](const Mapping& m) {
+    return std::any_of(wanted.begin(), wanted.end(), [&m](const Mapping& w) {
+      return w.start == m.start && w.end == m.end;
+    });
+  });
+  rules_->Merge(*part);
   return rules_.get();
+}
+
+inline bool SymbolizerAttachSymbols::WantFrameRulesAt(uint64_t pc) {
+  auto after = std::upper_bound(covered_.begin(), covered_.end(), pc,
+                                [](uint64_t p, const std::pair<uint64_t, uint64_t>& range) {
+                                  return p < range.first;
+                                });
+  if (after != covered_.begin() && pc < std::prev(after)->second) return false;
+  Symbolizer* frames = Frames();
+  if (frames == nullptr) return false;
+  const std::vector<Mapping>& maps = frames->mappings();
+  auto it = std::upper_bound(maps.begin(), maps.end(), pc,
+                             [](uint64_t p, const Mapping& m) { return p < m.start; });
+  if (it == maps.begin()) return false;
+  const Mapping& m = *std::prev(it);
+  if (pc >= m.end || !m.executable || !(m.IsFile() || m.IsVdso())) return false;
+  // Covered from now on, whether or not the file has rules: a file without
+  // .eh_frame is asked about once.
+  covered_.insert(std::upper_bound(covered_.begin(), covered_.end(), m.start,
+                                   [](uint64_t p, const std::pair<uint64_t, uint64_t>& range) {
+                                     return p < range.first;
+                                   }),
+                  {m.start, m.end});
+  wanted_.push_back(m);
+  return true;
 }
 
 inline void SymbolizerAttachSymbols::NoteFrameMmap(const PerfMmapRecord& record) {
   if (frames_ == nullptr) return;  // made later from /proc/PID/maps, with it
-  frames_->AddMapping(MappingFromPerf(record));
-  rules_stale_ = true;
+  const Mapping m = MappingFromPerf(record);
+  frames_->AddMapping(m);
+  // A mapping over a covered range (a library loaded where another was):
+  // its rules come in again when a walk reaches it, and replace the old.
+  covered_.erase(std::remove_if(covered_.begin(), covered_.end(),
+                                [&m](const std::pair<uint64_t, uint64_t>& range) {
+                                  return range.first < m.end && m.start < range.second;
+                                }),
+                 covered_.end());
 }
 
 inline void SymbolizerAttachSymbols::OnExec() {

@@ -8,8 +8,9 @@
 // as well as through code built with them, and through leaf functions,
 // prologues and epilogues where a frame-pointer walk skips a caller.
 //
-// Thread and signal safety: AddRow() and Finish() are for one ordinary
-// thread; after Finish() the table is immutable, and Find() and
+// Thread and signal safety: AddRow(), Finish() and Merge() are for one
+// ordinary thread, and no walk may use the table during a Merge(); a table
+// handed to a signal handler is not changed again. Find() and
 // UnwindWithCfi() are async-signal-safe (no allocation, no lock, no system
 // call; every stack read is inside the thread's stack bounds, so a wrong
 // rule or a corrupt stack ends the walk and never faults).
@@ -77,6 +78,16 @@ class CfiTable {
   // before the table is handed to a signal handler.
   void Finish();
 
+  // Merge()
+  //
+  // Adds the rows of `part`, another finished table (one more file's
+  // rules), as one block: the cost is a copy of the rows, not a sort, so a
+  // profiler can grow its table file by file as walks reach them. Where
+  // the two overlap (a mapping replaced by another), `part` wins over the
+  // range from its first row to its last, and after its last rule there is
+  // none up to our next row. Both must be Finish()ed.
+  void Merge(const CfiTable& part);
+
   // Find()
   //
   // The row in force at `pc`, or nullptr when `pc` lies before the first
@@ -131,6 +142,38 @@ inline void CfiTable::AddRow(uint64_t start, uint64_t end, CfiRow::Kind kind,
 
 inline void CfiTable::Finish() {
   // Each row's end becomes a kNone row, unless another row starts there.
+  // Rows usually come sorted and apart (a file's FDEs in address order):
+  // then one pass does it, without the sort below (which was most of a
+  // large table's build).
+  bool sorted_apart = true;
+  for (size_t i = 1; i < rows_.size() && sorted_apart; ++i) {
+    sorted_apart = rows_[i - 1].pc < rows_[i].pc && ends_[i - 1] <= rows_[i].pc;
+  }
+  if (sorted_apart) {
+    std::vector<CfiRow> merged;
+    merged.reserve(rows_.size() + rows_.size() / 4 + 1);
+    auto push = [&merged](const CfiRow& row) {
+      if (!merged.empty() && merged.back().kind == row.kind &&
+          merged.back().cfa_offset == row.cfa_offset &&
+          merged.back().rbp_offset == row.rbp_offset) {
+        return;  // the same rule goes on
+      }
+      merged.push_back(row);
+    };
+    for (size_t i = 0; i < rows_.size(); ++i) {
+      push(rows_[i]);
+      if (i + 1 == rows_.size() || ends_[i] != rows_[i + 1].pc) {
+        CfiRow gap;
+        gap.pc = ends_[i];
+        push(gap);
+      }
+    }
+    merged.shrink_to_fit();
+    rows_ = std::move(merged);
+    ends_.clear();
+    ends_.shrink_to_fit();
+    return;
+  }
   std::vector<CfiRow> all;
   all.reserve(rows_.size() * 2);
   for (size_t i = 0; i < rows_.size(); ++i) {
@@ -160,6 +203,22 @@ inline void CfiTable::Finish() {
   rows_ = std::move(merged);
   ends_.clear();
   ends_.shrink_to_fit();
+}
+
+inline void CfiTable::Merge(const CfiTable& part) {
+  if (part.rows_.empty()) return;
+  const uint64_t first = part.rows_.front().pc;
+  const uint64_t last = part.rows_.back().pc;  // the gap after its last rule
+  auto by_pc = [](const CfiRow& row, uint64_t pc) { return row.pc < pc; };
+  // Rows of ours inside the part's range give way to it.
+  auto from = std::lower_bound(rows_.begin(), rows_.end(), first, by_pc);
+  auto to = std::lower_bound(from, rows_.end(), last, by_pc);
+  from = rows_.erase(from, to);
+  // A row of ours at `last` (the next file starts where this one ends)
+  // takes the place of the part's gap there.
+  const bool next_at_last = from != rows_.end() && from->pc == last;
+  const auto part_end = next_at_last ? part.rows_.end() - 1 : part.rows_.end();
+  rows_.insert(from, part.rows_.begin(), part_end);
 }
 
 inline const CfiRow* CfiTable::Find(uint64_t pc) const {

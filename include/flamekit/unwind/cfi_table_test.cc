@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include <algorithm>
+#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -60,6 +62,104 @@ TEST(CfiTableTest, OffsetsThatDoNotFitBecomeNoRule) {
   table.Finish();
   EXPECT_EQ(table.Find(0x1000)->kind, CfiRow::kNone);
   EXPECT_EQ(table.Find(0x1010)->kind, CfiRow::kNone);
+}
+
+// Rows of one made-up file: functions laid one after another from `base`,
+// some touching, some with a gap between, each a push then a body.
+struct TestRow {
+  uint64_t start, end;
+  CfiRow::Kind kind;
+  int cfa;
+};
+std::vector<TestRow> FileRows(uint64_t base, int functions, std::mt19937* rng) {
+  std::vector<TestRow> rows;
+  uint64_t pc = base;
+  for (int f = 0; f < functions; ++f) {
+    const uint64_t push = 1 + (*rng)() % 4, body = 4 + (*rng)() % 60;
+    rows.push_back({pc, pc + push, CfiRow::kStackPointer, 8});
+    rows.push_back({pc + push, pc + push + body,
+                    (*rng)() % 2 ? CfiRow::kStackPointer : CfiRow::kFramePointer,
+                    static_cast<int>(16 + 8 * ((*rng)() % 3))});
+    pc += push + body + ((*rng)() % 3 == 0 ? 0 : (*rng)() % 16);
+  }
+  return rows;
+}
+
+void AddAll(const std::vector<TestRow>& rows, CfiTable* table) {
+  for (const TestRow& r : rows) table->AddRow(r.start, r.end, r.kind, r.cfa, 0);
+}
+
+// Every pc from `lo` to `hi` finds the same rule in both tables.
+void ExpectSameRules(const CfiTable& a, const CfiTable& b, uint64_t lo, uint64_t hi) {
+  for (uint64_t pc = lo; pc < hi; ++pc) {
+    const CfiRow* x = a.Find(pc);
+    const CfiRow* y = b.Find(pc);
+    ASSERT_EQ(x == nullptr, y == nullptr) << std::hex << pc;
+    if (x == nullptr) continue;
+    ASSERT_EQ(x->kind, y->kind) << std::hex << pc;
+    if (x->kind == CfiRow::kNone) continue;
+    ASSERT_EQ(x->cfa_offset, y->cfa_offset) << std::hex << pc;
+  }
+}
+
+// Sorted rows take Finish()'s one-pass path; shuffled ones its sort. Both
+// must give the same table.
+TEST(CfiTableTest, SortedAndShuffledRowsGiveTheSameTable) {
+  std::mt19937 rng(7);
+  std::vector<TestRow> rows = FileRows(0x10000, 500, &rng);
+  CfiTable sorted, shuffled;
+  AddAll(rows, &sorted);
+  std::shuffle(rows.begin(), rows.end(), rng);
+  AddAll(rows, &shuffled);
+  sorted.Finish();
+  shuffled.Finish();
+  EXPECT_EQ(sorted.size(), shuffled.size());
+  ExpectSameRules(sorted, shuffled, 0xff00, 0x10000 + 500 * 100);
+}
+
+// A profiler grows its table file by file (Merge()) as walks reach them:
+// in any order, the result answers as one table built from all the files.
+TEST(CfiTableTest, MergingFilesOneByOneEqualsBuildingThemTogether) {
+  std::mt19937 rng(11);
+  std::vector<uint64_t> bases = {0x400000, 0x7f0000001000, 0x7f0000200000};
+  std::vector<std::vector<TestRow>> files;
+  for (uint64_t base : bases) files.push_back(FileRows(base, 100, &rng));
+  // The fourth file starts where the third's last function ends.
+  bases.push_back(files.back().back().end);
+  files.push_back(FileRows(bases.back(), 100, &rng));
+  CfiTable whole;
+  for (const auto& f : files) AddAll(f, &whole);
+  whole.Finish();
+  for (const std::vector<int>& order :
+       {std::vector<int>{0, 1, 2, 3}, {3, 2, 1, 0}, {2, 0, 3, 1}}) {
+    CfiTable grown;
+    grown.Finish();
+    for (int i : order) {
+      CfiTable part;
+      AddAll(files[i], &part);
+      part.Finish();
+      grown.Merge(part);
+    }
+    EXPECT_EQ(grown.size(), whole.size());
+    for (uint64_t base : bases) ExpectSameRules(whole, grown, base - 16, base + 0x8000);
+  }
+}
+
+// A file mapped where another was (dlclose, then dlopen): its rules
+// replace the old ones over its range, and the rules of the code after it
+// are kept.
+TEST(CfiTableTest, MergedFileReplacesTheRulesOfTheRangeItCovers) {
+  CfiTable table;
+  table.AddRow(0x1000, 0x1800, CfiRow::kStackPointer, 8, 0);   // old file
+  table.AddRow(0x3000, 0x3100, CfiRow::kStackPointer, 24, 0);  // the next file
+  table.Finish();
+  CfiTable part;
+  part.AddRow(0x1000, 0x1100, CfiRow::kFramePointer, 16, -16);
+  part.Finish();
+  table.Merge(part);
+  EXPECT_EQ(table.Find(0x1050)->kind, CfiRow::kFramePointer);
+  EXPECT_EQ(table.Find(0x1200)->kind, CfiRow::kNone);  // the old rule is gone
+  EXPECT_EQ(table.Find(0x3050)->cfa_offset, 24);
 }
 
 // Three frames: a frameless leaf (CFA = rsp + 16, rbp saved at CFA - 16),
