@@ -1,22 +1,22 @@
 """header_compile_test(): proves each public header stands on its own.
 
 For every header it generates a translation unit that includes only that
-header (twice, to check the include guard), plus one translation unit that
-includes every header of the package, and links them all into one test
-binary with a main() that returns 0. A header that forgets an #include
-fails its own translation unit; one that defines a non-inline function is
-in two translation units (its own and the package's), so the link fails
-with a duplicate symbol (an ODR violation).
+header (twice, to check the include guard) and compiles it (a library of
+those objects, NAME_alone): a header that forgets an #include fails its
+own translation unit. The test (tools/header_odr_check.sh) then reads the
+objects with nm: a header that defines a non-inline function or variable
+leaves a strong symbol there, which two translation units including it
+would both define (an ODR violation).
 
-The test does nothing at run time, so it is tagged "header_compile" and the
-sanitizer stages of tools/test.sh leave it out.
+The test does nothing else at run time, so it is tagged "header_compile"
+and the sanitizer stages of tools/test.sh leave it out.
 
-NAME_all is the package's one translation unit alone (a library, tagged
-"manual" and "header_compile_all"): the second compiler builds only that,
-since whether each header stands alone is already known from the first.
+NAME_all is one translation unit including every header of the package (a
+library, tagged "manual" and "header_compile_all"): the clang stage builds
+it, which also proves the package's headers go together. (It was part of
+this test too, as the second translation unit of the link check; nm finds
+the same definitions without compiling the package a second time.)
 """
-
-load("@rules_cc//cc:defs.bzl", "cc_test")
 
 def _include_lines(include_prefix, hdrs):
     return "".join(["#include \\\"%s/%s\\\"\\n" % (include_prefix, hdr) for hdr in hdrs])
@@ -46,16 +46,26 @@ def header_compile_test(name, hdrs, deps, include_prefix):
         testonly = True,
         tags = ["manual", "header_compile_all"],
     )
-    main = name + "_main.cc"
-    native.genrule(
-        name = name + "_main_gen",
-        outs = [main],
-        cmd = "echo 'int main() { return 0; }' > $@",
-    )
-    cc_test(
-        name = name,
-        srcs = srcs + [all_headers, main],
+    native.cc_library(
+        name = name + "_alone",
+        srcs = srcs,
         deps = deps,
+        linkstatic = True,
+        testonly = True,
+        tags = ["manual"],
+    )
+    # The objects themselves (a cc_library in `data` brings no archive).
+    native.filegroup(
+        name = name + "_objects",
+        srcs = [":%s_alone" % name],
+        output_group = "compilation_outputs",
+        testonly = True,
+    )
+    native.sh_test(
+        name = name,
+        srcs = ["//tools:header_odr_check.sh"],
+        data = [":%s_objects" % name],
+        args = ["$(rootpaths :%s_objects)" % name],
         size = "small",
         tags = ["header_compile"],
     )

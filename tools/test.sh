@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: sets up the machine, then runs
 #   1. the Bazel tests that cannot run under a sanitizer, and the
-#      header_compile tests (gcc, fastbuild; with FLAMEKIT_QUICK=1: every
-#      test);
+#      header_compile tests (gcc, -c opt: the build the static CLI, demo.sh
+#      and the benchmarks reuse; with FLAMEKIT_QUICK=1: every test, in
+#      the default build);
 #   2. a clang build of every package's headers (one translation unit each:
 #      the header_compile_test's NAME_all) and of the CLI: the code must
 #      compile with both compilers;
@@ -121,9 +122,12 @@ else
     # Every other test runs in step 3, under ASan+UBSan with gcc: running
     # it here as well compiled each test twice for no added check (it took
     # 233 of a cold run's 2386 s). Here: the tests that cannot run under a
-    # sanitizer, and each header compiled alone with gcc.
-    step "bazel test (gcc: tests tagged no_sanitizer, and every header alone)"
-    bazel_tests --build_tests_only --test_tag_filters=no_sanitizer,header_compile -- //...
+    # sanitizer, and each header compiled alone with gcc. In -c opt: the
+    # CLI and the agent these tests use are then the very objects the
+    # static CLI (containers.sh), demo.sh and the benchmarks link, where a
+    # fastbuild compiled the CLI once more for this step alone.
+    step "bazel test -c opt (gcc: tests tagged no_sanitizer, and every header alone)"
+    bazel_tests -c opt --build_tests_only --test_tag_filters=no_sanitizer,header_compile -- //...
   fi
 
   if [ "${FLAMEKIT_QUICK:-}" != "1" ]; then
