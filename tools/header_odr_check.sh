@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The link half of header_compile_test (tools/header_compile_test.bzl): the
-# objects given are one per header, each compiled from a
-# translation unit that includes only that header. A header may define
+# objects given are one per header, each compiled from a translation unit
+# that includes only that header. A header may define
 # only what every translation unit can hold at once (inline functions and
 # variables, templates, internal linkage): a strong global symbol (nm's T,
 # D, B, R) in any of them is a definition that two translation units

@@ -2,8 +2,8 @@
 # The test command: sets up the machine, then runs
 #   1. the Bazel tests that cannot run under a sanitizer (gcc, -c opt: the
 #      build the static CLI, demo.sh and the benchmarks reuse), and the
-#      header_compile tests (gcc); with FLAMEKIT_QUICK=1: every test, in
-#      the default build;
+#      header_compile tests (each header alone, by clang); with
+#      FLAMEKIT_QUICK=1: every test, in the default build;
 #   2. a clang build of every package's headers (one translation unit each:
 #      the header_compile_test's NAME_all) and of the CLI: the code must
 #      compile with both compilers;
@@ -122,7 +122,7 @@ else
     # Every other test runs in step 3, under ASan+UBSan with gcc: running
     # it here as well compiled each test twice for no added check (it took
     # 233 of a cold run's 2386 s). Here: the tests that cannot run under a
-    # sanitizer, and each header compiled alone with gcc.
+    # sanitizer, and each header compiled alone (tools/header_compile_test.bzl).
     # The first in -c opt: the CLI and the agent they use are then the
     # very objects the static CLI (containers.sh), demo.sh and the
     # benchmarks link, where a fastbuild compiled the CLI once more for
@@ -131,7 +131,7 @@ else
     # trigger/attach_capture.h, gcc 12) and finds nothing more.
     step "bazel test -c opt (gcc: tests tagged no_sanitizer)"
     bazel_tests -c opt --build_tests_only --test_tag_filters=no_sanitizer -- //...
-    step "bazel test (gcc: every header alone)"
+    step "bazel test (every header alone, by clang; nm for non-inline definitions)"
     bazel_tests --build_tests_only --test_tag_filters=header_compile -- //...
   fi
 
