@@ -126,9 +126,9 @@ else
     # The first in -c opt: the CLI and the agent they use are then the
     # very objects the static CLI (containers.sh), demo.sh and the
     # benchmarks link, where a fastbuild compiled the CLI once more for
-    # this step alone. The headers in the default build: -O2 doubles the
-    # time of a header's translation unit (12 -> 23 s for
-    # trigger/attach_capture.h, gcc 12) and finds nothing more.
+    # this step alone. The headers are compiled at -O0 whatever the
+    # build (by their own rule): -O2 doubled a header's time and found
+    # nothing more.
     step "bazel test -c opt (gcc: tests tagged no_sanitizer)"
     bazel_tests -c opt --build_tests_only --test_tag_filters=no_sanitizer -- //...
     step "bazel test (every header alone, by clang; nm for non-inline definitions)"
@@ -137,8 +137,8 @@ else
 
   if [ "${FLAMEKIT_QUICK:-}" != "1" ]; then
     # Each package's headers in one translation unit (step 1 compiled each
-    # header alone with gcc already): compiling every header alone again
-    # took 700 of this step's CPU seconds, for no check clang adds.
+    # header alone already): proves they go together, and that gcc's
+    # code also compiles with clang.
     step "bazel build --config=clang (every package's headers, and the CLI, with clang 14)"
     mapfile -t all_headers < <(bazel query 'attr(tags, "\bheader_compile_all\b", //...)' 2>/dev/null)
     if [ ${#all_headers[@]} -eq 0 ]; then
