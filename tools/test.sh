@@ -126,15 +126,12 @@ else
     # The first in -c opt: the CLI and the agent they use are then the
     # very objects the static CLI (containers.sh), demo.sh and the
     # benchmarks link, where a fastbuild compiled the CLI once more for
-    # this step alone. --dynamic_mode=off: the tests link the libraries'
-    # objects as a binary does; by default Bazel links tests against
-    # shared libraries, whose position-independent objects (.pic.o) the
-    # static CLI then compiled again (the containers check rebuilt the
-    # whole CLI, 443 s of a cold run). The headers are compiled at -O0 whatever the
+    # this step alone (.bazelrc's --dynamic_mode=off makes the tests link
+    # the same objects as the programs). The headers are compiled at -O0 whatever the
     # build (by their own rule): -O2 doubled a header's time and found
     # nothing more.
     step "bazel test -c opt (gcc: tests tagged no_sanitizer)"
-    bazel_tests -c opt --dynamic_mode=off --build_tests_only --test_tag_filters=no_sanitizer -- //...
+    bazel_tests -c opt --build_tests_only --test_tag_filters=no_sanitizer -- //...
     step "bazel test (every header alone, by clang; nm for non-inline definitions)"
     bazel_tests --build_tests_only --test_tag_filters=header_compile -- //...
   fi
