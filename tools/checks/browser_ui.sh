@@ -24,14 +24,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts the demo and prints its URL (waits up to 20 s for it).
+# start_demo VAR NAME ARGS...: starts the demo and sets VAR to its URL
+# (waits up to 20 s for it). Not called as $(...): in a subshell the pid
+# never reached `pids`, and both demos outlived the check by up to
+# --exit_after_s, burning CPU beside the steps that followed.
 start_demo() {
-  local name=$1; shift
+  local var=$1 name=$2 found; shift 2
   "$bin" --port=0 --dir="$work/$name" --exit_after_s=600 "$@" >"$work/$name.out" 2>&1 &
   pids+=($!)
   for _ in $(seq 200); do
-    url=$(grep -o 'http://[^ ]*' "$work/$name.out" 2>/dev/null | head -n 1)
-    [ -n "$url" ] && { echo "$url"; return 0; }
+    found=$(grep -o 'http://[^ ]*' "$work/$name.out" 2>/dev/null | head -n 1)
+    [ -n "$found" ] && { printf -v "$var" '%s' "$found"; return 0; }
     sleep 0.1
   done
   echo "demo $name did not print its URL:" >&2
@@ -39,8 +42,8 @@ start_demo() {
   return 1
 }
 
-url=$(start_demo open) || fail_setup
+start_demo url open || fail_setup
 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-token_url=$(start_demo token --token="$token") || fail_setup
+start_demo token_url token --token="$token" || fail_setup
 echo "UI at $url (token UI at $token_url); screenshots in $shots"
 node "$root/tools/browser/ui_check.js" "$url" "$shots" "$token_url" "$token"
