@@ -21,11 +21,11 @@
 // profiler's locks), so the child never inherits one of them held.
 //
 // This header declares; the implementation is compiled once per binary
-// (flamekit/profiler_impl.h). Bazel: depend on //include/flamekit:profiler
-// (or @flamekit//:flamekit), which compiles it. Other builds: in exactly one
-// translation unit, `#define FLAMEKIT_IMPLEMENTATION` before including this
-// header (or include flamekit/profiler_impl.h there). Including this header
-// costs about what Abseil's Status and Time headers cost.
+// (flamekit/profiler_impl.h, and Profile's in profile/profile_impl.h).
+// Bazel: depend on //include/flamekit:profiler (or @flamekit//:flamekit),
+// which compiles them. Other builds: in exactly one translation unit,
+// `#define FLAMEKIT_IMPLEMENTATION` before including this header. Including
+// this header costs about what Abseil's Status and Time headers cost.
 //
 // The returned profile is untransformed: transforms (RE2) are applied by the
 // caller (profile/transform.h, the UI), which keeps RE2, mustache, httplib

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // File: profiler_impl.h
 //
-// The embedded profiler's implementation (flamekit/profiler.h declares it).
-// Include it in exactly ONE translation unit of a binary, or define
-// FLAMEKIT_IMPLEMENTATION before including flamekit/profiler.h there; the
-// Bazel target //include/flamekit:profiler does this for Bazel users
-// (profiler.cc). A second inclusion in the same binary is a link error
+// The embedded profiler's implementation (flamekit/profiler.h declares it),
+// compiled once per binary. Bazel: the target //include/flamekit:profiler
+// compiles it (profiler.cc). Other builds: define FLAMEKIT_IMPLEMENTATION
+// before the flamekit includes of exactly one translation unit, which then
+// compiles this and Profile's definitions (profile/profile_impl.h).
+// Including this file without the macro compiles the profiler alone, as
+// profiler.cc wants: Bazel links Profile's from its own target. A second implementation in one binary is a link error
 // (duplicate definitions of Profiler's members), never a silent ODR break.
 //
 // Thread and signal safety: as profiler.h says; the Session it drives is

@@ -4,8 +4,10 @@
 #include <map>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "flamekit/testing/status_matchers.h"
@@ -50,6 +52,38 @@ TEST(ProfileTest, InternFrameReturnsSameIdForSameNameAndKind) {
   EXPECT_EQ(p.frame(b).kind, FrameKind::kKernel);
   EXPECT_EQ(p.FindFrame("memcpy", FrameKind::kKernel), b);
   EXPECT_EQ(p.FindFrame("nope"), std::nullopt);
+}
+
+TEST(ProfileTest, CopiesOwnTheirNameIndexAndMovedFromProfilesStayUsable) {
+  // The name index lives behind a pointer (profile_impl.h): a copy that
+  // shared it would hand out ids its own frames_ does not have.
+  Profile original;
+  FrameId main_id = original.InternFrame("main");
+  Profile copy = original;
+  FrameId only_in_copy = copy.InternFrame("only_in_copy");
+  EXPECT_EQ(original.FindFrame("only_in_copy"), std::nullopt);
+  EXPECT_EQ(copy.FindFrame("main"), main_id);
+  EXPECT_EQ(copy.frame(only_in_copy).name, "only_in_copy");
+  EXPECT_EQ(original.InternFrame("only_in_original"), 1u);
+  EXPECT_EQ(copy.frame_count(), 2u);
+
+  Profile assigned;
+  assigned.InternFrame("overwritten");
+  assigned = copy;
+  EXPECT_EQ(assigned.FindFrame("overwritten"), std::nullopt);
+  EXPECT_EQ(assigned.FindFrame("only_in_copy"), only_in_copy);
+  assigned = Profile();
+  EXPECT_EQ(assigned.FindFrame("main"), std::nullopt);
+  EXPECT_EQ(assigned.frame_count(), 0u);
+
+  Profile moved = std::move(copy);
+  EXPECT_EQ(moved.FindFrame("only_in_copy"), only_in_copy);
+  copy = Profile();  // a moved-from profile takes a new value and works
+  EXPECT_EQ(copy.FindFrame("main"), std::nullopt);
+  EXPECT_EQ(copy.InternFrame("again"), 0u);
+  Profile empty;
+  Profile empty_copy = empty;  // no index yet: copying one is fine too
+  EXPECT_EQ(empty_copy.InternFrame("first"), 0u);
 }
 
 TEST(ProfileTest, AddStackFoldsIdenticalStacks) {
