@@ -88,6 +88,8 @@ class SymbolizerAttachSymbols : public AttachSymbols {
   // worker: a second one, made on first use, that parses call frame
   // information and no symbols.
   Symbolizer* Frames();
+  // The first range of covered_ that starts after `address`.
+  std::vector<std::pair<uint64_t, uint64_t>>::iterator CoveredRangeAfter(uint64_t address);
 
   pid_t pid_;
   SymbolizerOptions options_;
@@ -96,9 +98,10 @@ class SymbolizerAttachSymbols : public AttachSymbols {
   bool frames_failed_ = false;
   // The rules of the files walks reached, for --unwind dwarf/auto.
   std::unique_ptr<CfiTable> rules_;
-  // The executable mappings [start, end) whose rules are in rules_ (or
-  // were asked for and had none), sorted by start; and those asked for
-  // since the last FrameRules().
+  // The mappings [start, end) walks asked about, sorted by start: files
+  // whose rules are in rules_ (or that had none), and mappings that can
+  // have none (anonymous, not executable), so that each is looked up once;
+  // and the files asked for since the last FrameRules().
   std::vector<std::pair<uint64_t, uint64_t>> covered_;
   std::vector<Mapping> wanted_;
 };
@@ -212,11 +215,16 @@ inline const CfiTable* SymbolizerAttachSymbols::FrameRules() {
   return rules_.get();
 }
 
+inline std::vector<std::pair<uint64_t, uint64_t>>::iterator
+SymbolizerAttachSymbols::CoveredRangeAfter(uint64_t address) {
+  return std::upper_bound(covered_.begin(), covered_.end(), address,
+                          [](uint64_t a, const std::pair<uint64_t, uint64_t>& range) {
+                            return a < range.first;
+                          });
+}
+
 inline bool SymbolizerAttachSymbols::WantFrameRulesAt(uint64_t pc) {
-  auto after = std::upper_bound(covered_.begin(), covered_.end(), pc,
-                                [](uint64_t p, const std::pair<uint64_t, uint64_t>& range) {
-                                  return p < range.first;
-                                });
+  auto after = CoveredRangeAfter(pc);
   if (after != covered_.begin() && pc < std::prev(after)->second) return false;
   Symbolizer* frames = Frames();
   if (frames == nullptr) return false;
@@ -225,14 +233,12 @@ inline bool SymbolizerAttachSymbols::WantFrameRulesAt(uint64_t pc) {
                              [](uint64_t p, const Mapping& m) { return p < m.start; });
   if (it == maps.begin()) return false;
   const Mapping& m = *std::prev(it);
-  if (pc >= m.end || !m.executable || !(m.IsFile() || m.IsVdso())) return false;
-  // Covered from now on, whether or not the file has rules: a file without
-  // .eh_frame is asked about once.
-  covered_.insert(std::upper_bound(covered_.begin(), covered_.end(), m.start,
-                                   [](uint64_t p, const std::pair<uint64_t, uint64_t>& range) {
-                                     return p < range.first;
-                                   }),
-                  {m.start, m.end});
+  if (pc >= m.end) return false;
+  // Covered from now on, whether or not the mapping has rules: a file
+  // without .eh_frame, or JIT code in an anonymous mapping, is looked up
+  // once, not on every frame that passes through it.
+  covered_.insert(CoveredRangeAfter(m.start), {m.start, m.end});
+  if (!m.executable || !(m.IsFile() || m.IsVdso())) return false;
   wanted_.push_back(m);
   return true;
 }

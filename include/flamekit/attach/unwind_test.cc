@@ -246,6 +246,10 @@ TEST(TargetSymbolsTest, RulesCoverOnlyTheFilesWalksReach) {
 
   EXPECT_TRUE((*symbols)->WantFrameRulesAt(libc));
   EXPECT_FALSE((*symbols)->WantFrameRulesAt(0)) << "no file there";
+  std::vector<char> heap(64);
+  const uint64_t on_heap = reinterpret_cast<uint64_t>(heap.data());
+  EXPECT_FALSE((*symbols)->WantFrameRulesAt(on_heap)) << "an anonymous mapping has no rules";
+  EXPECT_FALSE((*symbols)->WantFrameRulesAt(on_heap)) << "nor the second time";
   rules = (*symbols)->FrameRules();
   ASSERT_NE(rules->Find(libc), nullptr);
   EXPECT_NE(rules->Find(libc)->kind, CfiRow::kNone);
