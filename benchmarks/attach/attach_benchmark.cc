@@ -44,7 +44,7 @@
 #include "absl/time/time.h"
 #include "benchmark/benchmark.h"
 #include "flamekit/attach/attach.h"
-#include "flamekit/perf/perf_ring.h"
+#include "flamekit/perf/perf_record.h"
 
 namespace flamekit {
 namespace {

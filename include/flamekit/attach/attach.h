@@ -89,7 +89,7 @@
 #include "flamekit/collect/frame_name.h"
 #include "flamekit/collect/stack_folder.h"
 #include "flamekit/perf/perf_event.h"
-#include "flamekit/perf/perf_ring.h"
+#include "flamekit/perf/perf_record.h"
 #include "flamekit/profile/profile.h"
 #include "flamekit/unwind/cfi_table.h"
 #include "flamekit/unwind/copied_stack.h"

@@ -25,7 +25,7 @@
 #include <optional>
 
 #include "flamekit/collect/frame_name.h"
-#include "flamekit/perf/perf_ring.h"
+#include "flamekit/perf/perf_record.h"
 #include "flamekit/unwind/cfi_table.h"
 
 namespace flamekit {

@@ -61,7 +61,7 @@
 #include "flamekit/collect/stack_folder.h"
 #include "flamekit/collect/thread_state.h"
 #include "flamekit/perf/perf_event.h"
-#include "flamekit/perf/perf_ring.h"
+#include "flamekit/perf/perf_record.h"
 #include "flamekit/profile/profile.h"
 
 namespace flamekit {

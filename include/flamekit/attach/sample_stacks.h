@@ -37,7 +37,7 @@
 #include "flamekit/attach/attach_options.h"
 #include "flamekit/base/config.h"
 #include "flamekit/collect/stack_folder.h"
-#include "flamekit/perf/perf_ring.h"
+#include "flamekit/perf/perf_record.h"
 #include "flamekit/unwind/cfi_table.h"
 #include "flamekit/unwind/copied_stack.h"
 #include "flamekit/unwind/frame_pointer.h"

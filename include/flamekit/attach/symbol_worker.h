@@ -34,7 +34,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "flamekit/attach/attach_symbols.h"
-#include "flamekit/perf/perf_ring.h"
+#include "flamekit/perf/perf_record.h"
 
 namespace flamekit {
 namespace attach_internal {

@@ -40,7 +40,7 @@
 #include "absl/strings/string_view.h"
 #include "flamekit/attach/attach.h"
 #include "flamekit/collect/cfi_table_builder.h"
-#include "flamekit/perf/perf_ring.h"
+#include "flamekit/perf/perf_record.h"
 #include "flamekit/symbol/proc_maps.h"
 #include "flamekit/symbol/symbolizer.h"
 
