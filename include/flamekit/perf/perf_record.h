@@ -384,20 +384,11 @@ inline void DecodePerfRecord(absl::Span<const uint8_t> record, uint64_t sample_t
       sink.OnTask(t);
       return;
     }
-    case PERF_RECORD_LOST: {
-      uint64_t id = 0, lost = 0;
-      if (!r.Read(&id) || !r.Read(&lost)) {
-        ++counts.malformed;
-        return;
-      }
-      ++counts.lost_records;
-      counts.lost_samples += lost;
-      sink.OnLost(lost);
-      return;
-    }
+    case PERF_RECORD_LOST:
     case PERF_RECORD_LOST_SAMPLES: {
-      uint64_t lost = 0;
-      if (!r.Read(&lost)) {
+      // LOST names the event first; LOST_SAMPLES holds only the count.
+      uint64_t id = 0, lost = 0;
+      if ((header.type == PERF_RECORD_LOST && !r.Read(&id)) || !r.Read(&lost)) {
         ++counts.malformed;
         return;
       }

@@ -255,6 +255,14 @@ TEST(PerfRecordDecodeTest, TruncatedRecordsAreMalformed) {
   EXPECT_EQ(counts.malformed, 3u);
   DecodePerfRecord(bytes(4), kDefaultPerfSampleType, sink, counts);
   EXPECT_EQ(counts.malformed, 4u);
+  // LOST_SAMPLES: the count alone, no event id before it.
+  header->type = PERF_RECORD_LOST_SAMPLES;
+  buf[1] = 5;
+  DecodePerfRecord(bytes(16), kDefaultPerfSampleType, sink, counts);
+  EXPECT_EQ(counts.lost_samples, 47u);
+  EXPECT_EQ(counts.lost_records, 2u);
+  DecodePerfRecord(bytes(12), kDefaultPerfSampleType, sink, counts);
+  EXPECT_EQ(counts.malformed, 5u);
 }
 
 // PERF_RECORD_SWITCH: direction and preemption from misc, pid/tid/time from
