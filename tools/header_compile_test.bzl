@@ -12,10 +12,10 @@ Why clang -O0 and not the configuration's compiler: compiling each header
 alone with gcc was the test command's second-longest step (377
 CPU-seconds cold). clang is faster on the heaviest headers (user seconds,
 gcc 12 -O0 -c against clang 14 -O0 -c: trigger/attach_capture.h 10.6 and
-7.6, ui/ui_server.h 11.1 and 5.6); over the whole step the gain is smaller,
-193 s of wall time cold with gcc against 160 s with clang. gcc still compiles every header as part
-of the tests and programs that include it, and the clang stage of the test
-command compiles NAME_all, one translation unit including every header of
+7.6, ui/ui_server.h 11.1 and 5.6); over the whole step the gain is
+smaller, 193 s of wall time cold with gcc against 160 s with clang. gcc
+still compiles every header as part of the tests and programs that include
+it, and the clang stage of the test command compiles NAME_all, one translation unit including every header of
 the package (a library tagged "manual" and "header_compile_all"), which
 proves the package's headers go together.
 
