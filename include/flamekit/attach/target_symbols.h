@@ -228,12 +228,9 @@ inline bool SymbolizerAttachSymbols::WantFrameRulesAt(uint64_t pc) {
   if (after != covered_.begin() && pc < std::prev(after)->second) return false;
   Symbolizer* frames = Frames();
   if (frames == nullptr) return false;
-  const std::vector<Mapping>& maps = frames->mappings();
-  auto it = std::upper_bound(maps.begin(), maps.end(), pc,
-                             [](uint64_t p, const Mapping& m) { return p < m.start; });
-  if (it == maps.begin()) return false;
-  const Mapping& m = *std::prev(it);
-  if (pc >= m.end) return false;
+  const Mapping* found = frames->FindMapping(pc);
+  if (found == nullptr) return false;
+  const Mapping& m = *found;
   // Covered from now on, whether or not the mapping has rules: a file
   // without .eh_frame, or JIT code in an anonymous mapping, is looked up
   // once, not on every frame that passes through it.

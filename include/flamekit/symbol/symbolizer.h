@@ -213,6 +213,12 @@ class Symbolizer {
           fn,
       const std::function<bool(const Mapping& mapping)>& want = nullptr);
 
+  // FindMapping()
+  //
+  // The mapping holding `address` as last read (no re-read on a miss), or
+  // nullptr. Valid until the next Refresh() or AddMapping().
+  const Mapping* FindMapping(uint64_t address) const;
+
   // InExecutableMapping()
   //
   // Whether `address` lies in an executable mapping of the process as last
@@ -259,7 +265,6 @@ class Symbolizer {
   std::unique_ptr<LoadedFile> LoadFile(const Mapping& m);
   absl::StatusOr<std::unique_ptr<ElfFile>> OpenMappedFile(const Mapping& m);
   absl::StatusOr<std::unique_ptr<ElfFile>> ReadVdso(const Mapping& m);
-  const Mapping* FindMapping(uint64_t address) const;
   // FindMapping(), re-reading maps first on a miss (refresh_on_miss, at
   // most every refresh_interval): code dlopen()ed since the last read.
   const Mapping* FindMappingOrRefresh(uint64_t address);
